@@ -1,0 +1,59 @@
+"""The SynOp loss: a penalty that pushes a network's synaptic operations to a target."""
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch
+import torch.nn as nn
+
+from .synops import SynOpCounter
+
+
+class SynOpLoss(nn.Module):
+    """Penalty on the SynOps per sample that `counter` reports after a forward pass.
+
+    Exactly one of:
+    - `target`: the paper's relative squared form ((S - S*) / S*)^2, scale-free so it
+      needs no weight against the cross-entropy. With `one_sided`, only S above S* is
+      penalised. A list of targets (one per layer of the counter) sums the per-layer
+      penalties.
+    - `alpha`: the L1 form alpha * S.
+    """
+
+    def __init__(self, counter: SynOpCounter, target: Union[float, Sequence[float], None] = None,
+                 alpha: float | None = None, one_sided: bool = False):
+        super().__init__()
+        if (target is None) == (alpha is None):
+            raise ValueError("SynOpLoss needs exactly one of `target` (relative squared "
+                             "penalty) or `alpha` (L1 penalty), got "
+                             f"target={target!r}, alpha={alpha!r}")
+        if alpha is not None and not alpha >= 0:
+            raise ValueError(f"SynOpLoss: alpha must be >= 0, got {alpha!r}")
+        self.per_layer = target is not None and not isinstance(target, (int, float))
+        if target is not None:
+            targets = list(target) if self.per_layer else [target]
+            for value in targets:
+                if not value > 0:
+                    raise ValueError(f"SynOpLoss: every target must be > 0, got {value!r}")
+            if self.per_layer and len(targets) != len(counter):
+                raise ValueError(f"SynOpLoss: {len(targets)} targets given for "
+                                 f"{len(counter)} counted layers")
+            self.register_buffer("target", torch.tensor(targets, dtype=torch.float32))
+        else:
+            self.target = None
+        if one_sided and target is None:
+            raise ValueError("SynOpLoss: one_sided applies to the target form only")
+        self.counter = counter
+        self.alpha = alpha
+        self.one_sided = one_sided
+
+    def forward(self) -> torch.Tensor:
+        per_layer = self.counter.layer_synops()
+        if self.alpha is not None:
+            return self.alpha * per_layer.sum()
+        synops = per_layer if self.per_layer else per_layer.sum().reshape(1)
+        target = self.target.to(synops.device)
+        relative = (synops - target) / target
+        if self.one_sided:
+            relative = relative.clamp(min=0)
+        return (relative ** 2).sum()

@@ -1,0 +1,158 @@
+"""Quantization layers for quantization-aware training (QAT).
+
+A spiking integrate-and-fire neuron with threshold 1 and reset by subtraction emits
+floor(v) spikes for an integer-valued input drive v >= 0 in one step, so training the
+analog network with floor(relu(x)) makes it behave like the spiking network it becomes.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Quantize(torch.autograd.Function):
+    """floor(x) forward; the gradient passes straight through."""
+
+    @staticmethod
+    def forward(ctx, inp):
+        return inp.floor()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output
+
+
+class StochasticRounding(torch.autograd.Function):
+    """floor(x + u), u ~ U[0, 1), in training; round(x) in eval. Straight-through gradient.
+
+    Unbiased in expectation: E[floor(x + u)] == x.
+    """
+
+    @staticmethod
+    def forward(ctx, inp, training: bool = True):
+        if training:
+            return (inp + torch.rand_like(inp)).floor()
+        return inp.round()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, None
+
+
+class _FloorReLU(torch.autograd.Function):
+    """floor(relu(x)) with the paper's step surrogate grad * (sign(x) + 1) / 2 on x."""
+
+    @staticmethod
+    def forward(ctx, inp):
+        ctx.save_for_backward(inp)
+        return inp.clamp(min=0).floor()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inp,) = ctx.saved_tensors
+        return grad_output * (torch.sign(inp) + 1) / 2
+
+
+class _StochasticReLU(torch.autograd.Function):
+    """Stochastic rounding of relu(x) with the same step surrogate as _FloorReLU."""
+
+    @staticmethod
+    def forward(ctx, inp, training: bool):
+        ctx.save_for_backward(inp)
+        positive = inp.clamp(min=0)
+        if training:
+            return (positive + torch.rand_like(positive)).floor()
+        return positive.round()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inp,) = ctx.saved_tensors
+        return grad_output * (torch.sign(inp) + 1) / 2, None
+
+
+class QuantizeLayer(nn.Module):
+    """Applies `Quantize` (floor, straight-through gradient) when `quantize` is on."""
+
+    def __init__(self, quantize: bool = True):
+        super().__init__()
+        self.quantize = quantize
+
+    def forward(self, data):
+        return Quantize.apply(data) if self.quantize else data
+
+    def extra_repr(self):
+        return f"quantize={self.quantize}"
+
+
+class NeuromorphicReLU(nn.Module):
+    """ReLU that (optionally) quantizes its output and records its synaptic activity.
+
+    After every forward pass `activity` holds (output * fanout).sum() / batch_size: the
+    synaptic operations this layer's output causes per sample, differentiable so that a
+    loss can push it down. `fanout` is the number of outgoing connections per neuron: a
+    number, or a tensor broadcastable to one sample's activation shape, e.g. the exact
+    map that `synoploss.synops.assign_fanout` computes.
+    """
+
+    def __init__(self, quantize: bool = True, fanout=1, stochastic_rounding: bool = False):
+        super().__init__()
+        self.quantize = quantize
+        self.stochastic_rounding = stochastic_rounding
+        # Non-persistent buffer: follows .to(device) but stays out of state_dict, so the
+        # original checkpoints (which have no fan-out entries) load strictly.
+        self.register_buffer("fanout", _as_fanout_tensor(fanout), persistent=False)
+        self.activity = None
+
+    def __setattr__(self, name, value):
+        if name == "fanout":
+            value = _as_fanout_tensor(value)
+        super().__setattr__(name, value)
+
+    def forward(self, data):
+        if not self.quantize:
+            output = F.relu(data)
+        elif self.stochastic_rounding:
+            output = _StochasticReLU.apply(data, self.training)
+        else:
+            output = _FloorReLU.apply(data)
+        fanout = self.fanout.to(device=output.device, dtype=output.dtype)
+        self.activity = (output * fanout).sum() / output.shape[0]
+        return output
+
+    def __getstate__(self):
+        # `activity` is a non-leaf tensor of the last graph: copy.deepcopy (used by
+        # sinabs.from_model) and pickle cannot copy it, and it is stale anyway.
+        state = self.__dict__.copy()
+        state["activity"] = None
+        return state
+
+    def extra_repr(self):
+        fanout = self.fanout
+        shown = f"{fanout.item():g}" if fanout.numel() == 1 else f"map{tuple(fanout.shape)}"
+        return (f"quantize={self.quantize}, fanout={shown}, "
+                f"stochastic_rounding={self.stochastic_rounding}")
+
+
+def _as_fanout_tensor(fanout) -> torch.Tensor:
+    if isinstance(fanout, torch.Tensor):
+        return fanout.detach().to(torch.float32)
+    return torch.tensor(float(fanout))
+
+
+class SumPool2d(nn.Module):
+    """Sum pooling: AvgPool2d times kernel area (what neuromorphic chips implement)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+
+    def forward(self, data):
+        return F.avg_pool2d(data, self.kernel_size, self.stride, self.padding,
+                            self.ceil_mode, count_include_pad=True, divisor_override=1)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

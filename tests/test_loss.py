@@ -1,0 +1,65 @@
+import pytest
+import torch
+import torch.nn as nn
+
+from synoploss.loss import SynOpLoss
+from synoploss.quantize import NeuromorphicReLU
+from synoploss.synops import SynOpCounter, assign_fanout
+
+
+def counter_with_activity(activities):
+    """A counter over unquantized layers whose activity is `activities` (batch of 1)."""
+    layers = [NeuromorphicReLU(quantize=False, fanout=1) for _ in activities]
+    for layer, value in zip(layers, activities):
+        layer(torch.tensor([[float(value)]]))
+    return SynOpCounter(layers)
+
+
+@pytest.mark.parametrize("activities,kwargs,expected", [
+    ([30, 20], dict(target=100.0), ((50 - 100) / 100) ** 2),
+    ([300, 50], dict(target=100.0), ((350 - 100) / 100) ** 2),
+    ([30, 20], dict(target=100.0, one_sided=True), 0.0),
+    ([300, 50], dict(target=100.0, one_sided=True), 2.5 ** 2),
+    ([30, 20], dict(target=[10.0, 40.0]), 2.0 ** 2 + 0.5 ** 2),
+    ([30, 20], dict(target=[10.0, 40.0], one_sided=True), 2.0 ** 2),
+    ([30, 20], dict(alpha=0.01), 0.5),
+])
+def test_loss_values_by_hand(activities, kwargs, expected):
+    loss = SynOpLoss(counter_with_activity(activities), **kwargs)
+    assert loss().item() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(), "exactly one of"),
+    (dict(target=10.0, alpha=1.0), "exactly one of"),
+    (dict(target=0.0), "must be > 0"),
+    (dict(target=-5.0), "must be > 0"),
+    (dict(target=[10.0, -1.0]), "must be > 0"),
+    (dict(target=[10.0, 20.0, 30.0]), "3 targets given for 2 counted layers"),
+    (dict(alpha=-1.0), "alpha must be >= 0"),
+    (dict(alpha=1.0, one_sided=True), "one_sided"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SynOpLoss(counter_with_activity([1, 2]), **kwargs)
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+@pytest.mark.parametrize("kwargs", [dict(target=10.0), dict(alpha=1e-3)])
+def test_gradient_reaches_weights_and_lowers_synops(quantize, kwargs):
+    torch.manual_seed(0)
+    model = nn.Sequential(NeuromorphicReLU(quantize), nn.Conv2d(1, 4, 3, bias=False),
+                          NeuromorphicReLU(quantize), nn.Flatten(), nn.Linear(4 * 6 * 6, 3),
+                          NeuromorphicReLU(quantize))
+    nn.init.uniform_(model[1].weight, 0.2, 1.0)
+    assign_fanout(model, (1, 8, 8))
+    loss = SynOpLoss(SynOpCounter(model.modules()), **kwargs)
+    data = torch.randint(1, 4, (4, 1, 8, 8)).float()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    model(data)
+    before = loss.counter().item()
+    loss().backward()
+    assert model[1].weight.grad.abs().sum() > 0
+    optimizer.step()
+    model(data)
+    assert loss.counter().item() < before

@@ -1,0 +1,122 @@
+import copy
+import pickle
+
+import pytest
+import torch
+import torch.nn as nn
+
+from synoploss.quantize import (NeuromorphicReLU, Quantize, QuantizeLayer, StochasticRounding,
+                                SumPool2d)
+
+X = [-1.5, -0.5, 0.0, 0.3, 1.0, 2.7]
+
+
+def forward_backward(function, values=X):
+    data = torch.tensor(values, requires_grad=True)
+    output = function(data)
+    output.backward(torch.ones_like(output))
+    return output.detach().tolist(), data.grad.tolist()
+
+
+def test_quantize_floor_and_straight_through():
+    output, grad = forward_backward(Quantize.apply)
+    assert output == [-2.0, -1.0, 0.0, 0.0, 1.0, 2.0]
+    assert grad == [1.0] * 6
+
+
+@pytest.mark.parametrize("quantize,expected", [
+    (True, [-2.0, -1.0, 0.0, 0.0, 1.0, 2.0]),
+    (False, X),
+])
+def test_quantize_layer(quantize, expected):
+    output, grad = forward_backward(QuantizeLayer(quantize))
+    assert output == pytest.approx(expected)
+    assert grad == [1.0] * 6
+
+
+def test_stochastic_rounding_eval_rounds():
+    data = torch.tensor([0.2, 0.5, 1.5, 2.7, -0.6])
+    assert StochasticRounding.apply(data, False).tolist() == [0.0, 0.0, 2.0, 3.0, -1.0]
+
+
+def test_stochastic_rounding_training_is_unbiased_and_integer():
+    torch.manual_seed(0)
+    data = torch.full((200_000,), 0.3)
+    output = StochasticRounding.apply(data, True)
+    assert set(output.unique().tolist()) == {0.0, 1.0}
+    # E[floor(0.3 + u)] = 0.3; the standard error at this size is about 0.001
+    assert output.mean().item() == pytest.approx(0.3, abs=0.005)
+    _, grad = forward_backward(lambda d: StochasticRounding.apply(d, True))
+    assert grad == [1.0] * 6
+
+
+@pytest.mark.parametrize("quantize,expected_out,expected_grad", [
+    # floor(relu(x)); surrogate (sign(x) + 1) / 2 on the pre-activation
+    (True, [0.0, 0.0, 0.0, 0.0, 1.0, 2.0], [0.0, 0.0, 0.5, 1.0, 1.0, 1.0]),
+    # plain relu and its own gradient (0 at 0)
+    (False, [0.0, 0.0, 0.0, 0.3, 1.0, 2.7], [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]),
+])
+def test_neuromorphic_relu_forward_backward(quantize, expected_out, expected_grad):
+    output, grad = forward_backward(NeuromorphicReLU(quantize=quantize))
+    assert output == pytest.approx(expected_out)
+    assert grad == pytest.approx(expected_grad)
+
+
+def test_neuromorphic_relu_stochastic_rounding_eval():
+    layer = NeuromorphicReLU(quantize=True, stochastic_rounding=True).eval()
+    output, grad = forward_backward(layer)
+    assert output == [0.0, 0.0, 0.0, 0.0, 1.0, 3.0]
+    assert grad == [0.0, 0.0, 0.5, 1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("quantize,expected", [
+    # batch of 2: sample 0 -> [0, 1, 2, 3], sample 1 -> [0, 0, 1, 0] (quantized)
+    (True, (3.0 * (0 + 1 + 2 + 3) + 3.0 * (0 + 0 + 1 + 0)) / 2),
+    (False, (3.0 * (0 + 1.5 + 2.5 + 3.0) + 3.0 * (0 + 0.2 + 1.9 + 0)) / 2),
+])
+def test_activity_scalar_fanout(quantize, expected):
+    layer = NeuromorphicReLU(quantize=quantize, fanout=3)
+    data = torch.tensor([[-1.0, 1.5, 2.5, 3.0], [-2.0, 0.2, 1.9, -0.1]])
+    layer(data)
+    assert layer.activity.item() == pytest.approx(expected)
+
+
+def test_activity_map_fanout_broadcasts_over_batch():
+    fanout = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])  # (C, H, W) = (1, 2, 2)
+    layer = NeuromorphicReLU(quantize=True, fanout=fanout)
+    data = torch.tensor([[[[1.2, 2.9], [0.5, 3.0]]], [[[0.0, 1.0], [1.0, 1.0]]]])
+    layer(data)
+    # sample 0: 1*1 + 2*2 + 3*0 + 4*3 = 17; sample 1: 0 + 2 + 3 + 4 = 9
+    assert layer.activity.item() == pytest.approx((17 + 9) / 2)
+    # differentiable: d activity / d input = fanout * surrogate / batch
+    data.requires_grad_(True)
+    layer(data).sum()
+    layer.activity.backward()
+    assert data.grad[0].flatten().tolist() == pytest.approx([0.5, 1.0, 1.5, 2.0])
+    assert data.grad[1].flatten().tolist() == pytest.approx([0.25, 1.0, 1.5, 2.0])
+
+
+def test_fanout_is_not_in_state_dict_and_accepts_numbers():
+    layer = NeuromorphicReLU(fanout=torch.ones(2, 3, 3))
+    assert "fanout" not in layer.state_dict()
+    layer.fanout = 7
+    assert layer.fanout.item() == 7.0
+
+
+def test_copy_after_training_step():
+    model = nn.Sequential(nn.Linear(4, 3), NeuromorphicReLU(fanout=2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(torch.randn(5, 4))
+    model[1].activity.backward()
+    optimizer.step()
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert clone[1].activity is None
+        assert torch.equal(clone[0].weight, model[0].weight)
+    assert model[1].activity is not None  # the original keeps its graph
+
+
+def test_sum_pool_is_avg_pool_times_area():
+    data = torch.arange(16.0).reshape(1, 1, 4, 4)
+    output = SumPool2d(2)(data)
+    assert output[0, 0].tolist() == [[0 + 1 + 4 + 5, 2 + 3 + 6 + 7], [8 + 9 + 12 + 13, 10 + 11 + 14 + 15]]
+    torch.testing.assert_close(SumPool2d(3, 1)(data), nn.AvgPool2d(3, 1)(data) * 9)

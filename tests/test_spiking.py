@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+import sinabs.layers
+import torch
+import torch.nn as nn
+
+from synoploss.quantize import NeuromorphicReLU, QuantizeLayer
+from synoploss.spiking import evaluate_spiking, run_spiking, to_spiking
+from synoploss.synops import assign_fanout
+
+
+class PaperShape(nn.Module):
+    def __init__(self, bias=False):
+        super().__init__()
+        self.input_relu = NeuromorphicReLU()
+        self.seq = nn.Sequential(nn.Conv2d(1, 3, 3, bias=bias), NeuromorphicReLU(),
+                                 nn.AvgPool2d(2), nn.Flatten(), nn.Linear(3 * 3 * 3, 4, bias=bias),
+                                 NeuromorphicReLU())
+
+    def forward(self, data):
+        return self.seq(self.input_relu(data))
+
+
+def test_no_neuromorphic_relu_survives_and_model_untouched():
+    model = PaperShape()
+    assign_fanout(model, (1, 8, 8))
+    model(torch.rand(2, 1, 8, 8) * 5)  # leaves non-leaf `activity` tensors behind
+    net = to_spiking(model, (1, 8, 8))
+    kinds = [type(layer) for layer in net.spiking_model]
+    assert NeuromorphicReLU not in kinds
+    assert kinds.count(sinabs.layers.IAFSqueeze) == 3
+    assert isinstance(model.input_relu, NeuromorphicReLU)  # the original is not modified
+    layer = net.spiking_model[0]
+    assert layer.spike_threshold.item() == 1.0 and layer.min_v_mem is None
+
+
+def test_output_quantize_layer_becomes_spiking_and_min_v_mem_is_passed():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), NeuromorphicReLU(), nn.Flatten(),
+                          nn.Linear(2 * 4 * 4, 3), QuantizeLayer())
+    net = to_spiking(model, (1, 6, 6), min_v_mem=-1.0)
+    spiking = [layer for layer in net.spiking_model if isinstance(layer, sinabs.layers.IAFSqueeze)]
+    assert len(spiking) == 2 and all(layer.min_v_mem == -1.0 for layer in spiking)
+
+
+def test_bad_spike_fn():
+    with pytest.raises(ValueError, match="spike_fn"):
+        to_spiking(PaperShape(), (1, 8, 8), spike_fn="binary")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cumulative_spikes_follow_closed_form(seed):
+    """IAF, threshold 1, subtractive reset, no lower bound, several spikes per step:
+    cumulative spikes = max(0, running max of floor(cumulative input))."""
+    torch.manual_seed(seed)
+    steps, neurons = 200, 50
+    drive = torch.randn(1, steps, neurons) * 0.8 + 0.05
+    net = to_spiking(nn.Sequential(NeuromorphicReLU()), (neurons,))
+    net.spiking_model.hook_data = {}
+    for layer in net.spiking_model:
+        layer.batch_size, layer.num_timesteps = 1, -1
+    with torch.no_grad():
+        spikes = net(drive.reshape(steps, neurons))
+    cumulative_spikes = spikes.cumsum(0)
+    cumulative_input = drive[0].cumsum(0).double()
+    expected = torch.cummax(torch.floor(cumulative_input), dim=0).values.clamp(min=0)
+    torch.testing.assert_close(cumulative_spikes.double(), expected)
+
+
+def test_lower_bound_changes_the_dynamics():
+    drive = torch.tensor([[-3.0], [1.5], [1.5]]).reshape(1, 3, 1)
+    outputs = {}
+    for bound in (None, -1.0):
+        net = to_spiking(nn.Sequential(NeuromorphicReLU()), (1,), min_v_mem=bound)
+        outputs[bound] = run_spiking(net, drive).item()
+    assert outputs[None] == 0.0   # -3 + 3 = 0: no spike
+    assert outputs[-1.0] == 2.0   # clipped to -1, then -1 + 3 = 2
+
+
+def test_batched_evaluation_equals_one_sample_at_a_time():
+    torch.manual_seed(3)
+    model = PaperShape(bias=False)  # zero-padded steps add no drive without biases
+    for weight in model.parameters():
+        nn.init.uniform_(weight, -0.3, 0.8)
+    net = to_spiking(model, (1, 8, 8))
+    lengths = [5, 9, 3, 7]
+    samples = [(torch.rand(t, 1, 8, 8) < 0.3).float() for t in lengths]
+    labels = torch.tensor([0, 1, 2, 3])
+    padded = torch.zeros(4, max(lengths), 1, 8, 8)
+    for index, sample in enumerate(samples):
+        padded[index, :len(sample)] = sample
+    batched = evaluate_spiking(net, [(padded, labels)], keep_output=True)
+    single = [evaluate_spiking(net, [(s[None], labels[i:i + 1])], keep_output=True)
+              for i, s in enumerate(samples)]
+    np.testing.assert_allclose(batched.output_spikes,
+                               np.concatenate([r.output_spikes for r in single]))
+    per_sample = np.array([r.layer_synops for r in single])
+    np.testing.assert_allclose(batched.layer_synops, per_sample.mean(0), rtol=1e-5)
+    assert batched.synops > 0
+    assert batched.accuracy == np.mean([r.accuracy for r in single])
+    # two batches give the same averages as one
+    split = evaluate_spiking(net, [(padded[:2], labels[:2]), (padded[2:], labels[2:])])
+    np.testing.assert_allclose(split.layer_synops, batched.layer_synops, rtol=1e-5)
+
+
+def test_empty_batches():
+    with pytest.raises(ValueError, match="no batches"):
+        evaluate_spiking(to_spiking(PaperShape(), (1, 8, 8)), [])

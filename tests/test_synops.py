@@ -1,0 +1,149 @@
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from sinabs.hooks import conv_connection_map
+
+from synoploss.quantize import NeuromorphicReLU, SumPool2d
+from synoploss.spiking import evaluate_spiking, to_spiking
+from synoploss.synops import SynOpCounter, assign_fanout, count_macs
+
+
+def sinabs_map(conv: nn.Conv2d, input_shape):
+    """sinabs' connection map (a transposed convolution of ones): the reference."""
+    output_shape = conv(torch.zeros(1, *input_shape)).shape[1:]
+    return conv_connection_map(conv, input_shape, output_shape)[0]
+
+
+@pytest.mark.parametrize("conv_kwargs,input_shape", [
+    (dict(in_channels=2, out_channels=5, kernel_size=3, stride=2, padding=1), (2, 11, 11)),
+    (dict(in_channels=2, out_channels=5, kernel_size=3, stride=1, padding=0), (2, 9, 8)),
+    (dict(in_channels=3, out_channels=4, kernel_size=3, padding=1), (3, 10, 10)),
+    (dict(in_channels=2, out_channels=3, kernel_size=3, dilation=2), (2, 12, 12)),
+    (dict(in_channels=4, out_channels=6, kernel_size=3, groups=2, padding=1), (4, 8, 8)),
+    (dict(in_channels=1, out_channels=4, kernel_size=(3, 5), stride=(2, 1)), (1, 13, 12)),
+])
+def test_conv_fanout_equals_sinabs_connection_map(conv_kwargs, input_shape):
+    conv = nn.Conv2d(bias=False, **conv_kwargs)
+    model = nn.Sequential(NeuromorphicReLU(), conv, NeuromorphicReLU())
+    assign_fanout(model, input_shape)
+    torch.testing.assert_close(model[0].fanout, sinabs_map(conv, input_shape))
+    assert model[2].fanout.abs().sum() == 0  # last layer: no outgoing connections
+
+
+@pytest.mark.parametrize("pool", [nn.AvgPool2d(2), SumPool2d(2)])
+@pytest.mark.parametrize("size", [12, 13])  # 13: pooling drops the last row and column
+def test_pooling_before_convolution(pool, size):
+    conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+    model = nn.Sequential(NeuromorphicReLU(), pool, conv, NeuromorphicReLU())
+    assign_fanout(model, (3, size, size))
+    pooled = size // 2
+    reference = sinabs_map(conv, (3, pooled, pooled))
+    reference = reference.repeat_interleave(2, 1).repeat_interleave(2, 2)
+    reference = F.pad(reference, (0, size - 2 * pooled, 0, size - 2 * pooled))
+    torch.testing.assert_close(model[0].fanout, reference)
+
+
+def test_linear_gives_out_features_through_dropout_and_flatten():
+    model = nn.Sequential(NeuromorphicReLU(), nn.Dropout2d(0.5), nn.Flatten(),
+                          nn.Linear(2 * 3 * 3, 7, bias=False), NeuromorphicReLU())
+    summary = assign_fanout(model, (2, 3, 3))
+    assert torch.equal(model[0].fanout, torch.full((2, 3, 3), 7.0))
+    assert [(s.activation_shape, s.mean_fanout, s.max_fanout) for s in summary] == [
+        ((2, 3, 3), 7.0, 7.0), ((7,), 0.0, 0.0)]
+    assert model.training  # assign_fanout does not switch dropout off for good
+
+
+class PaperShape(nn.Module):
+    """An input NeuromorphicReLU followed by a `seq` Sequential, as the paper's models."""
+
+    def __init__(self):
+        super().__init__()
+        self.input_relu = NeuromorphicReLU()
+        self.seq = nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), NeuromorphicReLU(),
+                                 nn.AvgPool2d(2), nn.Flatten(), nn.Linear(2 * 3 * 3, 4),
+                                 NeuromorphicReLU())
+
+    def forward(self, data):
+        return self.seq(self.input_relu(data))
+
+
+def test_paper_model_shape():
+    model = PaperShape()
+    summary = assign_fanout(model, (1, 8, 8))
+    assert [s.name for s in summary] == ["input_relu", "seq.1", "seq.5"]
+    torch.testing.assert_close(model.input_relu.fanout, sinabs_map(model.seq[0], (1, 8, 8)))
+    # 6x6 conv output pooled to 3x3, each pooled neuron reaches 4 outputs
+    assert torch.equal(model.seq[1].fanout, torch.full((2, 6, 6), 4.0))
+
+
+class NotAChain(PaperShape):
+    def forward(self, data):
+        return self.seq(data)  # skips input_relu: the registration order lies
+
+
+@pytest.mark.parametrize("model,message", [
+    (nn.Sequential(NeuromorphicReLU(), nn.MaxPool2d(2), nn.Conv2d(1, 2, 3), NeuromorphicReLU()),
+     "MaxPool2d"),
+    (nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), "no NeuromorphicReLU"),
+    (NotAChain(), "not the chain"),
+])
+def test_assign_fanout_errors(model, message):
+    with pytest.raises(ValueError, match=message):
+        assign_fanout(model, (1, 8, 8))
+
+
+def test_counter_needs_a_counted_layer():
+    with pytest.raises(ValueError, match="no NeuromorphicReLU with a non-zero fan-out"):
+        SynOpCounter([nn.Linear(2, 2), NeuromorphicReLU(fanout=0)])
+
+
+def test_counter_sums_and_lists():
+    layers = [NeuromorphicReLU(quantize=False, fanout=2), NeuromorphicReLU(quantize=False, fanout=0),
+              NeuromorphicReLU(quantize=False, fanout=10)]
+    data = torch.tensor([[1.0, 2.0], [3.0, -4.0]])
+    for layer in layers:
+        layer(data)
+    assert [x.item() for x in SynOpCounter(layers, sum_activations=False)()] == [6.0, 30.0]
+    assert SynOpCounter(layers)().item() == 36.0
+
+
+def test_count_macs_by_hand():
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+                          nn.Conv2d(4, 8, 3, stride=2, groups=2), nn.Flatten(),
+                          nn.Linear(8, 10))
+    macs = count_macs(model, (2, 8, 8))
+    assert [(m.name, m.macs) for m in macs] == [
+        ("0", 4 * 8 * 8 * 2 * 9),   # 4 outputs of 8x8, each 2 inputs x 3x3
+        ("3", 8 * 1 * 1 * 2 * 9),   # 4x4 -> 1x1 (stride 2, no padding), in/groups = 2
+        ("5", 8 * 10)]
+
+
+def oracle_model():
+    return nn.Sequential(
+        NeuromorphicReLU(), nn.Conv2d(1, 4, 3, stride=2, padding=1, bias=False), NeuromorphicReLU(),
+        SumPool2d(2), nn.Conv2d(4, 6, 3, padding=1, bias=False), NeuromorphicReLU(),
+        nn.AvgPool2d(2), nn.Conv2d(6, 8, 3, dilation=2, bias=False), NeuromorphicReLU(),
+        nn.Flatten(), nn.Linear(8 * 2 * 2, 5, bias=False), NeuromorphicReLU())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_estimate_equals_sinabs_measurement_layer_by_layer(seed):
+    """The oracle: our SynOp estimate on the quantized network == what sinabs measures on
+    the spiking network at T = 1 (several spikes per step reproduce floor-ReLU)."""
+    torch.manual_seed(seed)
+    model = oracle_model()
+    for weight in model.parameters():
+        nn.init.uniform_(weight, -0.2, 0.9)
+    input_shape = (1, 48, 48)
+    assign_fanout(model, input_shape)
+    model.eval()
+    data = torch.randint(0, 5, (6, 1, *input_shape)).float()  # integer counts
+    analog_output = model(data[:, 0])
+    estimated = [x.item() for x in SynOpCounter(model.modules(), sum_activations=False)()]
+    assert min(estimated) > 0  # every layer active: the comparison means something
+
+    net = to_spiking(model, input_shape)
+    result = evaluate_spiking(net, [(data, torch.zeros(6))], keep_output=True)
+    assert result.layer_synops == pytest.approx(estimated, rel=1e-5)
+    torch.testing.assert_close(torch.from_numpy(result.output_spikes), analog_output.detach())
