@@ -1,0 +1,88 @@
+"""Convert MNIST-DVS recordings into training frames and spiking-test event chunks.
+
+Each recording (jAER AER-DAT, DVS128) is cut into consecutive chunks of --spike_count
+events (a trailing remainder is dropped); each chunk becomes one sample
+<out>/<train|test>/<recording stem>_<chunk index>.npz with keys
+  frame       resolution x resolution event counts [y, x], both polarities
+  spiketrain  the chunk's events (x, y, t, p): x, y at output resolution, t in µs
+              from the chunk's first event
+  bins_xy     bin edges in sensor pixels, label, source (the recording's path).
+
+Without real data (no --root, or --synthetic) it first records the embedded stand-in:
+scikit-learn's handwritten digits filmed by a DVS emulator, written as real AER-DAT2.0
+files in the real folder layout, then converts them with the same code.
+
+Resumable: finished recordings are kept unless --overwrite. Writes are atomic.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from synoploss.mnist_dvs import (LIST_NAMES, ConversionSettings, convert_dataset,
+                                 generate_emulated_recordings, make_file_lists,
+                                 write_file_list)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", help="MNIST-DVS root (grabbed_data{d}/scale16/...). Uses its "
+                        "file lists, or writes them first (scale 16, 800 train per digit)")
+    parser.add_argument("--out", default="data", help="output folder (default: data/)")
+    parser.add_argument("--spike_count", type=int, default=3000, help="events per sample")
+    parser.add_argument("--resolution", type=int, default=64,
+                        help="output frame size (the 128x128 sensor is binned down)")
+    parser.add_argument("--crop", type=int, default=None,
+                        help="keep only the central CROP x CROP sensor pixels before binning")
+    parser.add_argument("--hot_pixel_frequency", type=float, default=None,
+                        help="drop pixels firing above this rate (Hz) over a recording")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="parallel processes over recordings")
+    parser.add_argument("--overwrite", action="store_true", help="redo finished outputs")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="record and convert the emulated stand-in dataset")
+    parser.add_argument("--synthetic_root", default=None,
+                        help="where the emulated recordings go (default: <out>/emulated_aedat)")
+    parser.add_argument("--train_per_digit", type=int, default=None,
+                        help="recordings per digit for training (real: 800; emulated: 60)")
+    parser.add_argument("--test_per_digit", type=int, default=20,
+                        help="emulated test recordings per digit (other images than training)")
+    parser.add_argument("--events_per_recording", type=int, default=15000,
+                        help="events in each emulated recording (5 chunks of 3000)")
+    parser.add_argument("--seed", type=int, default=0, help="emulator seed")
+    args = parser.parse_args(argv)
+
+    if args.root is None or args.synthetic:
+        root = Path(args.synthetic_root or Path(args.out) / "emulated_aedat")
+        print(f"No real MNIST-DVS given: recording the emulated STAND-IN into {root}")
+        generate_emulated_recordings(
+            root, train_per_digit=args.train_per_digit or 60,
+            test_per_digit=args.test_per_digit, events_per_recording=args.events_per_recording,
+            seed=args.seed, workers=args.workers)
+    else:
+        root = Path(args.root)
+        if not root.is_dir():
+            sys.exit(f"generate_DV4_dataset: --root {root} is not a folder")
+        if not all((root / name).is_file() for name in LIST_NAMES.values()):
+            try:
+                train, test = make_file_lists(root, 16, args.train_per_digit or 800)
+            except FileNotFoundError as error:
+                sys.exit(f"generate_DV4_dataset: {error}")
+            write_file_list(root / LIST_NAMES["train"], train)
+            write_file_list(root / LIST_NAMES["test"], test)
+
+    settings = ConversionSettings(spike_count=args.spike_count, resolution=args.resolution,
+                                  crop=args.crop, hot_pixel_frequency=args.hot_pixel_frequency,
+                                  overwrite=args.overwrite)
+    try:
+        summary = convert_dataset(root, args.out, settings, workers=args.workers)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"generate_DV4_dataset: {error}")
+    print(summary.report())
+    if summary.read + summary.kept == 0:
+        sys.exit("generate_DV4_dataset: no recording could be converted")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""A DVS128 emulator that records handwritten digits moving on a screen.
+
+Stand-in for MNIST-DVS (Serrano-Gotarredona & Linares-Barranco 2015), which filmed MNIST
+digits moving slowly on an LCD monitor with a DVS128. The source images here are
+scikit-learn's 1797 real handwritten 8x8 digits (shipped with the package), upsampled to
+MNIST's 28x28 and scaled like the scale-16 recordings.
+
+Pixel model (after Lichtsteiner et al. 2008 and the v2e emulator): each pixel tracks the
+log intensity it sees and emits an ON (OFF) event when it rose (fell) by its contrast
+threshold since that pixel's last event; thresholds vary from pixel to pixel (mismatch);
+after an event a pixel is blind for a refractory period; background-activity noise
+events occur at random. Timestamps are microseconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .aedat import EVENT_DTYPE, SENSOR_SIZE
+
+
+@dataclass
+class EmulatorConfig:
+    contrast_threshold: float = 0.2       # log-intensity step per event
+    threshold_mismatch: float = 0.03      # std of the per-pixel threshold
+    refractory_us: int = 1000             # a pixel is blind this long after an event
+    noise_rate_hz: float = 0.1            # background events per pixel per second
+    step_us: int = 250                    # simulation step
+    digit_size: int = 76                  # digit height on the sensor, scale-16 like
+    speed_px_s: float = 130.0             # mean speed of the digit on the screen
+    background: float = 0.95              # screen brightness around the digit
+    ink: float = 0.12                     # brightness of the digit's strokes
+
+
+def upsample_digit(image8: np.ndarray, size: int) -> np.ndarray:
+    """An 8x8 sklearn digit (0..16) to a size x size image in [0, 1], smooth strokes.
+
+    Bilinear upsampling to MNIST's 28x28 (20x20 digit in a 4-pixel border, as MNIST
+    centres its digits) and then to `size`, so the strokes keep soft edges.
+    """
+    digit = np.asarray(image8, dtype=np.float64) / 16.0
+    mnist = np.zeros((28, 28))
+    mnist[4:24, 4:24] = _resize_bilinear(digit, 20)
+    return np.clip(_resize_bilinear(mnist, size), 0, 1)
+
+
+def _resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:
+    rows, cols = image.shape
+    y = (np.arange(size) + 0.5) * rows / size - 0.5
+    x = (np.arange(size) + 0.5) * cols / size - 0.5
+    y0 = np.clip(np.floor(y).astype(int), 0, rows - 1)
+    x0 = np.clip(np.floor(x).astype(int), 0, cols - 1)
+    y1 = np.clip(y0 + 1, 0, rows - 1)
+    x1 = np.clip(x0 + 1, 0, cols - 1)
+    fy = np.clip(y - y0, 0, 1)[:, None]
+    fx = np.clip(x - x0, 0, 1)[None, :]
+    top = image[y0][:, x0] * (1 - fx) + image[y0][:, x1] * fx
+    bottom = image[y1][:, x0] * (1 - fx) + image[y1][:, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _trajectory(rng, duration_us, step_us, speed_px_s, extent):
+    """A slow smooth wandering path (two incommensurate sinusoids per axis), in pixels."""
+    times = np.arange(0, duration_us, step_us) / 1e6
+    path = []
+    for _ in range(2):
+        freqs = rng.uniform(0.8, 2.2, size=2)
+        phases = rng.uniform(0, 2 * np.pi, size=2)
+        amplitude = speed_px_s / (2 * np.pi * freqs.mean()) / np.sqrt(2)
+        path.append(sum(amplitude * np.sin(2 * np.pi * f * times + ph)
+                        for f, ph in zip(freqs, phases)))
+    offset = rng.uniform(-extent, extent, size=2)
+    return np.stack(path, 1) + offset
+
+
+def _render(canvas_digit, centre, config):
+    """The screen as the sensor sees it: digit at a sub-pixel position, bilinear."""
+    size = canvas_digit.shape[0]
+    top_left = np.array(centre) + (SENSOR_SIZE - size) / 2
+    whole = np.floor(top_left).astype(int)
+    frac = top_left - whole
+    padded = np.zeros((SENSOR_SIZE + 2, SENSOR_SIZE + 2))
+    # place the digit (ink coverage) with bilinear weights on a padded canvas
+    for dy, wy in ((0, 1 - frac[1]), (1, frac[1])):
+        for dx, wx in ((0, 1 - frac[0]), (1, frac[0])):
+            y0, x0 = whole[1] + dy + 1, whole[0] + dx + 1
+            ys = slice(max(y0, 0), min(y0 + size, SENSOR_SIZE + 2))
+            xs = slice(max(x0, 0), min(x0 + size, SENSOR_SIZE + 2))
+            padded[ys, xs] += wy * wx * canvas_digit[ys.start - y0:ys.stop - y0,
+                                                      xs.start - x0:xs.stop - x0]
+    coverage = np.clip(padded[1:-1, 1:-1], 0, 1)
+    return config.background + (config.ink - config.background) * coverage
+
+
+def record_digit(image8: np.ndarray, n_events: int, seed: int,
+                 config: EmulatorConfig = EmulatorConfig()) -> np.ndarray:
+    """Emulate a DVS128 filming the digit moving on a screen until `n_events` events.
+
+    Returns structured events (x, y, t, p) ordered by time, t in µs from 0.
+    """
+    rng = np.random.default_rng(seed)
+    digit = upsample_digit(image8, config.digit_size)
+    thresholds_on = np.clip(rng.normal(config.contrast_threshold, config.threshold_mismatch,
+                                       (SENSOR_SIZE, SENSOR_SIZE)), 0.05, None)
+    thresholds_off = np.clip(rng.normal(config.contrast_threshold, config.threshold_mismatch,
+                                        (SENSOR_SIZE, SENSOR_SIZE)), 0.05, None)
+    chunk_us = 500_000
+    extent = (SENSOR_SIZE - config.digit_size) / 4
+    path = _trajectory(rng, 60_000_000, config.step_us, config.speed_px_s, extent)
+    reference = np.log(_render(digit, path[0], config))
+    last_event_us = np.full((SENSOR_SIZE, SENSOR_SIZE), -10 ** 9, dtype=np.int64)
+    noise_probability = config.noise_rate_hz * config.step_us / 1e6
+    found, total = [], 0
+    step = 0
+    while total < n_events and step + 1 < len(path):
+        stop = min(step + chunk_us // config.step_us, len(path) - 1)
+        for index in range(step + 1, stop + 1):
+            now = index * config.step_us
+            log_intensity = np.log(_render(digit, path[index], config))
+            change = log_intensity - reference
+            ready = (now - last_event_us) >= config.refractory_us
+            on = ready & (change >= thresholds_on)
+            off = ready & (change <= -thresholds_off)
+            noise = ready & ~on & ~off & (rng.random((SENSOR_SIZE, SENSOR_SIZE)) < noise_probability)
+            fired = on | off | noise
+            if not fired.any():
+                continue
+            # one threshold step per event: a large change is spread over later events
+            reference[on] += thresholds_on[on]
+            reference[off] -= thresholds_off[off]
+            ys, xs = np.nonzero(fired)
+            times = now + rng.integers(0, config.step_us, size=len(ys))
+            polarity = on[ys, xs] | (noise[ys, xs] & (rng.random(len(ys)) < 0.5))
+            last_event_us[ys, xs] = times
+            events = np.empty(len(ys), dtype=EVENT_DTYPE)
+            events["x"], events["y"], events["t"], events["p"] = xs, ys, times, polarity
+            found.append(events)
+            total += len(ys)
+            if total >= n_events:
+                break
+        step = stop
+    events = np.concatenate(found) if found else np.empty(0, EVENT_DTYPE)
+    events = events[np.argsort(events["t"], kind="stable")][:n_events]
+    events["t"] -= events["t"][0] if len(events) else 0
+    return events
