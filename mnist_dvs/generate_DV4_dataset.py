@@ -45,21 +45,26 @@ def main(argv=None):
     parser.add_argument("--synthetic_root", default=None,
                         help="where the emulated recordings go (default: <out>/emulated_aedat)")
     parser.add_argument("--train_per_digit", type=int, default=None,
-                        help="recordings per digit for training (real: 800; emulated: 60)")
-    parser.add_argument("--test_per_digit", type=int, default=20,
+                        help="recordings per digit for training (real: 800; emulated: 140 of the\n"
+                             "174+ images per digit that sklearn ships)")
+    parser.add_argument("--test_per_digit", type=int, default=34,
                         help="emulated test recordings per digit (other images than training)")
-    parser.add_argument("--events_per_recording", type=int, default=15000,
-                        help="events in each emulated recording (5 chunks of 3000)")
+    parser.add_argument("--events_per_recording", type=int, default=9000,
+                        help="events in each emulated recording (3 chunks of 3000)")
     parser.add_argument("--seed", type=int, default=0, help="emulator seed")
     args = parser.parse_args(argv)
 
     if args.root is None or args.synthetic:
         root = Path(args.synthetic_root or Path(args.out) / "emulated_aedat")
         print(f"No real MNIST-DVS given: recording the emulated STAND-IN into {root}")
-        generate_emulated_recordings(
-            root, train_per_digit=args.train_per_digit or 60,
-            test_per_digit=args.test_per_digit, events_per_recording=args.events_per_recording,
-            seed=args.seed, workers=args.workers)
+        try:
+            generate_emulated_recordings(
+                root, train_per_digit=args.train_per_digit or 140,
+                test_per_digit=args.test_per_digit,
+                events_per_recording=args.events_per_recording, seed=args.seed,
+                workers=args.workers)
+        except ValueError as error:
+            sys.exit(f"generate_DV4_dataset: {error}")
     else:
         root = Path(args.root)
         if not root.is_dir():

@@ -64,6 +64,8 @@ def read_raw(path) -> tuple[np.ndarray, np.ndarray]:
     version, offset = read_header(path)
     raw_dtype = RAW_DTYPES[version]
     payload = path.stat().st_size - offset
+    if offset == 0 and payload and _looks_like_text(path):
+        raise AedatError(f"{path}: not an AER-DAT file (no '#' header and text content)")
     if payload % raw_dtype.itemsize:
         raise AedatError(
             f"{path}: truncated or not AER-DAT{version}.0: {payload} bytes of events is not "
@@ -71,8 +73,6 @@ def read_raw(path) -> tuple[np.ndarray, np.ndarray]:
     if offset == 0 and payload == 0:
         raise AedatError(f"{path}: empty file, not AER-DAT")
     raw = np.fromfile(path, dtype=raw_dtype, offset=offset)
-    if offset == 0 and version == 1 and len(raw) and _looks_like_text(path):
-        raise AedatError(f"{path}: not an AER-DAT file (no '#' header and text content)")
     timestamps = unwrap_timestamps(raw["timestamp"].astype(np.int64))
     order = np.argsort(timestamps, kind="stable")
     return raw["address"][order].astype(np.uint32), timestamps[order]

@@ -65,7 +65,7 @@ def _trajectory(rng, duration_us, step_us, speed_px_s, extent):
     times = np.arange(0, duration_us, step_us) / 1e6
     path = []
     for _ in range(2):
-        freqs = rng.uniform(0.8, 2.2, size=2)
+        freqs = rng.uniform(2.5, 4.5, size=2)
         phases = rng.uniform(0, 2 * np.pi, size=2)
         amplitude = speed_px_s / (2 * np.pi * freqs.mean()) / np.sqrt(2)
         path.append(sum(amplitude * np.sin(2 * np.pi * f * times + ph)
@@ -106,7 +106,7 @@ def record_digit(image8: np.ndarray, n_events: int, seed: int,
     thresholds_off = np.clip(rng.normal(config.contrast_threshold, config.threshold_mismatch,
                                         (SENSOR_SIZE, SENSOR_SIZE)), 0.05, None)
     chunk_us = 500_000
-    extent = (SENSOR_SIZE - config.digit_size) / 4
+    extent = (SENSOR_SIZE - config.digit_size) / 12
     path = _trajectory(rng, 60_000_000, config.step_us, config.speed_px_s, extent)
     reference = np.log(_render(digit, path[0], config))
     last_event_us = np.full((SENSOR_SIZE, SENSOR_SIZE), -10 ** 9, dtype=np.int64)

@@ -240,8 +240,8 @@ def convert_dataset(root, out, settings: ConversionSettings = ConversionSettings
 
 
 # ---------------------------------------------------------------- emulated default
-def generate_emulated_recordings(root, train_per_digit: int = 60, test_per_digit: int = 20,
-                                 events_per_recording: int = 15000, seed: int = 0,
+def generate_emulated_recordings(root, train_per_digit: int = 140, test_per_digit: int = 34,
+                                 events_per_recording: int = 9000, seed: int = 0,
                                  workers: int = 1, progress: bool = True) -> Path:
     """Record sklearn's handwritten digits with the DVS emulator, in the real layout.
 
@@ -299,7 +299,9 @@ def describe_dataset(data_root) -> str:
 
 
 # ---------------------------------------------------------------- datasets
-def _sample_files(root) -> List[Path]:
+def _sample_files(root, max_samples: int | None = None, seed: int = 0) -> List[Path]:
+    """The split's sample files, sorted; a seeded random subset with `max_samples` (the
+    same subset for frames and spike trains, so both views show the same chunks)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder (generate the data with "
@@ -307,6 +309,9 @@ def _sample_files(root) -> List[Path]:
     files = sorted(root.glob("*.npz"))
     if not files:
         raise FileNotFoundError(f"{root}: no .npz samples")
+    if max_samples is not None and max_samples < len(files):
+        chosen = np.random.default_rng(seed).choice(len(files), max_samples, replace=False)
+        files = [files[index] for index in sorted(chosen)]
     return files
 
 
@@ -322,12 +327,8 @@ class FramesDataset(Dataset):
     """(1 x R x R float frame of event counts, label) of every sample in `root`."""
 
     def __init__(self, root, max_samples: int | None = None, seed: int = 0):
-        files = _sample_files(root)
-        if max_samples is not None and max_samples < len(files):
-            chosen = np.random.default_rng(seed).choice(len(files), max_samples, replace=False)
-            files = [files[index] for index in sorted(chosen)]
-        self.files = files
-        loaded = [_load(path, "frame") for path in files]
+        self.files = _sample_files(root, max_samples, seed)
+        loaded = [_load(path, "frame") for path in self.files]
         self.frames = torch.from_numpy(np.stack([f for f, _ in loaded])).float().unsqueeze(1)
         self.labels = torch.tensor([label for _, label in loaded])
 
@@ -340,26 +341,30 @@ class FramesDataset(Dataset):
 
 class SpikeTrainDataset(Dataset):
     """(T x 1 x R x R event counts binned at `dt_us`, label); T is the chunk's duration
-    in bins. Use `pad_collate` to batch chunks of different durations."""
+    in bins. Use `pad_collate` to batch chunks of different durations, and
+    `batches_by_duration` to keep the padding small."""
 
-    def __init__(self, root, dt_us: int = 1000, max_samples: int | None = None, seed: int = 0,
-                 resolution: int | None = None):
-        files = _sample_files(root)
-        if max_samples is not None and max_samples < len(files):
-            chosen = np.random.default_rng(seed).choice(len(files), max_samples, replace=False)
-            files = [files[index] for index in sorted(chosen)]
-        self.files = files
+    def __init__(self, root, dt_us: int = 1000, max_samples: int | None = None, seed: int = 0):
+        self.files = _sample_files(root, max_samples, seed)
         self.dt_us = dt_us
-        if resolution is None:
-            resolution = _load(files[0], "frame")[0].shape[0]
-        self.resolution = resolution
+        self.resolution = _load(self.files[0], "frame")[0].shape[0]
+        loaded = [_load(path, "spiketrain") for path in self.files]
+        self.spiketrains = [spiketrain for spiketrain, _ in loaded]
+        self.labels = [label for _, label in loaded]
+        self.durations = np.array([int(train["t"][-1] - train["t"][0]) // dt_us + 1
+                                   for train in self.spiketrains])
 
     def __len__(self):
         return len(self.files)
 
     def __getitem__(self, index):
-        spiketrain, label = _load(self.files[index], "spiketrain")
-        return bin_spiketrain(spiketrain, self.dt_us, self.resolution), label
+        return (bin_spiketrain(self.spiketrains[index], self.dt_us, self.resolution),
+                self.labels[index])
+
+    def batches_by_duration(self, batch_size: int) -> List[List[int]]:
+        order = np.argsort(self.durations, kind="stable")
+        return [order[start:start + batch_size].tolist()
+                for start in range(0, len(order), batch_size)]
 
 
 def bin_spiketrain(spiketrain: np.ndarray, dt_us: int, resolution: int) -> torch.Tensor:

@@ -131,3 +131,34 @@ def evaluate_spiking(net, batches: Iterable, device=None, progress: bool | str =
         predictions=np.concatenate(predictions), labels=np.concatenate(labels),
         layer_synops=[float(value) for value in synop_sums / sample_count],
         output_spikes=np.concatenate(outputs) if keep_output else None)
+
+
+def compare_analog_and_spiking(model: nn.Module, input_shape: Sequence[int], frame_loader,
+                               spike_batches: Iterable, min_v_mem: float | None = None,
+                               device="cpu", progress: bool | str = False) -> dict:
+    """The same samples through the analog model (accuracy, estimated SynOps per layer)
+    and through its sinabs spiking copy (accuracy, SynOps per layer measured by sinabs).
+
+    Keys: ann_accuracy, ann_synops, snn_accuracy, snn_synops, and per counted layer
+    ann_synops_<layer> and snn_synops_<layer> (<layer>: the NeuromorphicReLU's name).
+    """
+    from .synops import SynOpCounter
+    from .training import evaluate_analog
+
+    model = model.to(device)
+    analog = evaluate_analog(model, frame_loader, device)
+    net = to_spiking(model, input_shape)
+    spiking = evaluate_spiking(net, spike_batches, device=device, progress=progress)
+    counted = SynOpCounter(model.modules()).modules
+    names = {id(module): name for name, module in model.named_modules()}
+    layer_names = [names[id(module)].replace(".", "_") or "relu" for module in counted]
+    if len(spiking.layer_synops) != len(layer_names):
+        raise RuntimeError(f"sinabs counted {len(spiking.layer_synops)} layers, the estimate "
+                           f"{len(layer_names)}: the model is not a plain chain")
+    row = dict(ann_accuracy=analog.accuracy, ann_synops=analog.synops,
+               snn_accuracy=spiking.accuracy, snn_synops=spiking.synops)
+    for name, estimated, measured in zip(layer_names, analog.layer_synops,
+                                         spiking.layer_synops):
+        row[f"ann_synops_{name}"] = estimated
+        row[f"snn_synops_{name}"] = measured
+    return row

@@ -1,0 +1,163 @@
+"""Test trained MNIST-DVS models as spiking networks (sinabs), or as analog networks.
+
+--mode picks the models from training_log.csv (in --workdir):
+  quantized      SynOp-loss models trained with QAT        (l1-fanout-qtrain)
+  nonquantized   SynOp-loss models trained without QAT     (l1-fanout)
+  nopenalty      the baseline without SynOp loss           (nopenalty)
+  weightscaling  the baseline with its first-layer weights multiplied by each --scales
+  ann            every model as an analog network, tested quantized and not
+                 (accuracy and estimated SynOps) -> results/<name>_ann.csv
+
+Spiking networks: integrate-and-fire, threshold 1, reset by subtraction, no lower bound
+on the membrane potential, several spikes per step; each test chunk's events binned at
+--dt_us (1 ms), state reset for every chunk, prediction = argmax of output spike counts.
+SynOps are measured by sinabs (hooks), per layer; the analog network's estimate on the
+same chunks (accumulated frames) is written beside them.
+Output: results/<name>_spiking.csv (weightscaling: results/weightscaling_spiking.csv).
+"""
+import argparse
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from synoploss.io import read_csv, write_csv
+from synoploss.mnist_dvs import FramesDataset, SpikeTrainDataset, describe_dataset, pad_collate
+from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
+from synoploss.spiking import compare_analog_and_spiking
+from synoploss.training import evaluate_analog, load_state
+
+MODES = {"quantized": "l1-fanout-qtrain", "nonquantized": "l1-fanout",
+         "nopenalty": "nopenalty", "weightscaling": "nopenalty"}
+DEFAULT_SCALES = [round(value, 2) for value in np.arange(0.10, 0.951, 0.05)]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", required=True, choices=[*MODES, "ann"])
+    parser.add_argument("--workdir", default=".", help="folder with training_log.csv, models/; "
+                        "results/ is written there")
+    parser.add_argument("--data", default="data", help="converted data (test/ is used)")
+    parser.add_argument("--dt_us", type=int, default=1000, help="time bin in µs (1 ms)")
+    parser.add_argument("--scales", type=float, nargs="+", default=DEFAULT_SCALES,
+                        help="first-layer weight factors for weightscaling (0.10..0.95)")
+    parser.add_argument("--max_samples", type=int, default=None,
+                        help="random subset of test chunks, for quick runs")
+    parser.add_argument("--batch_size", type=int, default=32, help="chunks per spiking batch")
+    parser.add_argument("--workers", type=int, default=1, help="processes over models")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0, help="subset seed")
+    return parser.parse_args(argv)
+
+
+def select_models(log, mode):
+    names = sorted(log["name"].unique()) if mode == "ann" else [MODES[mode]]
+    chosen = log[log["name"].isin(names)]
+    if chosen.empty:
+        raise LookupError(f"no models for --mode {mode} (name {names[0]!r}) in the training "
+                          f"log; it has: {sorted(log['name'].unique())}")
+    return chosen.sort_values(["name", "target", "alpha"], na_position="first")
+
+
+_SHARED = {}
+
+
+def _init_worker(threads):
+    torch.set_num_threads(threads)
+
+
+def load_model(workdir, entry, scale=1.0):
+    model = MNISTDVSNet(quantize=bool(entry["quantize_training"]))
+    load_state(model, Path(workdir) / entry["model_path"])
+    with torch.no_grad():
+        model.seq[0].weight.mul_(scale)
+    return model
+
+
+def spiking_job(job):
+    workdir, entry, scale, args = job
+    frames, spikes = _SHARED["frames"], _SHARED["spikes"]
+    model = load_model(workdir, entry, scale)
+    batches = DataLoader(spikes, batch_sampler=spikes.batches_by_duration(args.batch_size),
+                         collate_fn=pad_collate)
+    row = dict(name=entry["name"], target=entry["target"], alpha=entry["alpha"], scale=scale,
+               quantize_training=entry["quantize_training"])
+    row.update(compare_analog_and_spiking(model, MNIST_DVS_INPUT, DataLoader(frames, 256),
+                                          batches, min_v_mem=None, device=args.device))
+    row.update(model_path=entry["model_path"], n_samples=len(spikes), dt_us=args.dt_us)
+    return row
+
+
+def ann_job(job):
+    workdir, entry, _, args = job
+    model = load_model(workdir, entry)
+    rows = []
+    for quantize in (True, False):
+        stats = evaluate_analog(set_quantize(model, quantize),
+                                DataLoader(_SHARED["frames"], 256), args.device)
+        rows.append(dict(name=entry["name"], target=entry["target"], alpha=entry["alpha"],
+                         quantize_training=entry["quantize_training"], quantize_test=quantize,
+                         accuracy=stats.accuracy, synops=stats.synops,
+                         model_path=entry["model_path"]))
+    return rows
+
+
+def run_jobs(function, jobs, workers):
+    if workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with multiprocessing.get_context("fork").Pool(workers, _init_worker, (threads,)) as pool:
+            yield from tqdm(pool.imap(function, jobs), total=len(jobs), desc="models")
+    else:
+        yield from tqdm(map(function, jobs), total=len(jobs), desc="models")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    workdir = Path(args.workdir)
+    log_path = workdir / "training_log.csv"
+    try:
+        log = read_csv(log_path)
+        entries = select_models(log, args.mode)
+        test_root = Path(args.data) / "test"
+        _SHARED["frames"] = FramesDataset(test_root, args.max_samples, args.seed)
+        if args.mode != "ann":
+            _SHARED["spikes"] = SpikeTrainDataset(test_root, args.dt_us, args.max_samples,
+                                                  args.seed)
+    except (FileNotFoundError, LookupError, ValueError) as error:
+        sys.exit(f"test_spiking.py: {error}")
+    data_description = describe_dataset(args.data)
+    scales = args.scales if args.mode == "weightscaling" else [1.0]
+    jobs = [(workdir, entry, scale, args) for _, entry in entries.iterrows() for scale in scales]
+    results = workdir / "results"
+    try:
+        if args.mode == "ann":
+            by_name = {}
+            for rows in run_jobs(ann_job, jobs, args.workers):
+                for row in rows:
+                    by_name.setdefault(row["name"], []).append(dict(row, data=data_description))
+            for name, rows in by_name.items():
+                write_csv(results / f"{name}_ann.csv", rows)
+                print(f"{results / f'{name}_ann.csv'}: {len(rows)} rows")
+            return
+        rows = [dict(row, data=data_description) for row in run_jobs(spiking_job, jobs, args.workers)]
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"test_spiking.py: {error}")
+    name = "weightscaling" if args.mode == "weightscaling" else MODES[args.mode]
+    out = results / f"{name}_spiking.csv"
+    write_csv(out, rows)
+    for row in rows:
+        label = f"scale {row['scale']:.2f}" if args.mode == "weightscaling" else \
+            f"target {row['target']:.3g}" if row["target"] == row["target"] else row["name"]
+        print(f"{label:>16}: SNN accuracy {row['snn_accuracy']:.4f}, SNN SynOps "
+              f"{row['snn_synops']:.4g} (analog estimate {row['ann_synops']:.4g})")
+    print(f"{out}: {len(rows)} rows")
+
+
+if __name__ == "__main__":
+    main()

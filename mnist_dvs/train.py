@@ -1,0 +1,189 @@
+"""Train MNIST-DVS networks over a sweep of SynOp targets (Sorbaro et al. 2020).
+
+Each model: the paper's network trained on accumulated 64x64 event frames with
+cross-entropy + ((S - S*) / S*)^2, S the estimated SynOps per sample and S* the target
+(one model per target of logspace(target_min, target_max, n_models)). --quantize_training
+trains with the quantized ReLU (QAT). --nopenalty trains the baseline without SynOp loss;
+--alpha trains the L1 form alpha * S instead of targets.
+
+Outputs in --workdir: models/<name>_<target>.pth (name: l1-fanout, l1-fanout-qtrain,
+nopenalty) and one row per model in training_log.csv. A model already in the log is
+skipped, so an interrupted sweep resumes; --shard i/n trains every n-th model of the
+sweep, so n jobs (e.g. a SLURM array) can share one sweep and one log.
+
+Examples:
+  python mnist_dvs/train.py --quantize_training              # SynOp + QAT sweep
+  python mnist_dvs/train.py                                  # SynOp loss alone
+  python mnist_dvs/train.py --nopenalty                      # baseline
+  python mnist_dvs/train.py --quantize_training --shard $((SLURM_ARRAY_TASK_ID+1))/8
+"""
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from synoploss.io import append_row, parse_shard, read_csv, save_torch
+from synoploss.loss import SynOpLoss
+from synoploss.mnist_dvs import FramesDataset, describe_dataset
+from synoploss.models import MNISTDVSNet
+from synoploss.synops import SynOpCounter
+from synoploss.training import (NonFiniteLossError, evaluate_analog, format_target,
+                                pick_device, seed_everything, train_epoch)
+
+LOG_COLUMNS = ["name", "target", "alpha", "epochs", "quantize_training", "seed",
+               "test_accuracy", "estimated_synops", "cross_entropy", "model_path",
+               "wall_seconds", "data"]
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    target: float | None
+    alpha: float | None
+
+    @property
+    def filename(self):
+        if self.alpha is not None:
+            return f"{self.name}_alpha{self.alpha:g}.pth"
+        if self.target is None:
+            return f"{self.name}.pth"
+        return f"{self.name}_{format_target(self.target)}.pth"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quantize_training", action="store_true",
+                        help="quantization-aware training (floor ReLU, step surrogate)")
+    parser.add_argument("--nopenalty", action="store_true",
+                        help="train the baseline without SynOp loss (one model)")
+    parser.add_argument("--alpha", type=float, nargs="+", default=None,
+                        help="L1 form alpha * S: one model per alpha instead of targets")
+    parser.add_argument("--n_models", type=int, default=10, help="targets in the sweep")
+    parser.add_argument("--target_min", type=float, default=1e4,
+                        help="lowest SynOp target per sample (default 1e4 = 10^4.0)")
+    parser.add_argument("--target_max", type=float, default=10 ** 6.3,
+                        help="highest SynOp target per sample (default 10^6.3 = 2.0e6)")
+    parser.add_argument("--n_epochs", type=int, default=8)
+    parser.add_argument("--batch_size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--lr_schedule", choices=("constant", "cosine"), default="constant",
+                        help="constant (the paper) or cosine decay to 0 over the epochs, "
+                             "which steadies short runs on small data")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data", default="data",
+                        help="converted data (train/ and test/ from generate_DV4_dataset.py)")
+    parser.add_argument("--workdir", default=".",
+                        help="where models/ and training_log.csv are written")
+    parser.add_argument("--device", default="auto", help="cuda when available, else cpu")
+    parser.add_argument("--max_train_samples", type=int, default=None,
+                        help="random subset of the training frames, for quick runs")
+    parser.add_argument("--max_test_samples", type=int, default=None,
+                        help="random subset of the test frames, for quick runs")
+    parser.add_argument("--shard", default="1/1",
+                        help="i/n: train only models k with k %% n == i - 1 of the sweep")
+    parser.add_argument("--no_progress", action="store_true", help="hide tqdm bars")
+    args = parser.parse_args(argv)
+    if args.nopenalty and args.alpha:
+        parser.error("--nopenalty and --alpha exclude each other")
+    if not 0 < args.target_min <= args.target_max:
+        parser.error("need 0 < --target_min <= --target_max")
+    try:
+        args.shard = parse_shard(args.shard)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def sweep(args):
+    qtrain = "-qtrain" if args.quantize_training else ""
+    if args.nopenalty:
+        return [ModelSpec(f"nopenalty{qtrain}", None, None)]
+    if args.alpha:
+        return [ModelSpec(f"l1-fanout{qtrain}", None, alpha) for alpha in args.alpha]
+    targets = np.geomspace(args.target_min, args.target_max, args.n_models)
+    return [ModelSpec(f"l1-fanout{qtrain}", float(target), None) for target in targets]
+
+
+def train_model(spec, args, train_loader, device):
+    seed_everything(args.seed)
+    model = MNISTDVSNet(quantize=args.quantize_training).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    synop_loss = None
+    if spec.target is not None or spec.alpha is not None:
+        synop_loss = SynOpLoss(SynOpCounter(model.modules()), target=spec.target,
+                               alpha=spec.alpha)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.n_epochs) \
+        if args.lr_schedule == "cosine" else None
+    label = spec.filename[:-4]
+    for epoch in range(args.n_epochs):
+        stats = train_epoch(model, train_loader, optimizer, synop_loss, device,
+                            description=f"{label} epoch {epoch + 1}/{args.n_epochs}",
+                            progress=not args.no_progress)
+        if schedule is not None:
+            schedule.step()
+    return model, stats
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = pick_device(args.device)
+    workdir = Path(args.workdir)
+    log_path = workdir / "training_log.csv"
+    data = Path(args.data)
+    try:
+        train_set = FramesDataset(data / "train", args.max_train_samples, args.seed)
+        test_set = FramesDataset(data / "test", args.max_test_samples, args.seed)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"train.py: {error}")
+    data_description = describe_dataset(data)
+    print(f"data: {data_description}; {len(train_set)} train / {len(test_set)} test frames; "
+          f"device {device}")
+    generator = torch.Generator().manual_seed(args.seed)
+    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, generator=generator)
+    test_loader = DataLoader(test_set, 512)
+
+    done = set()
+    if log_path.is_file():
+        done = set(read_csv(log_path)["model_path"].astype(str))
+    shard_index, shard_count = args.shard
+    specs = [spec for number, spec in enumerate(sweep(args))
+             if number % shard_count == shard_index - 1]
+    failed = []
+    for spec in specs:
+        model_path = Path("models") / spec.filename
+        if str(model_path) in done:
+            print(f"{model_path}: already in {log_path}, skipped")
+            continue
+        started = time.time()
+        try:
+            model, _ = train_model(spec, args, train_loader, device)
+        except NonFiniteLossError as error:
+            what = f"target {format_target(spec.target)}" if spec.alpha is None \
+                else f"alpha {spec.alpha:g}"
+            print(f"FAILED {spec.name} {what}: {error}; going on with the next model",
+                  file=sys.stderr)
+            failed.append(spec.filename)
+            continue
+        test = evaluate_analog(model, test_loader, device)
+        save_torch(model.state_dict(), workdir / model_path)
+        append_row(log_path, dict(
+            name=spec.name, target=spec.target, alpha=spec.alpha, epochs=args.n_epochs,
+            quantize_training=args.quantize_training, seed=args.seed,
+            test_accuracy=test.accuracy, estimated_synops=test.synops,
+            cross_entropy=test.cross_entropy, model_path=str(model_path),
+            wall_seconds=round(time.time() - started, 1), data=data_description),
+            key=["model_path"])
+        print(f"{model_path}: test accuracy {test.accuracy:.4f}, estimated SynOps "
+              f"{test.synops:.4g} (target {format_target(spec.target)})")
+    if failed:
+        sys.exit(f"train.py: {len(failed)} model(s) failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

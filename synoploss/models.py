@@ -1,0 +1,63 @@
+"""The paper's networks. Fan-outs come from `assign_fanout`, never typed by hand; the
+state-dict keys are the original code's, so its checkpoints load."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .quantize import NeuromorphicReLU, QuantizeLayer, SumPool2d
+from .synops import assign_fanout
+
+MNIST_DVS_INPUT = (1, 64, 64)
+CIFAR10_INPUT = (3, 32, 32)
+MNIST_INPUT = (1, 28, 28)
+
+
+class MNISTDVSNet(nn.Module):
+    """MNIST-DVS classifier (no biases): input NeuromorphicReLU (input events count as
+    SynOps); conv 1->8, 8->12, 12->12 3x3, each with NeuromorphicReLU and avgpool 2;
+    dropout2d 0.5; linear 432->10; final NeuromorphicReLU (fan-out 0)."""
+
+    def __init__(self, quantize: bool = False, input_shape=MNIST_DVS_INPUT):
+        super().__init__()
+        self.input_relu = NeuromorphicReLU(quantize=quantize)
+        self.seq = nn.Sequential(
+            nn.Conv2d(1, 8, kernel_size=3, bias=False),     # seq.0
+            NeuromorphicReLU(quantize=quantize),
+            nn.AvgPool2d(2),
+            nn.Conv2d(8, 12, kernel_size=3, bias=False),    # seq.3
+            NeuromorphicReLU(quantize=quantize),
+            nn.AvgPool2d(2),
+            nn.Conv2d(12, 12, kernel_size=3, bias=False),   # seq.6
+            NeuromorphicReLU(quantize=quantize),
+            nn.AvgPool2d(2),
+            nn.Dropout2d(0.5),
+            nn.Flatten(),
+            nn.Linear(432, 10, bias=False),                 # seq.11
+        )
+        # Outside `seq` so that training can read the logits before it (see `logits`);
+        # it has no parameters, so the state-dict keys stay the original's.
+        self.output_relu = NeuromorphicReLU(quantize=quantize)
+        for layer in self.seq:
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+        self.input_shape = tuple(input_shape)
+        self.fanout_summary = assign_fanout(self, self.input_shape)
+
+    def logits(self, data):
+        """The output layer's input. Training takes the cross-entropy of these: on the
+        ReLU'd output, a class unit that turns negative for every input early in
+        training gets no gradient and can never predict its class again (seen on the
+        demo data). The forward pass, and so the spiking network, keep the output ReLU."""
+        return self.seq(self.input_relu(data))
+
+    def forward(self, data):
+        return self.output_relu(self.logits(data))
+
+
+def set_quantize(model: nn.Module, quantize: bool) -> nn.Module:
+    """Switch every NeuromorphicReLU / QuantizeLayer of `model` to `quantize`."""
+    for layer in model.modules():
+        if isinstance(layer, (NeuromorphicReLU, QuantizeLayer)):
+            layer.quantize = quantize
+    return model
