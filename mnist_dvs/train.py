@@ -32,8 +32,8 @@ from synoploss.loss import SynOpLoss
 from synoploss.mnist_dvs import FramesDataset, describe_dataset
 from synoploss.models import MNISTDVSNet
 from synoploss.synops import SynOpCounter
-from synoploss.training import (NonFiniteLossError, evaluate_analog, format_target,
-                                pick_device, seed_everything, train_epoch)
+from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, format_target,
+                                pick_device, seed_everything)
 
 LOG_COLUMNS = ["name", "target", "alpha", "epochs", "quantize_training", "seed",
                "test_accuracy", "estimated_synops", "cross_entropy", "model_path",
@@ -113,21 +113,14 @@ def sweep(args):
 def train_model(spec, args, train_loader, device):
     seed_everything(args.seed)
     model = MNISTDVSNet(quantize=args.quantize_training).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     synop_loss = None
     if spec.target is not None or spec.alpha is not None:
         synop_loss = SynOpLoss(SynOpCounter(model.modules()), target=spec.target,
                                alpha=spec.alpha)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.n_epochs) \
-        if args.lr_schedule == "cosine" else None
-    label = spec.filename[:-4]
-    for epoch in range(args.n_epochs):
-        stats = train_epoch(model, train_loader, optimizer, synop_loss, device,
-                            description=f"{label} epoch {epoch + 1}/{args.n_epochs}",
-                            progress=not args.no_progress)
-        if schedule is not None:
-            schedule.step()
-    return model, stats
+    fit(model, train_loader, args.n_epochs, args.lr, synop_loss, device,
+        lr_schedule=args.lr_schedule, description=spec.filename[:-4],
+        progress=not args.no_progress)
+    return model
 
 
 def main(argv=None):
@@ -162,7 +155,7 @@ def main(argv=None):
             continue
         started = time.time()
         try:
-            model, _ = train_model(spec, args, train_loader, device)
+            model = train_model(spec, args, train_loader, device)
         except NonFiniteLossError as error:
             what = f"target {format_target(spec.target)}" if spec.alpha is None \
                 else f"alpha {spec.alpha:g}"

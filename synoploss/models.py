@@ -34,25 +34,18 @@ class MNISTDVSNet(nn.Module):
             nn.Dropout2d(0.5),
             nn.Flatten(),
             nn.Linear(432, 10, bias=False),                 # seq.11
+            # revive: an output unit that turned negative for every input could never
+            # predict its class again; its gradient may still pull it up (forward as is).
+            NeuromorphicReLU(quantize=quantize, revive=True),
         )
-        # Outside `seq` so that training can read the logits before it (see `logits`);
-        # it has no parameters, so the state-dict keys stay the original's.
-        self.output_relu = NeuromorphicReLU(quantize=quantize)
         for layer in self.seq:
             if isinstance(layer, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
         self.input_shape = tuple(input_shape)
         self.fanout_summary = assign_fanout(self, self.input_shape)
 
-    def logits(self, data):
-        """The output layer's input. Training takes the cross-entropy of these: on the
-        ReLU'd output, a class unit that turns negative for every input early in
-        training gets no gradient and can never predict its class again (seen on the
-        demo data). The forward pass, and so the spiking network, keep the output ReLU."""
-        return self.seq(self.input_relu(data))
-
     def forward(self, data):
-        return self.output_relu(self.logits(data))
+        return self.seq(self.input_relu(data))
 
 
 def set_quantize(model: nn.Module, quantize: bool) -> nn.Module:

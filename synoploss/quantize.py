@@ -54,6 +54,22 @@ class _FloorReLU(torch.autograd.Function):
         return grad_output * (torch.sign(inp) + 1) / 2
 
 
+class _Revive(torch.autograd.Function):
+    """Identity forward; backward lets through, where the ReLU's own gradient is 0, the
+    part of the gradient that would raise the pre-activation (gradient < 0), so that a
+    unit negative for every input can come back. Applied to the pre-activation."""
+
+    @staticmethod
+    def forward(ctx, inp):
+        ctx.save_for_backward(inp)
+        return inp.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inp,) = ctx.saved_tensors
+        return grad_output * ((inp <= 0) & (grad_output < 0))
+
+
 class _StochasticReLU(torch.autograd.Function):
     """Stochastic rounding of relu(x) with the same step surrogate as _FloorReLU."""
 
@@ -93,12 +109,18 @@ class NeuromorphicReLU(nn.Module):
     loss can push it down. `fanout` is the number of outgoing connections per neuron: a
     number, or a tensor broadcastable to one sample's activation shape, e.g. the exact
     map that `synoploss.synops.assign_fanout` computes.
+
+    `revive=True` (for an output layer) adds, below zero, the part of the gradient that
+    would raise the pre-activation: an output unit that turned negative for every input
+    could otherwise never predict its class again. The forward pass is unchanged.
     """
 
-    def __init__(self, quantize: bool = True, fanout=1, stochastic_rounding: bool = False):
+    def __init__(self, quantize: bool = True, fanout=1, stochastic_rounding: bool = False,
+                 revive: bool = False):
         super().__init__()
         self.quantize = quantize
         self.stochastic_rounding = stochastic_rounding
+        self.revive = revive
         # Non-persistent buffer: follows .to(device) but stays out of state_dict, so the
         # original checkpoints (which have no fan-out entries) load strictly.
         self.register_buffer("fanout", _as_fanout_tensor(fanout), persistent=False)
@@ -116,6 +138,10 @@ class NeuromorphicReLU(nn.Module):
             output = _StochasticReLU.apply(data, self.training)
         else:
             output = _FloorReLU.apply(data)
+        if self.revive and torch.is_grad_enabled():
+            # output + (revive(x) - revive(x).detach()): same value, extra gradient path
+            revived = _Revive.apply(data)
+            output = output + (revived - revived.detach())
         fanout = self.fanout.to(device=output.device, dtype=output.dtype)
         self.activity = (output * fanout).sum() / output.shape[0]
         return output
@@ -131,7 +157,7 @@ class NeuromorphicReLU(nn.Module):
         fanout = self.fanout
         shown = f"{fanout.item():g}" if fanout.numel() == 1 else f"map{tuple(fanout.shape)}"
         return (f"quantize={self.quantize}, fanout={shown}, "
-                f"stochastic_rounding={self.stochastic_rounding}")
+                f"stochastic_rounding={self.stochastic_rounding}, revive={self.revive}")
 
 
 def _as_fanout_tensor(fanout) -> torch.Tensor:

@@ -45,10 +45,7 @@ class EpochStats:
 def train_epoch(model: nn.Module, loader, optimizer, synop_loss=None, device="cpu",
                 description: str = "train", progress: bool = True,
                 transform=None) -> EpochStats:
-    """One epoch of cross-entropy (+ SynOp loss). Raises NonFiniteLossError on NaN/inf.
-
-    A model with a `logits` method (an output ReLU after it) is trained on those logits.
-    """
+    """One epoch of cross-entropy (+ SynOp loss). Raises NonFiniteLossError on NaN/inf."""
     model.train()
     counter = SynOpCounter(model.modules())
     totals = dict(loss=0.0, ce=0.0, correct=0, synops=0.0, count=0)
@@ -58,7 +55,7 @@ def train_epoch(model: nn.Module, loader, optimizer, synop_loss=None, device="cp
         if transform is not None:
             data = transform(data)
         optimizer.zero_grad()
-        output = model.logits(data) if hasattr(model, "logits") else model(data)
+        output = model(data)
         cross_entropy = F.cross_entropy(output, target)
         loss = cross_entropy + synop_loss() if synop_loss is not None else cross_entropy
         if not torch.isfinite(loss):
@@ -138,3 +135,29 @@ def format_target(value: float) -> str:
     """A compact, file-name-safe label for a SynOp target (e.g. 1.58e+05)."""
     return "none" if value is None or (isinstance(value, float) and math.isnan(value)) \
         else f"{value:.3g}"
+
+
+def fit(model: nn.Module, loader, n_epochs: int, lr: float, synop_loss=None, device="cpu",
+        lr_schedule: str = "constant", weight_decay: float = 0.0, milestones=(),
+        description: str = "train", progress: bool = True, transform=None) -> EpochStats:
+    """Adam over `n_epochs`; lr constant, cosine-decayed, or x0.1 at `milestones` (epochs).
+
+    Returns the last epoch's statistics. Raises NonFiniteLossError on NaN/inf losses.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if lr_schedule == "cosine":
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(n_epochs, 1))
+    elif lr_schedule == "step":
+        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(milestones), 0.1)
+    elif lr_schedule == "constant":
+        schedule = None
+    else:
+        raise ValueError(f"unknown lr schedule {lr_schedule!r}")
+    stats = None
+    for epoch in range(n_epochs):
+        stats = train_epoch(model, loader, optimizer, synop_loss, device,
+                            description=f"{description} epoch {epoch + 1}/{n_epochs}",
+                            progress=progress, transform=transform)
+        if schedule is not None:
+            schedule.step()
+    return stats

@@ -120,3 +120,19 @@ def test_sum_pool_is_avg_pool_times_area():
     output = SumPool2d(2)(data)
     assert output[0, 0].tolist() == [[0 + 1 + 4 + 5, 2 + 3 + 6 + 7], [8 + 9 + 12 + 13, 10 + 11 + 14 + 15]]
     torch.testing.assert_close(SumPool2d(3, 1)(data), nn.AvgPool2d(3, 1)(data) * 9)
+
+
+@pytest.mark.parametrize("quantize,expected_grad", [
+    # relu's gradient, plus (below zero) only the part that would raise the input
+    (False, [-1.0, 0.0, -1.0, 1.0, -1.0]),
+    # step surrogate (0.5 at 0), plus the same revival below zero
+    (True, [-1.0, 0.0, -1.0, 1.0, -0.5 - 1.0]),
+])
+def test_revive_lets_dead_units_rise_only(quantize, expected_grad):
+    data = torch.tensor([-1.0, -1.0, 0.5, 2.0, 0.0], requires_grad=True)
+    layer = NeuromorphicReLU(quantize=quantize, revive=True)
+    output = layer(data)
+    plain = NeuromorphicReLU(quantize=quantize)(data.detach())
+    assert torch.equal(output.detach(), plain)  # forward unchanged
+    output.backward(torch.tensor([-1.0, 1.0, -1.0, 1.0, -1.0]))
+    assert data.grad.tolist() == pytest.approx(expected_grad)

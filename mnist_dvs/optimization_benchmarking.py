@@ -1,0 +1,80 @@
+"""Layer-by-layer SynOps of the baseline against one optimised model, as spiking networks.
+
+Reads results/nopenalty_spiking.csv and results/l1-fanout-qtrain_spiking.csv (written by
+test_spiking.py --mode nopenalty / quantized). By default the optimised model is the
+SynOp+QAT model with the fewest SNN SynOps whose SNN accuracy is within --max_drop points
+of the baseline's; --model picks one by its model path instead.
+
+Writes results/opt_benchmark.npz (baseline_activity, optimized_activity: SNN SynOps per
+sample per layer; baseline_accuracy, optimized_accuracy; layer_names, model paths) and
+prints the comparison.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from synoploss.io import read_csv, save_npz
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", default=".", help="folder holding results/")
+    parser.add_argument("--model", default=None,
+                        help="model path (as in the log, e.g. models/l1-fanout-qtrain_6e+05.pth)")
+    parser.add_argument("--max_drop", type=float, default=1.5,
+                        help="largest SNN accuracy drop (points) for the automatic choice")
+    parser.add_argument("--candidates", default="l1-fanout-qtrain",
+                        help="which results to choose from (l1-fanout-qtrain or l1-fanout)")
+    return parser.parse_args(argv)
+
+
+def select(baseline, candidates, model=None, max_drop=1.5):
+    if model is not None:
+        chosen = candidates[candidates["model_path"] == model]
+        if chosen.empty:
+            raise LookupError(f"--model {model} is not among the tested models: "
+                              f"{candidates['model_path'].tolist()}")
+        return chosen.iloc[0]
+    floor = baseline["snn_accuracy"] - max_drop / 100
+    eligible = candidates[candidates["snn_accuracy"] >= floor]
+    if eligible.empty:
+        raise LookupError(f"no model within {max_drop} points of the baseline's SNN accuracy "
+                          f"{baseline['snn_accuracy']:.4f}; choose one with --model")
+    return eligible.sort_values("snn_synops").iloc[0]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    results = Path(args.workdir) / "results"
+    try:
+        baseline = read_csv(results / "nopenalty_spiking.csv").iloc[0]
+        candidates = read_csv(results / f"{args.candidates}_spiking.csv")
+        chosen = select(baseline, candidates, args.model, args.max_drop)
+    except (FileNotFoundError, LookupError, ValueError) as error:
+        sys.exit(f"optimization_benchmarking.py: {error} (run test_spiking.py --mode "
+                 "nopenalty and --mode quantized first)")
+    layers = [column[len("snn_synops_"):] for column in candidates.columns
+              if column.startswith("snn_synops_")]
+    baseline_activity = np.array([baseline[f"snn_synops_{layer}"] for layer in layers])
+    optimized_activity = np.array([chosen[f"snn_synops_{layer}"] for layer in layers])
+    save_npz(results / "opt_benchmark.npz", baseline_activity=baseline_activity,
+             optimized_activity=optimized_activity,
+             baseline_accuracy=float(baseline["snn_accuracy"]),
+             optimized_accuracy=float(chosen["snn_accuracy"]), layer_names=np.array(layers),
+             baseline_model=baseline["model_path"], optimized_model=chosen["model_path"])
+    print(f"baseline  {baseline['model_path']}: SNN accuracy {baseline['snn_accuracy']:.4f}")
+    print(f"optimised {chosen['model_path']}: SNN accuracy {chosen['snn_accuracy']:.4f}")
+    print(f"{'layer':>14} {'baseline':>12} {'optimised':>12} {'reduction':>10}")
+    for layer, before, after in zip(layers, baseline_activity, optimized_activity):
+        print(f"{layer:>14} {before:12.4g} {after:12.4g} {before / max(after, 1e-9):9.2f}x")
+    total_before, total_after = baseline_activity.sum(), optimized_activity.sum()
+    print(f"{'total':>14} {total_before:12.4g} {total_after:12.4g} "
+          f"{total_before / max(total_after, 1e-9):9.2f}x")
+    print(f"{results / 'opt_benchmark.npz'} written")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from synoploss.loss import SynOpLoss
+from synoploss.quantize import NeuromorphicReLU
+from synoploss.synops import SynOpCounter, assign_fanout
+from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, format_target,
+                                load_state, seed_everything)
+
+
+def toy_problem(samples=128):
+    """Two classes told apart by which half of the input is bright."""
+    seed_everything(0)
+    labels = torch.randint(0, 2, (samples,))
+    data = torch.rand(samples, 1, 4, 4)
+    data[labels == 0, :, :, :2] += 3
+    data[labels == 1, :, :, 2:] += 3
+    return DataLoader(TensorDataset(data, labels), batch_size=32, shuffle=True)
+
+
+def toy_model(quantize=True):
+    model = nn.Sequential(NeuromorphicReLU(quantize), nn.Conv2d(1, 4, 3, padding=1, bias=False),
+                          NeuromorphicReLU(quantize), nn.Flatten(), nn.Linear(64, 2, bias=False),
+                          NeuromorphicReLU(quantize, revive=True))
+    assign_fanout(model, (1, 4, 4))
+    return model
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_fit_learns_and_the_synop_loss_pulls_towards_the_target(quantize):
+    loader = toy_problem()
+    free = toy_model(quantize)
+    fit(free, loader, 6, 1e-2, progress=False)
+    free_stats = evaluate_analog(free, loader)
+    assert free_stats.accuracy > 0.9
+    input_synops, hidden_synops = free_stats.layer_synops  # the input's are fixed by the data
+    constrained = toy_model(quantize)
+    target = [input_synops, hidden_synops / 4]  # per layer: the input's cannot change
+    fit(constrained, loader, 6, 1e-2, SynOpLoss(SynOpCounter(constrained.modules()), target=target),
+        progress=False)
+    stats = evaluate_analog(constrained, loader)
+    assert stats.layer_synops[1] < hidden_synops / 2
+    assert sum(stats.layer_synops) == pytest.approx(stats.synops)
+
+
+def test_nan_loss_is_reported():
+    loader = toy_problem()
+    model = toy_model()
+    with torch.no_grad():
+        model[1].weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="loss became nan"):
+        fit(model, loader, 1, 1e-3, progress=False, description="target 1e+05")
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "checkpoint not found"),
+    (b"garbage, not a checkpoint", "not a readable PyTorch checkpoint"),
+])
+def test_load_state_errors(tmp_path, content, message):
+    path = tmp_path / "model.pth"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises((FileNotFoundError, ValueError), match=message):
+        load_state(toy_model(), path)
+
+
+def test_load_state_accepts_wrapped_dicts(tmp_path):
+    model = toy_model()
+    torch.save({"state_dict": model.state_dict(), "epoch": 3}, tmp_path / "wrapped.pth")
+    load_state(toy_model(), tmp_path / "wrapped.pth")
+
+
+@pytest.mark.parametrize("value,text", [(158489.3, "1.58e+05"), (None, "none"), (2e6, "2e+06")])
+def test_format_target(value, text):
+    assert format_target(value) == text
