@@ -33,12 +33,7 @@ from synoploss.mnist_dvs import FramesDataset, describe_dataset
 from synoploss.models import MNISTDVSNet
 from synoploss.synops import SynOpCounter
 from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, format_target,
-                                pick_device, seed_everything)
-
-LOG_COLUMNS = ["name", "target", "alpha", "epochs", "quantize_training", "seed",
-               "test_accuracy", "estimated_synops", "cross_entropy", "model_path",
-               "wall_seconds", "data"]
-
+                                load_state, pick_device, seed_everything)
 
 @dataclass
 class ModelSpec:
@@ -81,6 +76,9 @@ def parse_args(argv=None):
     parser.add_argument("--workdir", default=".",
                         help="where models/ and training_log.csv are written")
     parser.add_argument("--device", default="auto", help="cuda when available, else cpu")
+    parser.add_argument("--init_from", default=None,
+                        help="start every model from this checkpoint (e.g. the no-penalty "
+                             "model) instead of a Kaiming-uniform initialisation")
     parser.add_argument("--max_train_samples", type=int, default=None,
                         help="random subset of the training frames, for quick runs")
     parser.add_argument("--max_test_samples", type=int, default=None,
@@ -89,6 +87,8 @@ def parse_args(argv=None):
                         help="i/n: train only models k with k %% n == i - 1 of the sweep")
     parser.add_argument("--no_progress", action="store_true", help="hide tqdm bars")
     args = parser.parse_args(argv)
+    if args.init_from and not Path(args.init_from).is_file():
+        parser.error(f"--init_from {args.init_from}: no such checkpoint")
     if args.nopenalty and args.alpha:
         parser.error("--nopenalty and --alpha exclude each other")
     if not 0 < args.target_min <= args.target_max:
@@ -112,7 +112,10 @@ def sweep(args):
 
 def train_model(spec, args, train_loader, device):
     seed_everything(args.seed)
-    model = MNISTDVSNet(quantize=args.quantize_training).to(device)
+    model = MNISTDVSNet(quantize=args.quantize_training)
+    if args.init_from:
+        load_state(model, args.init_from)
+    model = model.to(device)
     synop_loss = None
     if spec.target is not None or spec.alpha is not None:
         synop_loss = SynOpLoss(SynOpCounter(model.modules()), target=spec.target,
@@ -167,6 +170,7 @@ def main(argv=None):
         save_torch(model.state_dict(), workdir / model_path)
         append_row(log_path, dict(
             name=spec.name, target=spec.target, alpha=spec.alpha, epochs=args.n_epochs,
+            init_from=args.init_from or "",
             quantize_training=args.quantize_training, seed=args.seed,
             test_accuracy=test.accuracy, estimated_synops=test.synops,
             cross_entropy=test.cross_entropy, model_path=str(model_path),

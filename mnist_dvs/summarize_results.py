@@ -1,0 +1,96 @@
+"""Summarise the MNIST-DVS results: one table of the spiking networks and the checks that
+the paper's claims call for, measured on whatever data the runs used.
+
+Reads results/*_spiking.csv in --workdir (from test_spiking.py) and prints, per model,
+SNN accuracy, SNN SynOps (measured by sinabs) and the reduction against the no-penalty
+baseline; then
+  - agreement of estimated (quantized analog) and measured (spiking) SynOps per model,
+  - the best reduction at no more than --max_drop points below the baseline's accuracy,
+  - whether the SynOp+QAT curve lies above the weight-scaling curve at equal SynOps.
+Writes results/summary.csv. These are reports, not pass/fail gates: the numbers are what
+they are.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from synoploss.io import read_csv, write_csv
+
+CURVES = {"SynOp+QAT": "l1-fanout-qtrain", "SynOp": "l1-fanout", "weight scaling": "weightscaling",
+          "Rueckauer normalisation": "smartscaling"}
+
+
+def curve_above(upper: pd.DataFrame, lower: pd.DataFrame) -> tuple[float, int]:
+    """Mean accuracy gap (points) of `upper` over `lower`, interpolating `lower` (in log
+    SynOps) at `upper`'s points within the SynOp range both cover; and how many points."""
+    lower = lower.sort_values("snn_synops")
+    x_lower = np.log10(lower["snn_synops"].to_numpy())
+    x_upper = np.log10(upper["snn_synops"].to_numpy())
+    inside = (x_upper >= x_lower.min()) & (x_upper <= x_lower.max())
+    if not inside.any():
+        return float("nan"), 0
+    interpolated = np.interp(x_upper[inside], x_lower, lower["snn_accuracy"].to_numpy())
+    gaps = upper["snn_accuracy"].to_numpy()[inside] - interpolated
+    return float(gaps.mean() * 100), int(inside.sum())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", default=".")
+    parser.add_argument("--max_drop", type=float, default=2.0,
+                        help="accuracy drop (points) allowed for the reduction figure")
+    args = parser.parse_args(argv)
+    results = Path(args.workdir) / "results"
+    try:
+        baseline = read_csv(results / "nopenalty_spiking.csv").iloc[0]
+    except (FileNotFoundError, ValueError, IndexError) as error:
+        sys.exit(f"summarize_results.py: {error} (run test_spiking.py --mode nopenalty)")
+    curves = {label: read_csv(results / f"{name}_spiking.csv")
+              for label, name in CURVES.items() if (results / f"{name}_spiking.csv").is_file()}
+    rows = [dict(curve="baseline", model=baseline["model_path"], setting="",
+                 snn_accuracy=baseline["snn_accuracy"], snn_synops=baseline["snn_synops"],
+                 ann_synops=baseline["ann_synops"], reduction=1.0)]
+    for label, frame in curves.items():
+        for _, row in frame.iterrows():
+            setting = (f"scale {row['scale']:.2f}" if label == "weight scaling" else
+                       f"level {row['level']:g}" if "level" in row else f"target {row['target']:.3g}")
+            rows.append(dict(curve=label, model=row["model_path"], setting=setting,
+                             snn_accuracy=row["snn_accuracy"], snn_synops=row["snn_synops"],
+                             ann_synops=row["ann_synops"],
+                             reduction=baseline["snn_synops"] / row["snn_synops"]))
+    write_csv(results / "summary.csv", rows)
+    print(f"data: {baseline['data']}")
+    print(f"{'curve':<24}{'setting':<16}{'SNN acc':>9}{'SNN SynOps':>12}{'estimate':>11}{'reduction':>11}")
+    for row in rows:
+        print(f"{row['curve']:<24}{row['setting']:<16}{row['snn_accuracy'] * 100:8.2f}%"
+              f"{row['snn_synops']:12.4g}{row['ann_synops']:11.4g}{row['reduction']:10.2f}x")
+
+    if "SynOp+QAT" in curves:
+        qat = curves["SynOp+QAT"]
+        error = (qat["ann_synops"] - qat["snn_synops"]).abs() / qat["snn_synops"]
+        print(f"\nestimated vs measured SynOps, SynOp+QAT models: largest difference "
+              f"{error.max() * 100:.1f}%, median {error.median() * 100:.1f}% "
+              f"({(error <= 0.15).sum()}/{len(error)} within 15%)")
+        floor = baseline["snn_accuracy"] - args.max_drop / 100
+        good = qat[qat["snn_accuracy"] >= floor]
+        if len(good):
+            best = good.sort_values("snn_synops").iloc[0]
+            print(f"fewest SynOps within {args.max_drop:g} points of the baseline "
+                  f"({baseline['snn_accuracy'] * 100:.2f}%): {best['model_path']} "
+                  f"{best['snn_accuracy'] * 100:.2f}% at {best['snn_synops']:.4g} SynOps, "
+                  f"{baseline['snn_synops'] / best['snn_synops']:.2f}x fewer")
+        else:
+            print(f"no SynOp+QAT model within {args.max_drop:g} points of the baseline")
+        for other in ("weight scaling", "SynOp", "Rueckauer normalisation"):
+            if other in curves:
+                gap, points = curve_above(qat, curves[other])
+                print(f"SynOp+QAT minus {other} at equal SynOps: {gap:+.2f} points "
+                      f"(mean over {points} models in the common range)")
+
+
+if __name__ == "__main__":
+    main()

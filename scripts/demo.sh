@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make demo`: the paper's experiments, reduced, on the embedded stand-in data.
+# Everything goes to demo_output/ (override with DEMO_DIR); reruns resume where they stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+OUT=${DEMO_DIR:-demo_output}
+# two training processes share the two cores; one thread each avoids oversubscription
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+stage() { printf '\n==== %s  (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+
+mnist_dvs() {
+  local W="$OUT/mnist_dvs" D="$OUT/mnist_dvs/data"
+  mkdir -p "$W"
+  stage "MNIST-DVS: emulated DVS recordings -> frames and event chunks"
+  $PY mnist_dvs/generate_DV4_dataset.py --out "$D" --workers 2 2>&1 | grep -v '\r' || true
+  test -f "$D/dataset_info.json"
+
+  # Reduced sweep: small data needs small batches and more epochs than the paper's 8.
+  local TRAIN="--data $D --workdir $W --batch_size 32 --lr 3e-3 --lr_schedule cosine --n_epochs 15 --no_progress"
+  stage "MNIST-DVS: training (baseline; SynOp+QAT and SynOp-alone sweeps in two shards)"
+  $PY mnist_dvs/train.py $TRAIN --nopenalty
+  for shard in 1/2 2/2; do
+    ( $PY mnist_dvs/train.py $TRAIN --quantize_training --n_models 5 --target_min 4e5 --target_max 3e6 --shard $shard
+      $PY mnist_dvs/train.py $TRAIN --n_models 3 --target_min 4e5 --target_max 3e6 --shard $shard ) &
+  done
+  wait
+
+  local TEST="--workdir $W --data $D --workers 2 --max_samples 500"
+  stage "MNIST-DVS: spiking tests (sinabs)"
+  for mode in nopenalty quantized nonquantized; do
+    $PY mnist_dvs/test_spiking.py --mode $mode $TEST
+  done
+  $PY mnist_dvs/test_spiking.py --mode weightscaling $TEST --scales 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9
+  $PY mnist_dvs/test_spiking.py --mode ann $TEST
+  $PY mnist_dvs/smart_weight_rescaling.py --workdir $W --data $D --max_samples 500 --levels 4 8 16 32 64
+  stage "MNIST-DVS: benchmark and summary"
+  $PY mnist_dvs/optimization_benchmarking.py --workdir $W --max_drop 2 || true
+  $PY mnist_dvs/summarize_results.py --workdir $W
+}
+
+mnist_dvs
