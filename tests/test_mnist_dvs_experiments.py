@@ -1,0 +1,188 @@
+"""The MNIST-DVS scripts end to end on a tiny emulated dataset."""
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import REPO, load_script
+
+train = load_script("mnist_dvs/train.py")
+test_spiking = load_script("mnist_dvs/test_spiking.py")
+benchmark = load_script("mnist_dvs/optimization_benchmarking.py")
+summarize = load_script("mnist_dvs/summarize_results.py")
+smart = load_script("mnist_dvs/smart_weight_rescaling.py")
+quant_eval = load_script("mnist_dvs/quantization_evaluation.py")
+generate = load_script("mnist_dvs/generate_DV4_dataset.py")
+makelist = load_script("mnist_dvs/MNIST_DVS/makelist.py")
+
+QUICK = ["--n_epochs", "1", "--batch_size", "16", "--no_progress", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_mnist_dvs, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("sweep")
+    common = ["--data", str(tiny_mnist_dvs), "--workdir", str(workdir), *QUICK]
+    train.main(common + ["--nopenalty"])
+    train.main(common + ["--quantize_training", "--n_models", "2", "--target_min", "2e5",
+                         "--target_max", "1e6"])
+    train.main(common + ["--n_models", "2", "--target_min", "2e5", "--target_max", "1e6"])
+    return workdir
+
+
+def test_training_log(trained):
+    log = pd.read_csv(trained / "training_log.csv")
+    assert sorted(log["model_path"]) == [
+        "models/l1-fanout-qtrain_1e+06.pth", "models/l1-fanout-qtrain_2e+05.pth",
+        "models/l1-fanout_1e+06.pth", "models/l1-fanout_2e+05.pth", "models/nopenalty.pth"]
+    assert log["data"].str.startswith("STAND-IN").all()
+    assert {"test_accuracy", "estimated_synops", "cross_entropy", "wall_seconds"} <= set(log.columns)
+    assert (log["estimated_synops"] > 0).all()
+    for path in log["model_path"]:
+        assert (trained / path).is_file()
+
+
+def test_resume_skips_logged_models(trained, tiny_mnist_dvs, capsys):
+    stamp = (trained / "models" / "nopenalty.pth").stat().st_mtime
+    train.main(["--data", str(tiny_mnist_dvs), "--workdir", str(trained), *QUICK, "--nopenalty"])
+    assert "already in" in capsys.readouterr().out
+    assert (trained / "models" / "nopenalty.pth").stat().st_mtime == stamp
+    assert len(pd.read_csv(trained / "training_log.csv")) == 5
+
+
+@pytest.mark.parametrize("mode,name,rows", [
+    ("nopenalty", "nopenalty", 1), ("quantized", "l1-fanout-qtrain", 2),
+    ("nonquantized", "l1-fanout", 2), ("weightscaling", "weightscaling", 3)])
+def test_spiking_modes(trained, tiny_mnist_dvs, mode, name, rows):
+    test_spiking.main(["--mode", mode, "--workdir", str(trained), "--data", str(tiny_mnist_dvs),
+                       "--scales", "0.3", "0.6", "0.9", "--batch_size", "8"])
+    frame = pd.read_csv(trained / "results" / f"{name}_spiking.csv")
+    assert len(frame) == rows
+    layers = ["input_relu", "seq_1", "seq_4", "seq_7"]
+    assert {f"snn_synops_{l}" for l in layers} <= set(frame.columns)
+    total = frame[[f"snn_synops_{l}" for l in layers]].sum(axis=1)
+    np.testing.assert_allclose(total, frame["snn_synops"], rtol=1e-6)
+    # the input events are counted exactly by both; each chunk has 3000 events
+    np.testing.assert_allclose(frame["snn_synops_input_relu"], frame["ann_synops_input_relu"],
+                               rtol=1e-5)
+    if mode == "weightscaling":
+        assert frame["scale"].tolist() == [0.3, 0.6, 0.9]
+        assert frame["snn_synops"].is_monotonic_increasing
+
+
+def test_estimate_and_measurement_on_a_trained_model(trained, tiny_mnist_dvs):
+    """With the whole chunk as one time step, sinabs measures exactly our estimate; at
+    1 ms, conv1 (fed the exact events) can only spike more: cumulative spikes are the
+    running maximum of floor(cumulative input), never below floor(total input)."""
+    results = {}
+    for dt_us in (10 ** 9, 1000):
+        out = trained / f"dt{dt_us}"
+        out.mkdir()
+        (out / "training_log.csv").write_bytes((trained / "training_log.csv").read_bytes())
+        (out / "models").symlink_to(trained / "models")
+        test_spiking.main(["--mode", "quantized", "--workdir", str(out), "--data",
+                           str(tiny_mnist_dvs), "--dt_us", str(dt_us)])
+        results[dt_us] = pd.read_csv(out / "results" / "l1-fanout-qtrain_spiking.csv")
+    whole = results[10 ** 9]
+    np.testing.assert_allclose(whole["snn_synops"], whole["ann_synops"], rtol=1e-5)
+    np.testing.assert_allclose(whole["snn_accuracy"], whole["ann_accuracy"])
+    fine = results[1000]
+    assert (fine["snn_synops_seq_1"] >= fine["ann_synops_seq_1"] * (1 - 1e-6)).all()
+
+
+def test_ann_mode_and_benchmark_and_summary(trained, tiny_mnist_dvs, capsys):
+    test_spiking.main(["--mode", "ann", "--workdir", str(trained), "--data", str(tiny_mnist_dvs)])
+    ann = pd.read_csv(trained / "results" / "l1-fanout-qtrain_ann.csv")
+    assert len(ann) == 4 and set(ann["quantize_test"]) == {True, False}
+    for mode in ("nopenalty", "quantized"):
+        test_spiking.main(["--mode", mode, "--workdir", str(trained), "--data", str(tiny_mnist_dvs)])
+    benchmark.main(["--workdir", str(trained), "--max_drop", "100"])
+    saved = np.load(trained / "results" / "opt_benchmark.npz")
+    assert {"baseline_activity", "optimized_activity", "baseline_accuracy",
+            "optimized_accuracy"} <= set(saved.files)
+    assert saved["baseline_activity"].shape == saved["optimized_activity"].shape == (4,)
+    chosen = pd.read_csv(trained / "results" / "l1-fanout-qtrain_spiking.csv")
+    assert saved["optimized_activity"].sum() == pytest.approx(chosen["snn_synops"].min())
+    summarize.main(["--workdir", str(trained)])
+    output = capsys.readouterr().out
+    assert "estimated vs measured SynOps" in output and "STAND-IN" in output
+    assert len(pd.read_csv(trained / "results" / "summary.csv")) >= 3
+
+
+def test_benchmark_with_a_chosen_model_and_a_wrong_one(trained):
+    benchmark.main(["--workdir", str(trained), "--model", "models/l1-fanout-qtrain_1e+06.pth"])
+    with pytest.raises(SystemExit, match="not among the tested models"):
+        benchmark.main(["--workdir", str(trained), "--model", "models/other.pth"])
+
+
+def test_smart_rescaling_and_quantization_evaluation(trained, tiny_mnist_dvs):
+    smart.main(["--workdir", str(trained), "--data", str(tiny_mnist_dvs), "--levels", "4", "16",
+                "--calibration_samples", "30"])
+    frame = pd.read_csv(trained / "results" / "smartscaling_spiking.csv")
+    assert frame["level"].tolist() == [4, 16] and frame["snn_synops"].is_monotonic_increasing
+    quant_eval.main(["--workdir", str(trained), "--data", str(tiny_mnist_dvs), *QUICK])
+    frame = pd.read_csv(trained / "results" / "quantization_evaluation.csv")
+    assert len(frame) == 4 and frame["snn_accuracy"].notna().sum() == 2
+
+
+def test_sharding_splits_the_sweep(tiny_mnist_dvs, tmp_path):
+    common = ["--data", str(tiny_mnist_dvs), "--workdir", str(tmp_path), *QUICK,
+              "--quantize_training", "--n_models", "3"]
+    train.main(common + ["--shard", "2/2"])
+    log = pd.read_csv(tmp_path / "training_log.csv")
+    assert log["model_path"].tolist() == ["models/l1-fanout-qtrain_1.41e+05.pth"]
+    train.main(common + ["--shard", "1/2"])
+    assert len(pd.read_csv(tmp_path / "training_log.csv")) == 3
+
+
+def test_a_failing_model_keeps_the_log_valid(tiny_mnist_dvs, tmp_path, capsys):
+    common = ["--data", str(tiny_mnist_dvs), "--workdir", str(tmp_path), *QUICK]
+    train.main(common + ["--nopenalty"])
+    with pytest.raises(SystemExit, match=r"[12] model\(s\) failed"):
+        train.main(common + ["--n_models", "2", "--lr", "1e30"])
+    assert "FAILED l1-fanout target" in capsys.readouterr().err
+    log = pd.read_csv(tmp_path / "training_log.csv")
+    assert "models/nopenalty.pth" in log["model_path"].tolist()
+    assert log["test_accuracy"].notna().all()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--mode", "quantized"], "no such results file"),
+    (["--mode", "sideways"], None),
+])
+def test_spiking_bad_input(tmp_path, argv, message):
+    with pytest.raises(SystemExit) as raised:
+        test_spiking.main(argv + ["--workdir", str(tmp_path)])
+    if message:
+        assert message in str(raised.value)
+    else:
+        assert raised.value.code == 2  # argparse lists the valid modes
+
+
+def test_missing_mode_models_lists_what_exists(trained, tiny_mnist_dvs, tmp_path):
+    log = pd.read_csv(trained / "training_log.csv")
+    log[log["name"] == "nopenalty"].to_csv(tmp_path / "training_log.csv", index=False)
+    with pytest.raises(SystemExit, match=r"it has: \['nopenalty'\]"):
+        test_spiking.main(["--mode", "quantized", "--workdir", str(tmp_path),
+                           "--data", str(tiny_mnist_dvs)])
+
+
+def test_generate_and_makelist_cli(tmp_path):
+    with pytest.raises(SystemExit, match="not a folder"):
+        generate.main(["--root", str(tmp_path / "absent"), "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit, match="no recordings"):
+        makelist.main(["--root", str(tmp_path)])
+    generate.main(["--synthetic", "--out", str(tmp_path / "out"), "--train_per_digit", "1",
+                   "--test_per_digit", "1", "--events_per_recording", "3000", "--workers", "1"])
+    assert len(list((tmp_path / "out" / "train").glob("*.npz"))) == 10
+    makelist.main(["--root", str(tmp_path / "out" / "emulated_aedat"), "--train_per_digit", "1"])
+
+
+@pytest.mark.parametrize("script", ["mnist_dvs/train.py", "mnist_dvs/test_spiking.py",
+                                    "mnist_dvs/generate_DV4_dataset.py"])
+def test_help(script):
+    result = subprocess.run([sys.executable, str(REPO / script), "--help"], capture_output=True,
+                            text=True, check=True)
+    assert "usage:" in result.stdout and len(result.stdout) > 500
