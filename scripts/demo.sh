@@ -39,4 +39,18 @@ mnist_dvs() {
   $PY mnist_dvs/summarize_results.py --workdir $W
 }
 
+mnist_quant_only() {
+  local W="$OUT/mnist_quant_only" SCALES="0.5 1.1 2.1 4.1"
+  stage "MNIST quantization only: QAT and not, at input scales $SCALES"
+  for qtrain in "" --quantize_training; do
+    $PY mnist_quant_only/quantization_evaluation.py $qtrain --scales $SCALES --n_epochs 30 \
+      --lr 3e-3 --batch_size 32 --workdir "$W" --data_root "$W/data" --no_progress &
+  done
+  wait
+  for qtrain in "" --quantize_training; do
+    $PY mnist_quant_only/test_spiking.py $qtrain --workdir "$W" --data_root "$W/data" --workers 2
+  done
+}
+
 mnist_dvs
+mnist_quant_only

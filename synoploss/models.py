@@ -48,6 +48,25 @@ class MNISTDVSNet(nn.Module):
         return self.seq(self.input_relu(data))
 
 
+class MNISTQuantNet(nn.Module):
+    """The MNIST quantization-only network: conv 1->8, 8->16, 16->32 (3x3, with bias),
+    each followed by a NeuromorphicReLU and avgpool 2; linear 32->10; a floor quantizer
+    (QuantizeLayer) on the output."""
+
+    def __init__(self, quantize: bool = False):
+        super().__init__()
+        self.seq = nn.Sequential(
+            nn.Conv2d(1, 8, 3), NeuromorphicReLU(quantize=quantize), nn.AvgPool2d(2),
+            nn.Conv2d(8, 16, 3), NeuromorphicReLU(quantize=quantize), nn.AvgPool2d(2),
+            nn.Conv2d(16, 32, 3), NeuromorphicReLU(quantize=quantize), nn.AvgPool2d(2),
+            nn.Flatten(), nn.Linear(32, 10), QuantizeLayer(quantize=quantize),
+        )
+        self.fanout_summary = assign_fanout(self, MNIST_INPUT)
+
+    def forward(self, data):
+        return self.seq(data)
+
+
 def set_quantize(model: nn.Module, quantize: bool) -> nn.Module:
     """Switch every NeuromorphicReLU / QuantizeLayer of `model` to `quantize`."""
     for layer in model.modules():

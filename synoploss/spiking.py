@@ -30,14 +30,16 @@ SPIKE_FUNCTIONS = {
 
 
 def to_spiking(model: nn.Module, input_shape: Sequence[int], num_timesteps: int | None = None,
-               batch_size: int = 1, min_v_mem: float | None = None, spike_fn: str = "multi"):
+               batch_size: int = 1, min_v_mem: float | None = None, spike_fn: str = "multi",
+               bias_rescaling: float = 1.0):
     """A sinabs spiking copy of `model` (the model itself is left untouched).
 
     Every ReLU-like layer (nn.ReLU, our NeuromorphicReLU, and a QuantizeLayer on the
     output) becomes an integrate-and-fire layer (`IAFSqueeze`): threshold 1, reset by
     subtracting the threshold, `spike_fn` "multi" (several spikes per step) or "single".
-    `min_v_mem=None` means no lower bound on the membrane potential. Biases are kept as
-    they are (added at every time step). The network is flattened into one Sequential
+    `min_v_mem=None` means no lower bound on the membrane potential. Biases are added at
+    every time step, divided by `bias_rescaling` (pass the number of steps when a static
+    input is spread over them, so that the total drive matches the analog network). The network is flattened into one Sequential
     (`net.spiking_model`) with sinabs' SynOp hooks registered on it.
     """
     if spike_fn not in SPIKE_FUNCTIONS:
@@ -51,7 +53,8 @@ def to_spiking(model: nn.Module, input_shape: Sequence[int], num_timesteps: int 
     net = sinabs.from_model(
         sequential, input_shape=tuple(input_shape), spike_threshold=torch.tensor(1.0),
         spike_fn=SPIKE_FUNCTIONS[spike_fn], reset_fn=sinabs.activation.MembraneSubtract(),
-        min_v_mem=min_v_mem, batch_size=batch_size, num_timesteps=num_timesteps)
+        min_v_mem=min_v_mem, bias_rescaling=bias_rescaling, batch_size=batch_size,
+        num_timesteps=num_timesteps)
     net.eval()
     sinabs.hooks.register_synops_hooks(net.spiking_model)
     return net
@@ -135,30 +138,38 @@ def evaluate_spiking(net, batches: Iterable, device=None, progress: bool | str =
 
 def compare_analog_and_spiking(model: nn.Module, input_shape: Sequence[int], frame_loader,
                                spike_batches: Iterable, min_v_mem: float | None = None,
-                               device="cpu", progress: bool | str = False) -> dict:
+                               device="cpu", progress: bool | str = False,
+                               bias_rescaling: float = 1.0) -> dict:
     """The same samples through the analog model (accuracy, estimated SynOps per layer)
     and through its sinabs spiking copy (accuracy, SynOps per layer measured by sinabs).
 
     Keys: ann_accuracy, ann_synops, snn_accuracy, snn_synops, and per counted layer
     ann_synops_<layer> and snn_synops_<layer> (<layer>: the NeuromorphicReLU's name).
+    A network whose first weight layer gets the analog input directly (no spiking input
+    layer) has no SynOps there: sinabs' count for it (input value times fan-out) is kept
+    apart as snn_input_layer_ops, as the paper excludes the input layer.
     """
     from .synops import SynOpCounter
     from .training import evaluate_analog
 
     model = model.to(device)
     analog = evaluate_analog(model, frame_loader, device)
-    net = to_spiking(model, input_shape)
+    net = to_spiking(model, input_shape, min_v_mem=min_v_mem, bias_rescaling=bias_rescaling)
     spiking = evaluate_spiking(net, spike_batches, device=device, progress=progress)
     counted = SynOpCounter(model.modules()).modules
     names = {id(module): name for name, module in model.named_modules()}
     layer_names = [names[id(module)].replace(".", "_") or "relu" for module in counted]
-    if len(spiking.layer_synops) != len(layer_names):
-        raise RuntimeError(f"sinabs counted {len(spiking.layer_synops)} layers, the estimate "
-                           f"{len(layer_names)}: the model is not a plain chain")
+    measured = spiking.layer_synops
     row = dict(ann_accuracy=analog.accuracy, ann_synops=analog.synops,
-               snn_accuracy=spiking.accuracy, snn_synops=spiking.synops)
-    for name, estimated, measured in zip(layer_names, analog.layer_synops,
-                                         spiking.layer_synops):
+               snn_accuracy=spiking.accuracy)
+    if len(measured) == len(layer_names) + 1:
+        row["snn_input_layer_ops"] = measured[0]
+        measured = measured[1:]
+    if len(measured) != len(layer_names):
+        raise RuntimeError(f"sinabs counted {len(measured)} layers, the estimate "
+                           f"{len(layer_names)}: the model is not a plain chain")
+    row["snn_synops"] = float(sum(measured))
+    for name, estimated, value in zip(layer_names, analog.layer_synops, measured):
         row[f"ann_synops_{name}"] = estimated
-        row[f"snn_synops_{name}"] = measured
+        row[f"snn_synops_{name}"] = value
     return row

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .quantize import NeuromorphicReLU, SumPool2d
+from .quantize import NeuromorphicReLU, QuantizeLayer, SumPool2d
 
 PASS_THROUGH = (nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.Dropout3d, nn.AlphaDropout,
                 nn.Flatten, nn.Identity)
@@ -116,9 +116,10 @@ def assign_fanout(model: nn.Module, input_shape: Sequence[int]) -> List[FanoutSu
     """Set every NeuromorphicReLU's `fanout` to its exact per-neuron fan-out map.
 
     The map counts, for each neuron, its connections to the neurons of the next
-    NeuromorphicReLU, through the layers in between (border effects, strides, padding,
-    dilation, groups, pooling that drops rows included). The last NeuromorphicReLU gets
-    fan-out 0. `input_shape` is one sample's shape, e.g. (1, 64, 64).
+    NeuromorphicReLU (or to the network's output neurons, for the last one), through the
+    layers in between (border effects, strides, padding, dilation, groups, pooling that
+    drops rows included). A last NeuromorphicReLU with no weight layer after it (the
+    output layer) gets fan-out 0. `input_shape` is one sample's shape, e.g. (1, 64, 64).
     Returns one summary per NeuromorphicReLU.
     """
     named = [(name, layer) for name, layer in model.named_modules()
@@ -141,14 +142,18 @@ def assign_fanout(model: nn.Module, input_shape: Sequence[int]) -> List[FanoutSu
     for index, position in enumerate(relu_positions):
         name, relu = named[position]
         activation_shape = shapes[position]
-        if index + 1 == len(relu_positions):
+        # up to the next NeuromorphicReLU, or to the end of the network (e.g. a last
+        # linear layer read out through a QuantizeLayer); nothing after it: fan-out 0
+        stop = relu_positions[index + 1] if index + 1 < len(relu_positions) else len(named)
+        following = [layer for _, layer in named[position + 1:stop]]
+        if not any(isinstance(layer, WEIGHTED) for layer in following):
             fanout = torch.zeros(activation_shape, device=device)
         else:
-            stop = relu_positions[index + 1]
             probe = torch.zeros(1, *activation_shape, device=device, requires_grad=True)
             data = probe
-            for _, layer in named[position + 1:stop]:
-                data = _connectivity_forward(layer, data)
+            for layer in following:
+                if not isinstance(layer, QuantizeLayer):  # the output quantizer: identity
+                    data = _connectivity_forward(layer, data)
             (fanout,) = torch.autograd.grad(data.sum(), probe)
             fanout = fanout[0].detach()
         relu.fanout = fanout

@@ -139,25 +139,38 @@ def format_target(value: float) -> str:
 
 def fit(model: nn.Module, loader, n_epochs: int, lr: float, synop_loss=None, device="cpu",
         lr_schedule: str = "constant", weight_decay: float = 0.0, milestones=(),
-        description: str = "train", progress: bool = True, transform=None) -> EpochStats:
-    """Adam over `n_epochs`; lr constant, cosine-decayed, or x0.1 at `milestones` (epochs).
+        description: str = "train", progress: bool = True, transform=None,
+        step_size: int = 10, gamma: float = 0.1, early_stop_tol: float | None = None,
+        on_epoch=None) -> EpochStats:
+    """Adam over up to `n_epochs`. lr_schedule: "constant"; "cosine" (to 0 over the
+    epochs); "milestones" (x0.1 at the `milestones` epochs); "steplr" (x`gamma` every
+    `step_size` epochs). With `early_stop_tol`, stops once the epoch loss changes by less
+    than that fraction. `on_epoch(epoch, stats)` is called after every epoch.
 
     Returns the last epoch's statistics. Raises NonFiniteLossError on NaN/inf losses.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     if lr_schedule == "cosine":
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(n_epochs, 1))
-    elif lr_schedule == "step":
+    elif lr_schedule == "milestones":
         schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(milestones), 0.1)
+    elif lr_schedule == "steplr":
+        schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size, gamma)
     elif lr_schedule == "constant":
         schedule = None
     else:
         raise ValueError(f"unknown lr schedule {lr_schedule!r}")
-    stats = None
+    stats = previous = None
     for epoch in range(n_epochs):
         stats = train_epoch(model, loader, optimizer, synop_loss, device,
                             description=f"{description} epoch {epoch + 1}/{n_epochs}",
                             progress=progress, transform=transform)
         if schedule is not None:
             schedule.step()
+        if on_epoch is not None:
+            on_epoch(epoch, stats)
+        if early_stop_tol is not None and previous is not None and \
+                abs(previous - stats.loss) <= early_stop_tol * abs(previous):
+            break
+        previous = stats.loss
     return stats

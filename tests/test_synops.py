@@ -4,7 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from sinabs.hooks import conv_connection_map
 
-from synoploss.quantize import NeuromorphicReLU, SumPool2d
+from synoploss.quantize import NeuromorphicReLU, QuantizeLayer, SumPool2d
 from synoploss.spiking import evaluate_spiking, to_spiking
 from synoploss.synops import SynOpCounter, assign_fanout, count_macs
 
@@ -52,6 +52,13 @@ def test_linear_gives_out_features_through_dropout_and_flatten():
     assert [(s.activation_shape, s.mean_fanout, s.max_fanout) for s in summary] == [
         ((2, 3, 3), 7.0, 7.0), ((7,), 0.0, 0.0)]
     assert model.training  # assign_fanout does not switch dropout off for good
+
+
+def test_last_relu_feeding_an_output_quantizer():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), NeuromorphicReLU(), nn.AvgPool2d(2), nn.Flatten(),
+                          nn.Linear(2 * 3 * 3, 10), QuantizeLayer())
+    assign_fanout(model, (1, 8, 8))
+    assert torch.equal(model[1].fanout, torch.full((2, 6, 6), 10.0))
 
 
 class PaperShape(nn.Module):

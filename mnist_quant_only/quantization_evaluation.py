@@ -1,0 +1,96 @@
+"""Does quantization-aware training (QAT) keep a network's accuracy when it is quantized?
+
+For every input scale (the image, in [0, 1], multiplied by the scale: small scales mean
+few spikes) a network is trained with QAT (--quantize_training) or without, then tested
+both quantized (floor ReLU, floor output) and analog. Adam lr 1e-3, StepLR (x0.316 every
+10 epochs), up to --n_epochs, stopping early when the epoch loss changes by less than
+--tol. Saves models/scale_{s}_qtrain_{q}.pth and results/quant_eval_qtrain_{q}.csv
+(scale, quantized accuracy, analog accuracy); resumable (finished scales are skipped).
+
+Data: MNIST through torchvision under --data_root (--download where the network allows);
+without it, scikit-learn's handwritten digits are written there in MNIST's idx format and
+used instead, named as the stand-in in the results.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from synoploss.io import append_row, read_csv, save_torch
+from synoploss.mnist_data import load_mnist
+from synoploss.models import MNISTQuantNet, set_quantize
+from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, pick_device,
+                                seed_everything)
+
+DEFAULT_SCALES = [round(value, 1) for value in np.arange(0.1, 5.0, 0.2)]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quantize_training", action="store_true", help="train with QAT")
+    parser.add_argument("--scales", type=float, nargs="+", default=DEFAULT_SCALES,
+                        help="input scales (default 0.1 to 4.9 in steps of 0.2)")
+    parser.add_argument("--n_epochs", type=int, default=50, help="most epochs per network")
+    parser.add_argument("--tol", type=float, default=1e-3,
+                        help="stop when the epoch loss changes by less than this fraction")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data_root", default="data", help="torchvision MNIST root")
+    parser.add_argument("--download", action="store_true", help="download MNIST if missing")
+    parser.add_argument("--workdir", default=".", help="models/ and results/ go here")
+    parser.add_argument("--max_train_samples", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no_progress", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = pick_device(args.device)
+    workdir = Path(args.workdir)
+    qtrain = args.quantize_training
+    try:
+        train_set, test_set, description = load_mnist(args.data_root, args.download)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"quantization_evaluation.py: {error}")
+    if args.max_train_samples:
+        train_set = Subset(train_set, range(min(args.max_train_samples, len(train_set))))
+    print(f"data: {description}; {len(train_set)} train / {len(test_set)} test images")
+    results = workdir / "results" / f"quant_eval_qtrain_{qtrain}.csv"
+    done = set(read_csv(results)["scale"].round(6)) if results.is_file() else set()
+    test_loader = DataLoader(test_set, 512)
+    for scale in args.scales:
+        if round(scale, 6) in done:
+            print(f"scale {scale:g}: already in {results}, skipped")
+            continue
+        seed_everything(args.seed)
+        model = MNISTQuantNet(quantize=qtrain).to(device)
+        loader = DataLoader(train_set, args.batch_size, shuffle=True)
+        def scaled(data, scale=scale):
+            return data * scale
+        try:
+            fit(model, loader, args.n_epochs, args.lr, device=device, lr_schedule="steplr",
+                step_size=10, gamma=0.316, early_stop_tol=args.tol, transform=scaled,
+                description=f"scale {scale:g}", progress=not args.no_progress)
+        except NonFiniteLossError as error:
+            print(f"FAILED scale {scale:g}: {error}", file=sys.stderr)
+            continue
+        model_path = Path("models") / f"scale_{scale:g}_qtrain_{qtrain}.pth"
+        save_torch(model.state_dict(), workdir / model_path)
+        quantized = evaluate_analog(set_quantize(model, True), test_loader, device, scaled)
+        analog = evaluate_analog(set_quantize(model, False), test_loader, device, scaled)
+        append_row(results, dict(scale=scale, quantize_training=qtrain,
+                                 quantized_accuracy=quantized.accuracy,
+                                 analog_accuracy=analog.accuracy,
+                                 quantized_synops=quantized.synops, model_path=str(model_path),
+                                 data=description), key=["scale"])
+        print(f"scale {scale:g}: quantized {quantized.accuracy:.4f}, analog {analog.accuracy:.4f}")
+
+
+if __name__ == "__main__":
+    main()

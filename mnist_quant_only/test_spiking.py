@@ -1,0 +1,97 @@
+"""Test the quantization-only MNIST models as sinabs spiking networks.
+
+Every model listed in results/quant_eval_qtrain_{q}.csv is converted (integrate-and-fire,
+threshold 1, reset by subtraction, output QuantizeLayer as a spiking output layer, biases
+divided by the number of steps); the scaled image divided by --n_timesteps is injected at
+each of --n_timesteps steps; prediction = argmax of output spikes. Accuracy and SynOps
+(measured by sinabs, input layer excluded) -> results/spiking_qtrain_{q}.csv.
+"""
+import argparse
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from synoploss.io import read_csv, write_csv
+from synoploss.mnist_data import load_mnist
+from synoploss.models import MNIST_INPUT, MNISTQuantNet
+from synoploss.spiking import compare_analog_and_spiking
+from synoploss.training import load_state
+
+_SHARED = {}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quantize_training", action="store_true",
+                        help="test the QAT models (default: those trained without)")
+    parser.add_argument("--n_timesteps", type=int, default=100)
+    parser.add_argument("--workdir", default=".")
+    parser.add_argument("--data_root", default="data")
+    parser.add_argument("--max_samples", type=int, default=None, help="test images (subset)")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1, help="processes over models")
+    return parser.parse_args(argv)
+
+
+class RepeatedInput:
+    """Batches of (image * scale / T repeated over T steps, label)."""
+
+    def __init__(self, loader, scale, steps):
+        self.loader, self.scale, self.steps = loader, scale, steps
+
+    def __iter__(self):
+        for data, target in self.loader:
+            current = data * self.scale / self.steps
+            yield current.unsqueeze(1).expand(-1, self.steps, *current.shape[1:]), target
+
+
+def spiking_job(job):
+    workdir, entry, args = job
+    model = load_state(MNISTQuantNet(quantize=True), Path(workdir) / entry["model_path"])
+    scale = float(entry["scale"])
+    loader = DataLoader(_SHARED["test"], args.batch_size)
+    scaled_loader = [(data * scale, target) for data, target in loader]
+    row = dict(scale=scale, quantize_training=entry["quantize_training"])
+    row.update(compare_analog_and_spiking(model, MNIST_INPUT, scaled_loader,
+                                          RepeatedInput(loader, scale, args.n_timesteps),
+                                          bias_rescaling=args.n_timesteps))
+    return dict(row, n_timesteps=args.n_timesteps, model_path=entry["model_path"],
+                data=entry["data"])
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    workdir = Path(args.workdir)
+    qtrain = args.quantize_training
+    try:
+        entries = read_csv(workdir / "results" / f"quant_eval_qtrain_{qtrain}.csv")
+        _, test_set, _ = load_mnist(args.data_root, standin=True)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"test_spiking.py: {error} (run quantization_evaluation.py first)")
+    if args.max_samples:
+        test_set = Subset(test_set, range(min(args.max_samples, len(test_set))))
+    _SHARED["test"] = test_set
+    jobs = [(workdir, entry, args) for _, entry in entries.sort_values("scale").iterrows()]
+    if args.workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // args.workers)
+        with multiprocessing.get_context("fork").Pool(
+                args.workers, torch.set_num_threads, (threads,)) as pool:
+            rows = list(tqdm(pool.imap(spiking_job, jobs), total=len(jobs), desc="models"))
+    else:
+        rows = [spiking_job(job) for job in tqdm(jobs, desc="models")]
+    out = workdir / "results" / f"spiking_qtrain_{qtrain}.csv"
+    write_csv(out, rows)
+    for row in rows:
+        print(f"scale {row['scale']:g}: SNN accuracy {row['snn_accuracy']:.4f} "
+              f"(quantized analog {row['ann_accuracy']:.4f}), SNN SynOps {row['snn_synops']:.4g}")
+    print(f"{out}: {len(rows)} rows")
+
+
+if __name__ == "__main__":
+    main()

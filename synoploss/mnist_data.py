@@ -1,0 +1,103 @@
+"""MNIST through torchvision, with an offline stand-in written in MNIST's own idx format.
+
+The stand-in is scikit-learn's 1797 real handwritten 8x8 digits, upsampled to a 20x20
+digit centred in 28x28 (as MNIST centres its digits), split 80/20 by a fixed seed, and
+written as the four idx files under <root>/MNIST/raw/, so that the very same
+`torchvision.datasets.MNIST` loader reads them. A STANDIN.json beside them names it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision import datasets, transforms
+
+from .io import atomic_path, write_json
+
+REAL_DESCRIPTION = "MNIST"
+STANDIN_DESCRIPTION = "STAND-IN: sklearn handwritten digits in MNIST format (not MNIST)"
+IDX_FILES = {("train", "images"): "train-images-idx3-ubyte",
+             ("train", "labels"): "train-labels-idx1-ubyte",
+             ("test", "images"): "t10k-images-idx3-ubyte",
+             ("test", "labels"): "t10k-labels-idx1-ubyte"}
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    """An unsigned-byte idx file: magic 0x00 0x00 0x08 ndim, big-endian sizes, data."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(size).to_bytes(4, "big") for size in array.shape)
+    with atomic_path(path) as temporary:
+        Path(temporary).write_bytes(header + array.tobytes())
+
+
+def read_idx(path) -> np.ndarray:
+    data = Path(path).read_bytes()
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+        raise ValueError(f"{path}: not an unsigned-byte idx file")
+    ndim = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    body = data[4 + 4 * ndim:]
+    if len(body) != int(np.prod(shape)):
+        raise ValueError(f"{path}: {len(body)} data bytes for shape {shape} (truncated?)")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+
+
+def standin_digits(seed: int = 0):
+    """(train images, train labels, test images, test labels) from sklearn's digits."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    from .dvs_emulator import _resize_bilinear
+
+    digits = load_digits()
+    images = np.zeros((len(digits.images), 28, 28))
+    for index, image in enumerate(digits.images):
+        images[index, 4:24, 4:24] = _resize_bilinear(image / 16.0, 20)
+    images = np.clip(images * 255, 0, 255).round().astype(np.uint8)
+    return train_test_split(images, digits.target.astype(np.uint8), test_size=0.2,
+                            random_state=seed, stratify=digits.target)
+
+
+def write_standin_mnist(root, seed: int = 0) -> Path:
+    raw = Path(root) / "MNIST" / "raw"
+    train_x, test_x, train_y, test_y = standin_digits(seed)
+    for (split, kind), name in IDX_FILES.items():
+        array = {"train": {"images": train_x, "labels": train_y},
+                 "test": {"images": test_x, "labels": test_y}}[split][kind]
+        write_idx(raw / name, array)
+    write_json(Path(root) / "MNIST" / "STANDIN.json", dict(description=STANDIN_DESCRIPTION,
+                                                            seed=seed))
+    return raw
+
+
+def describe_mnist(root) -> str:
+    marker = Path(root) / "MNIST" / "STANDIN.json"
+    return json.loads(marker.read_text())["description"] if marker.is_file() else REAL_DESCRIPTION
+
+
+def load_mnist(root, download: bool = False, standin: bool = True):
+    """(train set, test set, description). Real MNIST when present (or downloadable with
+    `download`); otherwise the stand-in, written into `root`, when `standin` is on."""
+    root = Path(root)
+    to_tensor = transforms.ToTensor()
+    raw = root / "MNIST" / "raw"
+    present = all((raw / name).is_file() for name in IDX_FILES.values())
+    if not present and download:
+        try:
+            datasets.MNIST(root, train=True, download=True)
+            present = True
+        except Exception as error:  # no network here: say so and fall back
+            print(f"MNIST download failed ({error})")
+    if not present:
+        if not standin:
+            raise FileNotFoundError(
+                f"MNIST not found under {raw} (expected {', '.join(IDX_FILES.values())}); "
+                "pass --download where the network allows, or allow the stand-in")
+        print(f"MNIST not found under {raw}: writing the STAND-IN (sklearn digits) there")
+        write_standin_mnist(root)
+    train = datasets.MNIST(root, train=True, transform=to_tensor)
+    test = datasets.MNIST(root, train=False, transform=to_tensor)
+    return train, test, describe_mnist(root)

@@ -1,0 +1,54 @@
+"""The quantization-only MNIST scripts on the stand-in data."""
+import pandas as pd
+import pytest
+
+from conftest import load_script
+
+evaluation = load_script("mnist_quant_only/quantization_evaluation.py")
+spiking = load_script("mnist_quant_only/test_spiking.py")
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("mnist")
+
+
+def test_two_scales_through_both_scripts(data_root, tmp_path):
+    common = ["--scales", "1.0", "3.0", "--n_epochs", "2", "--workdir", str(tmp_path),
+              "--data_root", str(data_root), "--max_train_samples", "300", "--no_progress"]
+    for qtrain in ([], ["--quantize_training"]):
+        evaluation.main(common + qtrain)
+        spiking.main(["--workdir", str(tmp_path), "--data_root", str(data_root),
+                      "--n_timesteps", "20", "--max_samples", "50", *qtrain])
+    for qtrain in (False, True):
+        results = pd.read_csv(tmp_path / "results" / f"quant_eval_qtrain_{qtrain}.csv")
+        assert results["scale"].tolist() == [1.0, 3.0]
+        assert results["data"].str.startswith("STAND-IN").all()
+        assert (tmp_path / f"models/scale_1_qtrain_{qtrain}.pth").is_file()
+        snn = pd.read_csv(tmp_path / "results" / f"spiking_qtrain_{qtrain}.csv")
+        assert snn["scale"].tolist() == [1.0, 3.0] and (snn["n_timesteps"] == 20).all()
+        assert {"snn_accuracy", "snn_synops", "ann_accuracy", "snn_input_layer_ops"} <= set(snn.columns)
+    # rerun: finished scales are kept
+    evaluation.main(common)
+    assert len(pd.read_csv(tmp_path / "results" / "quant_eval_qtrain_False.csv")) == 2
+
+
+def test_qat_loses_less_accuracy_when_quantized(data_root, tmp_path):
+    """On the same data and seed, at a small input scale, the network trained without QAT
+    loses accuracy when tested quantized; the QAT network does not lose as much."""
+    common = ["--scales", "1.0", "--n_epochs", "15", "--lr", "3e-3", "--batch_size", "32",
+              "--tol", "0", "--workdir", str(tmp_path), "--data_root", str(data_root),
+              "--no_progress"]
+    evaluation.main(common)
+    evaluation.main(common + ["--quantize_training"])
+    drops = {}
+    for qtrain in (False, True):
+        row = pd.read_csv(tmp_path / "results" / f"quant_eval_qtrain_{qtrain}.csv").iloc[0]
+        drops[qtrain] = row["analog_accuracy"] - row["quantized_accuracy"]
+    assert drops[False] > 0.05
+    assert drops[True] < drops[False] - 0.05
+
+
+def test_spiking_without_results(tmp_path):
+    with pytest.raises(SystemExit, match="run quantization_evaluation.py first"):
+        spiking.main(["--workdir", str(tmp_path), "--data_root", str(tmp_path)])
