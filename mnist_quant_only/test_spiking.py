@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_data import load_mnist
 from synoploss.models import MNIST_INPUT, MNISTQuantNet
-from synoploss.spiking import compare_analog_and_spiking
+from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking
 from synoploss.training import load_state
 
 _SHARED = {}
@@ -39,18 +39,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-class RepeatedInput:
-    """Batches of (image * scale / T repeated over T steps, label)."""
-
-    def __init__(self, loader, scale, steps):
-        self.loader, self.scale, self.steps = loader, scale, steps
-
-    def __iter__(self):
-        for data, target in self.loader:
-            current = data * self.scale / self.steps
-            yield current.unsqueeze(1).expand(-1, self.steps, *current.shape[1:]), target
-
-
 def spiking_job(job):
     workdir, entry, args = job
     model = load_state(MNISTQuantNet(quantize=True), Path(workdir) / entry["model_path"])
@@ -59,7 +47,7 @@ def spiking_job(job):
     scaled_loader = [(data * scale, target) for data, target in loader]
     row = dict(scale=scale, quantize_training=entry["quantize_training"])
     row.update(compare_analog_and_spiking(model, MNIST_INPUT, scaled_loader,
-                                          RepeatedInput(loader, scale, args.n_timesteps),
+                                          StaticInputBatches(loader, args.n_timesteps, scale),
                                           bias_rescaling=args.n_timesteps))
     return dict(row, n_timesteps=args.n_timesteps, model_path=entry["model_path"],
                 data=entry["data"])

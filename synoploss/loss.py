@@ -21,7 +21,7 @@ class SynOpLoss(nn.Module):
     """
 
     def __init__(self, counter: SynOpCounter, target: Union[float, Sequence[float], None] = None,
-                 alpha: float | None = None, one_sided: bool = False):
+                 alpha: float | None = None, one_sided: bool = False, reduce=None):
         super().__init__()
         if (target is None) == (alpha is None):
             raise ValueError("SynOpLoss needs exactly one of `target` (relative squared "
@@ -46,9 +46,12 @@ class SynOpLoss(nn.Module):
         self.counter = counter
         self.alpha = alpha
         self.one_sided = one_sided
+        self.reduce = reduce
 
     def forward(self) -> torch.Tensor:
         per_layer = self.counter.layer_synops()
+        if self.reduce is not None:
+            per_layer = self.reduce(per_layer)
         if self.alpha is not None:
             return self.alpha * per_layer.sum()
         synops = per_layer if self.per_layer else per_layer.sum().reshape(1)

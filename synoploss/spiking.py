@@ -173,3 +173,17 @@ def compare_analog_and_spiking(model: nn.Module, input_shape: Sequence[int], fra
         row[f"ann_synops_{name}"] = estimated
         row[f"snn_synops_{name}"] = value
     return row
+
+
+class StaticInputBatches:
+    """Batches (data * scale / steps repeated over `steps` time steps, label) from a
+    loader of static inputs: the analog input injected as a constant current, so that
+    the total drive over the steps equals the analog network's input."""
+
+    def __init__(self, loader, steps: int, scale: float = 1.0):
+        self.loader, self.steps, self.scale = loader, steps, scale
+
+    def __iter__(self):
+        for data, target in self.loader:
+            current = data * self.scale / self.steps
+            yield current.unsqueeze(1).expand(-1, self.steps, *current.shape[1:]), target

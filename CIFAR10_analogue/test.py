@@ -1,0 +1,101 @@
+"""Test the CIFAR-10 checkpoints as analog and as spiking networks (sinabs).
+
+For every finished round in training_log.csv (models/d{p0}_{p1}_{round}.pth):
+  - the analog network's accuracy and estimated SynOps, quantized and not (for the plain
+    network, round -1, its multiply-accumulates instead of SynOps);
+  - the spiking network: the (normalised) image divided by --n_dt injected at each of
+    --n_dt steps, integrate-and-fire with threshold 1, reset by subtraction, membrane
+    potential bounded below at -1, only positive spikes; first-layer weights multiplied
+    by each of --wscales for the optimised rounds, and by each of --baseline_scales for
+    the plain network (the weight-scaling baseline). Accuracy and SynOps are measured by
+    sinabs (the input layer, fed analog values, is excluded as in the paper).
+Output: results/log_inference.csv in --workdir.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from synoploss.cifar_data import load_cifar10
+from synoploss.io import read_csv, write_csv
+from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
+from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking
+from synoploss.synops import count_macs
+from synoploss.training import evaluate_analog, load_state, pick_device
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", default=".", help="folder with training_log.csv, models/")
+    parser.add_argument("--data_root", default="data")
+    parser.add_argument("--synthetic", action="store_true", help="the stand-in, as in training")
+    parser.add_argument("--n_train", type=int, default=5000, help="as given to train.py")
+    parser.add_argument("--n_test", type=int, default=1000, help="stand-in test images")
+    parser.add_argument("--seed", type=int, default=0, help="as given to train.py")
+    parser.add_argument("--n_dt", type=int, default=10, help="time steps per image")
+    parser.add_argument("--wscales", type=float, nargs="+", default=[1.5, 2.0],
+                        help="first-layer weight scales for the optimised rounds")
+    parser.add_argument("--baseline_scales", type=float, nargs="+",
+                        default=[5, 10, 20, 50, 100, 200, 500],
+                        help="first-layer weight scales for the plain network")
+    parser.add_argument("--rounds", type=int, nargs="+", default=None, help="only these rounds")
+    parser.add_argument("--n_test_images", type=int, default=None, help="test subset")
+    parser.add_argument("--batch_size", type=int, default=100)
+    parser.add_argument("--device", default="auto")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    device = pick_device(args.device)
+    workdir = Path(args.workdir)
+    try:
+        log = read_csv(workdir / "training_log.csv")
+        _, test_set, description = load_cifar10(args.data_root, False, args.synthetic,
+                                                args.n_train, args.n_test, args.seed)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"test.py: {error}")
+    if args.n_test_images:
+        test_set = Subset(test_set, range(min(args.n_test_images, len(test_set))))
+    loader = DataLoader(test_set, args.batch_size)
+    width = float(log["width"].iloc[-1])
+    finished = [r for r, rows in log.groupby("round") if len(rows)]
+    rounds = sorted(args.rounds if args.rounds is not None else finished)
+    checkpoints = {r: sorted((workdir / "models").glob(f"d*_{r}.pth")) for r in rounds}
+    missing = [r for r, paths in checkpoints.items() if not paths]
+    if missing:
+        sys.exit(f"test.py: no checkpoint for round(s) {missing} in {workdir / 'models'}")
+    jobs = [(r, scale) for r in rounds
+            for scale in (args.baseline_scales if r < 0 else args.wscales)]
+    rows = []
+    for round_index, scale in tqdm(jobs, desc="checkpoints x scales"):
+        path = checkpoints[round_index][-1]
+        dropout = tuple(float(p) for p in path.stem[1:].split("_")[:2])
+        model = CIFAR10AnalogueClassifier(quantize=round_index >= 0, dropout_rate=dropout,
+                                          width=width)
+        load_state(model, path)
+        analog = evaluate_analog(set_quantize(model, False), loader, device)
+        quantized = evaluate_analog(set_quantize(model, True), loader, device)
+        macs = sum(layer.macs for layer in count_macs(model, CIFAR10_INPUT)[1:])
+        with torch.no_grad():
+            model.seq[1].weight.mul_(scale)
+        result = compare_analog_and_spiking(model, CIFAR10_INPUT, loader,
+                                            StaticInputBatches(loader, args.n_dt),
+                                            min_v_mem=-1.0, device=device)
+        rows.append(dict(
+            round=round_index, weight_scale=scale, analog_accuracy=analog.accuracy,
+            analog_quantized_accuracy=quantized.accuracy,
+            analog_synops=macs if round_index < 0 else quantized.synops, macs=macs,
+            spiking_accuracy=result["snn_accuracy"], spiking_synops=result["snn_synops"],
+            n_dt=args.n_dt, model_path=str(path.relative_to(workdir)), data=description))
+        print(f"round {round_index:>3} x{scale:g}: analog {analog.accuracy:.4f}, spiking "
+              f"{result['snn_accuracy']:.4f} at {result['snn_synops']:.4g} SynOps")
+    write_csv(workdir / "results" / "log_inference.csv", rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Train the CIFAR-10 network plainly, then retrain it in rounds with quantization-aware
+training (QAT) and the SynOp loss, each round aiming lower (Sorbaro et al. 2020).
+
+Stage 1 (round -1): the plain network, Adam lr 2.5e-4, weight decay 1e-3, batch 512,
+lr x0.1 at 200/350, 250/350 and 300/350 of the epochs; random crop 32 (padding 4),
+horizontal flip, normalisation (0.5, 0.5, 0.5).
+Stage 2 (rounds 0..n_rounds-1): QAT + ((S - S*) / S*)^2; the first target S* is the
+plain network's multiply-accumulates without the input layer; each next target is the
+previous round's estimated SynOps (on the test set) times --target_decay from round
+--decay_from_round on (1.0 before). Each round starts from the previous round's weights.
+
+Writes models/d{p0}_{p1}_{round}.pth and training_log.csv (one row per round and epoch)
+in --workdir; --resume continues after the last finished round.
+
+More than one GPU: torchrun --nproc_per_node=N CIFAR10_analogue/train.py ... trains with
+DistributedDataParallel (NCCL on GPUs, gloo on CPU); every process reads its share of
+each batch, only rank 0 writes; the SynOp estimate is averaged over processes before the
+loss, so the loss is the single-process loss on the whole batch.
+
+Data: real CIFAR-10 in --data_root (--download where the network allows); --synthetic
+uses the procedural stand-in when CIFAR-10 is not there (named as such in the log).
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Subset
+from torch.utils.data.distributed import DistributedSampler
+
+from synoploss import distributed
+from synoploss.cifar_data import load_cifar10
+from synoploss.io import append_row, read_csv, save_torch
+from synoploss.loss import SynOpLoss
+from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
+from synoploss.synops import SynOpCounter, count_macs
+from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, load_state,
+                                seed_everything)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_root", default="data", help="torchvision CIFAR-10 root")
+    parser.add_argument("--download", action="store_true", help="download CIFAR-10 if missing")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="use the procedural stand-in when CIFAR-10 is not there")
+    parser.add_argument("--n_train", type=int, default=5000, help="stand-in training images")
+    parser.add_argument("--n_test", type=int, default=1000, help="stand-in test images")
+    parser.add_argument("--max_train_samples", type=int, default=None, help="subset (real data)")
+    parser.add_argument("--max_test_samples", type=int, default=None, help="subset (real data)")
+    parser.add_argument("--width", type=float, default=1.0,
+                        help="channel multiplier (1.0 = the paper's 96/192 channels)")
+    parser.add_argument("--dropout", type=float, nargs=2, default=(0.2, 0.1),
+                        metavar=("INPUT", "HIDDEN"), help="dropout rates")
+    parser.add_argument("--n_epochs", type=int, default=350, help="epochs of the plain network")
+    parser.add_argument("--round_epochs", type=int, default=50, help="epochs of every round")
+    parser.add_argument("--n_rounds", type=int, default=20, help="QAT + SynOp rounds")
+    parser.add_argument("--target_decay", type=float, default=0.7)
+    parser.add_argument("--decay_from_round", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2.5e-4)
+    parser.add_argument("--weight_decay", type=float, default=1e-3)
+    parser.add_argument("--batch_size", type=int, default=512, help="global batch size")
+    parser.add_argument("--workdir", default=".", help="models/ and training_log.csv go here")
+    parser.add_argument("--resume", action="store_true", help="continue after the last round")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--loader_workers", type=int, default=0, help="DataLoader processes")
+    parser.add_argument("--no_progress", action="store_true")
+    return parser.parse_args(argv)
+
+
+def milestones(epochs):
+    return [round(epochs * fraction) for fraction in (200 / 350, 250 / 350, 300 / 350)]
+
+
+def checkpoint_name(args, round_index):
+    return f"d{args.dropout[0]:g}_{args.dropout[1]:g}_{round_index}.pth"
+
+
+def finished_rounds(log_path, args):
+    """Rounds whose last epoch is in the log, with their final test SynOps estimate."""
+    if not log_path.is_file():
+        return {}
+    log = read_csv(log_path)
+    done = {}
+    for round_index, rows in log.groupby("round"):
+        expected = args.n_epochs if round_index < 0 else args.round_epochs
+        if rows["epoch"].max() >= expected:
+            done[int(round_index)] = float(rows.sort_values("epoch").iloc[-1]["test_synops"])
+    return done
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    context, device = distributed.setup(args.device)
+    try:
+        run(args, context, device)
+    finally:
+        distributed.teardown(context)
+
+
+def run(args, context, device):
+    workdir = Path(args.workdir)
+    log_path = workdir / "training_log.csv"
+    seed_everything(args.seed)
+    try:
+        train_set, test_set, description = load_cifar10(
+            args.data_root, args.download, args.synthetic, args.n_train, args.n_test, args.seed)
+    except FileNotFoundError as error:
+        sys.exit(f"train.py: {error}")
+    if args.max_train_samples:
+        train_set = Subset(train_set, range(min(args.max_train_samples, len(train_set))))
+    if args.max_test_samples:
+        test_set = Subset(test_set, range(min(args.max_test_samples, len(test_set))))
+    if args.batch_size % context.world_size:
+        sys.exit(f"train.py: --batch_size {args.batch_size} is not divisible by the "
+                 f"{context.world_size} processes")
+    local_batch = args.batch_size // context.world_size
+    sampler = DistributedSampler(train_set, context.world_size, context.rank, seed=args.seed) \
+        if context.distributed else None
+    train_loader = DataLoader(train_set, local_batch, shuffle=sampler is None, sampler=sampler,
+                              num_workers=args.loader_workers, drop_last=context.distributed)
+    test_loader = DataLoader(test_set, 500, num_workers=args.loader_workers)
+    if context.is_main:
+        print(f"data: {description}; {len(train_set)} train / {len(test_set)} test images; "
+              f"{context.world_size} process(es) on {device}")
+
+    done = finished_rounds(log_path, args) if args.resume else {}
+    if not args.resume and log_path.is_file() and context.is_main:
+        sys.exit(f"train.py: {log_path} exists; pass --resume to continue it or use another "
+                 "--workdir")
+    model = CIFAR10AnalogueClassifier(dropout_rate=args.dropout, width=args.width)
+    macs = count_macs(model, CIFAR10_INPUT)
+    target = float(sum(layer.macs for layer in macs[1:]))  # without the input layer
+    if done:
+        last = max(done)
+        load_state(model, workdir / "models" / checkpoint_name(args, last))
+        if last >= 0:
+            target = done[last]
+        if context.is_main:
+            print(f"resuming after round {last}")
+    model = model.to(device)
+
+    for round_index in range(-1, args.n_rounds):
+        if round_index in done:
+            continue
+        plain = round_index < 0
+        set_quantize(model, not plain)
+        if not plain:
+            decay = args.target_decay if round_index >= args.decay_from_round else 1.0
+            target *= decay
+        counter = SynOpCounter(model.modules())
+        synop_loss = None if plain else SynOpLoss(counter, target=target,
+                                                  reduce=distributed.global_mean)
+        trained = DistributedDataParallel(model) if context.distributed else model
+        epochs = args.n_epochs if plain else args.round_epochs
+        started = time.time()
+
+        def log_epoch(epoch, stats, round_index=round_index, target=target):
+            if sampler is not None:
+                sampler.set_epoch(epoch + 1)
+            if not context.is_main:
+                return
+            test = evaluate_analog(model, test_loader, device)
+            model.train()
+            append_row(log_path, dict(
+                round=round_index, epoch=epoch + 1, quantize=not plain,
+                target=None if plain else target, train_accuracy=stats.accuracy,
+                train_loss=stats.loss, cross_entropy=stats.cross_entropy,
+                train_synops=stats.synops, test_accuracy=test.accuracy,
+                test_cross_entropy=test.cross_entropy, test_synops=test.synops,
+                macs=sum(layer.macs for layer in macs[1:]), width=args.width,
+                world_size=context.world_size, seconds=round(time.time() - started, 1),
+                data=description), key=["round", "epoch"])
+        try:
+            fit(trained, train_loader, epochs, args.lr, synop_loss, device,
+                lr_schedule="milestones", milestones=milestones(epochs),
+                weight_decay=args.weight_decay, on_epoch=log_epoch,
+                description=f"round {round_index}",
+                progress=context.is_main and not args.no_progress)
+        except NonFiniteLossError as error:
+            sys.exit(f"train.py: round {round_index} (target {target:.4g}): {error}; the "
+                     "finished rounds are kept, fix the settings and --resume")
+        if context.is_main:
+            save_torch(model.state_dict(), workdir / "models" / checkpoint_name(args, round_index))
+            last = read_csv(log_path)
+            last = last[last["round"] == round_index].sort_values("epoch").iloc[-1]
+            print(f"round {round_index}: test accuracy {last['test_accuracy']:.4f}, estimated "
+                  f"SynOps {last['test_synops']:.4g}" + ("" if plain else f" (target {target:.4g})"))
+        if not plain:
+            # every process needs the same next target: take it from the model on the
+            # test set, the same number rank 0 logged
+            target = evaluate_analog(model, test_loader, device).synops
+            model.train()
+
+
+if __name__ == "__main__":
+    main()

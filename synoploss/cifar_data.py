@@ -1,0 +1,139 @@
+"""CIFAR-10 through torchvision, and a procedurally generated stand-in of the same shape.
+
+The stand-in has 10 visually distinct classes of 32x32 colour images: disc, square,
+triangle, cross, ring, horizontal bars, vertical bars, diagonal bars, checkerboard and
+plus-of-dots. Every image draws its shape at a random position, scale and colour on a
+random colour-gradient background, adds clutter (small shapes of the other classes,
+fainter) and pixel noise, so colour and position tell nothing and accuracy means
+something. Deterministic for a seed; named as a stand-in in every log row and figure.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision import datasets, transforms
+
+REAL_DESCRIPTION = "CIFAR-10"
+STANDIN_DESCRIPTION = "STAND-IN: procedural 10-class shapes (not CIFAR-10)"
+CLASSES = ("disc", "square", "triangle", "cross", "ring", "horizontal bars", "vertical bars",
+           "diagonal bars", "checkerboard", "dots")
+MEAN = STD = (0.5, 0.5, 0.5)
+
+
+def _shape_mask(kind: int, yy, xx, cy, cx, radius, angle):
+    """Soft mask in [0, 1] of shape `kind` centred at (cy, cx) with size `radius`."""
+    dy, dx = yy - cy, xx - cx
+    cos, sin = np.cos(angle), np.sin(angle)
+    u, v = cos * dx + sin * dy, -sin * dx + cos * dy   # rotated coordinates
+    r = np.hypot(dx, dy)
+    inside = np.maximum(np.abs(u), np.abs(v)) <= radius
+    if kind == 0:
+        mask = r <= radius
+    elif kind == 1:
+        mask = inside
+    elif kind == 2:
+        mask = (v <= radius * 0.6) & (v >= -radius) & (np.abs(u) <= (radius * 0.6 - v) * 0.6)
+    elif kind == 3:
+        mask = inside & ((np.abs(u) <= radius * 0.25) | (np.abs(v) <= radius * 0.25))
+    elif kind == 4:
+        mask = (r <= radius) & (r >= radius * 0.55)
+    elif kind == 5:
+        mask = inside & (np.floor((dy + radius) / (radius / 2.5)) % 2 == 0)
+    elif kind == 6:
+        mask = inside & (np.floor((dx + radius) / (radius / 2.5)) % 2 == 0)
+    elif kind == 7:
+        mask = inside & (np.floor((dx + dy + 2 * radius) / (radius / 1.8)) % 2 == 0)
+    elif kind == 8:
+        cell = radius / 2
+        mask = inside & ((np.floor((dx + radius) / cell) + np.floor((dy + radius) / cell)) % 2 == 0)
+    else:
+        step = radius / 1.5
+        near_u = np.abs(u - np.round(u / step) * step) <= radius * 0.18
+        near_v = np.abs(v - np.round(v / step) * step) <= radius * 0.18
+        mask = inside & near_u & near_v
+    return mask.astype(np.float64)
+
+
+def synthetic_images(count: int, seed: int):
+    """(uint8 images N x 32 x 32 x 3, labels N): balanced classes, shuffled."""
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(count) % 10)
+    yy, xx = np.mgrid[0:32, 0:32].astype(np.float64)
+    images = np.empty((count, 32, 32, 3), dtype=np.uint8)
+    for index, label in enumerate(labels):
+        low, high = rng.uniform(0, 1, 3), rng.uniform(0, 1, 3)
+        direction = rng.uniform(0, 2 * np.pi)
+        ramp = ((np.cos(direction) * xx + np.sin(direction) * yy) / 45 + 0.5)[..., None]
+        image = low * (1 - ramp) + high * ramp
+        for _ in range(rng.integers(1, 4)):  # clutter: faint small shapes of other classes
+            other = (label + rng.integers(1, 10)) % 10
+            mask = _shape_mask(other, yy, xx, *rng.uniform(0, 32, 2), rng.uniform(2, 4),
+                               rng.uniform(0, np.pi))[..., None]
+            image = image * (1 - 0.5 * mask) + 0.5 * mask * rng.uniform(0, 1, 3)
+        radius = rng.uniform(6, 11)
+        centre = rng.uniform(radius * 0.7, 32 - radius * 0.7, 2)
+        mask = _shape_mask(label, yy, xx, *centre, radius, rng.uniform(-0.3, 0.3))[..., None]
+        colour = rng.uniform(0, 1, 3)
+        while np.abs(colour - image.mean((0, 1))).sum() < 0.6:  # keep the shape visible
+            colour = rng.uniform(0, 1, 3)
+        image = image * (1 - mask) + colour * mask
+        image = image + rng.normal(0, 0.06, image.shape)
+        images[index] = np.clip(image * 255, 0, 255).round().astype(np.uint8)
+    return images, labels
+
+
+class ArrayImageDataset(Dataset):
+    """uint8 (N, 32, 32, 3) images and labels through a torchvision transform."""
+
+    def __init__(self, images, labels, transform):
+        self.images, self.targets, self.transform = images, list(map(int, labels)), transform
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, index):
+        return self.transform(self.images[index]), self.targets[index]
+
+
+def cifar_transforms(train: bool):
+    normalise = [transforms.ToTensor(), transforms.Normalize(MEAN, STD)]
+    if not train:
+        return transforms.Compose(normalise)
+    return transforms.Compose([transforms.ToPILImage(), transforms.RandomCrop(32, padding=4),
+                               transforms.RandomHorizontalFlip(), *normalise])
+
+
+def load_cifar10(root, download: bool = False, synthetic: bool = False,
+                 n_train: int = 5000, n_test: int = 1000, seed: int = 0):
+    """(train set, test set, description): real CIFAR-10 from `root` (downloaded with
+    `download` when the network allows); with `synthetic` and no CIFAR-10 there, the
+    stand-in (n_train / n_test images). Otherwise FileNotFoundError saying where we looked."""
+    root = Path(root)
+    folder = root / "cifar-10-batches-py"
+    if folder.is_dir() or download:
+        try:
+            train = datasets.CIFAR10(root, train=True, download=download)
+            test = datasets.CIFAR10(root, train=False, download=download)
+            return (ArrayImageDataset(train.data, train.targets, cifar_transforms(True)),
+                    ArrayImageDataset(test.data, test.targets, cifar_transforms(False)),
+                    REAL_DESCRIPTION)
+        except Exception as error:
+            if not synthetic:
+                raise FileNotFoundError(f"CIFAR-10 could not be loaded from {folder}: {error}") \
+                    from error
+            print(f"CIFAR-10 not usable ({error}); using the STAND-IN")
+    if not synthetic:
+        raise FileNotFoundError(
+            f"CIFAR-10 not found: looked for {folder} (the python version, "
+            "cifar-10-batches-py/data_batch_1..5 and test_batch). Get it with --download "
+            "where the network allows (torchvision fetches "
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz), or run on the "
+            "procedural stand-in with --synthetic")
+    train_images, train_labels = synthetic_images(n_train, seed)
+    test_images, test_labels = synthetic_images(n_test, seed + 1_000_003)
+    return (ArrayImageDataset(train_images, train_labels, cifar_transforms(True)),
+            ArrayImageDataset(test_images, test_labels, cifar_transforms(False)),
+            STANDIN_DESCRIPTION)

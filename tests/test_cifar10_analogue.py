@@ -1,0 +1,89 @@
+"""The CIFAR10_analogue scripts on the procedural stand-in."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn as nn
+
+from conftest import load_script
+from synoploss.cifar_data import STANDIN_DESCRIPTION, load_cifar10, synthetic_images
+from synoploss.models import CIFAR10AnalogueClassifier
+from synoploss.training import load_state
+
+train = load_script("CIFAR10_analogue/train.py")
+test = load_script("CIFAR10_analogue/test.py")
+
+TINY = ["--synthetic", "--n_train", "64", "--n_test", "32", "--width", "0.1", "--batch_size",
+        "16", "--no_progress", "--device", "cpu"]
+
+
+def original_cifar_state():
+    """The original code's layout: Dropout2d, Conv2d, ReLU triples, sum pool, flatten."""
+    layers, channels = [], 3
+    for out, kernel, stride in [(96, 3, 1), (96, 3, 1), (192, 3, 2), (192, 3, 1), (192, 3, 1),
+                                (192, 3, 2), (192, 3, 1), (192, 1, 1), (10, 1, 1)]:
+        layers += [nn.Dropout2d(0.1), nn.Conv2d(channels, out, kernel, stride, kernel // 2,
+                                                bias=False), nn.ReLU()]
+        channels = out
+    return {f"seq.{k}": v for k, v in nn.Sequential(*layers).state_dict().items()}
+
+
+def test_original_state_dict_loads_into_the_full_width_model(tmp_path):
+    torch.save(original_cifar_state(), tmp_path / "original.pth")
+    model = load_state(CIFAR10AnalogueClassifier(), tmp_path / "original.pth")
+    assert model.seq[25].weight.shape == (10, 192, 1, 1)
+    with pytest.raises(ValueError, match="does not fit"):
+        load_state(CIFAR10AnalogueClassifier(width=0.5), tmp_path / "original.pth")
+
+
+def test_one_round_through_train_and_test(tmp_path):
+    common = TINY + ["--workdir", str(tmp_path), "--data_root", str(tmp_path / "none")]
+    train.main(common + ["--n_epochs", "1", "--round_epochs", "1", "--n_rounds", "1"])
+    log = pd.read_csv(tmp_path / "training_log.csv")
+    assert log["round"].tolist() == [-1, 0]
+    assert log["data"].eq(STANDIN_DESCRIPTION).all()
+    first_target = log.loc[log["round"] == 0, "target"].item()
+    assert first_target == log["macs"].iloc[0]  # MACs without the input layer
+    test.main(["--workdir", str(tmp_path), "--synthetic", "--n_train", "64", "--n_test", "32",
+               "--baseline_scales", "5", "50", "--n_dt", "4", "--data_root", str(tmp_path / "none")])
+    inference = pd.read_csv(tmp_path / "results" / "log_inference.csv")
+    assert inference[["round", "weight_scale"]].values.tolist() == [[-1, 5], [-1, 50], [0, 1.5], [0, 2]]
+    plain = inference[inference["round"] == -1]
+    assert (plain["analog_synops"] == plain["macs"]).all()
+    assert plain["spiking_synops"].is_monotonic_increasing
+    assert inference["data"].eq(STANDIN_DESCRIPTION).all()
+
+
+def test_resume_continues_after_the_last_round(tmp_path):
+    common = TINY + ["--workdir", str(tmp_path), "--n_epochs", "1", "--round_epochs", "1",
+                     "--data_root", str(tmp_path / "none")]
+    train.main(common + ["--n_rounds", "1"])
+    plain = tmp_path / "models" / "d0.2_0.1_-1.pth"
+    stamp = plain.stat().st_mtime
+    with pytest.raises(SystemExit, match="pass --resume"):
+        train.main(common + ["--n_rounds", "2"])
+    train.main(common + ["--n_rounds", "2", "--resume"])
+    log = pd.read_csv(tmp_path / "training_log.csv")
+    assert log["round"].tolist() == [-1, 0, 1]
+    assert plain.stat().st_mtime == stamp
+    # round 1's target is round 0's estimated SynOps (decay 1.0 before round 16)
+    round0 = log[log["round"] == 0].iloc[-1]
+    assert log.loc[log["round"] == 1, "target"].item() == pytest.approx(round0["test_synops"], rel=1e-6)
+
+
+def test_missing_cifar_says_where_and_how(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py.*--download.*--synthetic"):
+        load_cifar10(tmp_path)
+    with pytest.raises(SystemExit, match="CIFAR-10 not found"):
+        train.main(["--data_root", str(tmp_path), "--workdir", str(tmp_path)])
+
+
+def test_standin_is_deterministic_and_balanced():
+    images, labels = synthetic_images(40, seed=3)
+    again, labels_again = synthetic_images(40, seed=3)
+    assert np.array_equal(images, again) and np.array_equal(labels, labels_again)
+    assert images.shape == (40, 32, 32, 3) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [4] * 10
+    # colour alone does not tell the class: the class means overlap widely
+    means = np.array([images[labels == c].mean() for c in range(10)])
+    assert means.std() < 25
