@@ -18,10 +18,16 @@ test: $(STAMP)
 	$(PY) -m pytest tests
 
 demo: $(STAMP)
-	bash scripts/demo.sh
+	DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh
+	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR)
 
+DEMO_DIR ?= demo_output
+# the notebook run headless on the demo's results; figures go to $(DEMO_DIR)/figures
 figures: $(STAMP)
-	$(PY) -m synoploss.notebook GeneratePlots.ipynb
+	$(PY) -m synoploss.notebook GeneratePlots.ipynb \
+	  -p MNIST_DVS_DIR=$(DEMO_DIR)/mnist_dvs -p MNIST_DVS_DATA=$(DEMO_DIR)/mnist_dvs/data \
+	  -p CIFAR10_DIR=$(DEMO_DIR)/cifar10 -p MNIST_QUANT_DIR=$(DEMO_DIR)/mnist_quant_only \
+	  -p FIGURE_DIR=$(DEMO_DIR)/figures
 
 clean-demo:
-	rm -rf demo_output
+	rm -rf $(DEMO_DIR)

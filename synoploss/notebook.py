@@ -1,0 +1,76 @@
+"""Run GeneratePlots.ipynb headless: `python -m synoploss.notebook NOTEBOOK -p KEY=VALUE`.
+
+The values override the notebook's cell tagged "parameters" (inserted as a cell after
+it, as papermill does). The executed copy goes to --output (default: not kept).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+
+def execute(notebook_path, parameters: dict, output=None, timeout=600, cwd=None):
+    notebook = nbformat.read(notebook_path, as_version=4)
+    position = next((index for index, cell in enumerate(notebook.cells)
+                     if "parameters" in cell.get("metadata", {}).get("tags", [])), None)
+    if position is None:
+        raise ValueError(f"{notebook_path}: no cell tagged 'parameters'")
+    source = "\n".join(f"{key} = {value!r}" for key, value in parameters.items())
+    injected = nbformat.v4.new_code_cell(f"# injected parameters\n{source}")
+    notebook.cells.insert(position + 1, injected)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd or Path.cwd())}})
+    client.execute()
+    if output:
+        nbformat.write(notebook, output)
+    return notebook
+
+
+def strip_outputs(notebook_path) -> bool:
+    """Remove outputs and execution counts in place; True if anything changed."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    changed = False
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
+            cell.outputs, cell.execution_count = [], None
+            changed = True
+    if changed:
+        nbformat.write(notebook, notebook_path)
+    return changed
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebook")
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a parameter (string value)")
+    parser.add_argument("--output", default=None, help="write the executed notebook here")
+    parser.add_argument("--strip", action="store_true", help="only strip outputs in place")
+    args = parser.parse_args(argv)
+    if args.strip:
+        print("stripped" if strip_outputs(args.notebook) else "already clean")
+        return
+    parameters = {}
+    for item in args.parameter:
+        key, separator, value = item.partition("=")
+        if not separator or not key.isidentifier():
+            parser.error(f"-p {item!r}: expected KEY=VALUE")
+        parameters[key] = value
+    try:
+        notebook = execute(args.notebook, parameters, args.output)
+    except CellExecutionError as error:
+        sys.exit(f"notebook failed: {error}")
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("name") == "stdout":
+                print(output["text"], end="")
+
+
+if __name__ == "__main__":
+    main()

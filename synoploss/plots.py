@@ -1,0 +1,278 @@
+"""The paper's figures from the experiments' CSV/NPZ outputs (used by GeneratePlots.ipynb).
+
+Every function reads only result files, raises FileNotFoundError (with the path) when
+they are missing, marks stand-in data in its title, and saves PNG and PDF.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless by default; a notebook front end still shows figures
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# Energy per synaptic operation as reported for neuromorphic chips (pJ), see README.
+CHIP_ENERGY_PJ = {"Loihi": 23.6, "TrueNorth": 2.5, "SpiNNaker": 45.0, "SpiNNaker2": 10.0,
+                  "Tianjic": 1.54}
+# 45 nm CMOS, 32-bit float (Horowitz, ISSCC 2014): add 0.9 pJ, multiply-add 4.6 pJ.
+MAC_ENERGY_PJ = 4.6
+# CIFAR-10 reference points taken from the papers (accuracy %, SynOps in millions).
+CIFAR_LITERATURE = [
+    ("Sengupta et al. 2019", 91.55, 618.0),
+    ("Rueckauer et al. 2017", 84.87, 460.0),
+]
+CIFAR_PAPER_POINTS = [  # Sorbaro et al. 2020, spiking, SynOp+QAT (accuracy %, MSynOps)
+    (91.75, 2179.0), (91.47, 368.0), (91.43, 277.0), (90.37, 127.0), (85.71, 64.0)]
+CIFAR_PAPER_WEIGHT_SCALING = (90.70, 3025.0)
+COLOURS = {"SynOp+QAT": "C0", "SynOp": "C1", "weight scaling": "C2",
+           "Rueckauer normalisation": "C4", "baseline": "k"}
+
+
+def _read(path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
+    return pd.read_csv(path)
+
+
+def _data_note(frame: pd.DataFrame) -> str:
+    if "data" in frame and frame["data"].astype(str).str.startswith("STAND-IN").any():
+        return "\n" + str(frame["data"].iloc[0])
+    return ""
+
+
+def save(fig, figure_dir, name) -> list[Path]:
+    figure_dir = Path(figure_dir)
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    paths = [figure_dir / f"{name}.png", figure_dir / f"{name}.pdf"]
+    fig.tight_layout()
+    for path in paths:
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return paths
+
+
+# ---------------------------------------------------------------- MNIST-DVS
+def mnist_dvs_data(data_dir, figure_dir, dt_us=1000, strip=8):
+    samples = sorted((Path(data_dir) / "test").glob("*.npz"))
+    if not samples:
+        raise FileNotFoundError(f"{Path(data_dir) / 'test'} has no samples")
+    info = Path(data_dir) / "dataset_info.json"
+    title = info.read_text() if info.is_file() else ""
+    with np.load(samples[0]) as sample:
+        frame, spiketrain, label = sample["frame"], sample["spiketrain"], int(sample["label"])
+    standin = "STAND-IN" in title
+    fig = plt.figure(figsize=(10, 5.5))
+    top = fig.add_gridspec(2, strip, height_ratios=[2.2, 1])
+    ax = fig.add_subplot(top[0, :strip // 2])
+    ax.imshow(frame, cmap="gray_r")
+    ax.set_title(f"accumulated frame, {len(spiketrain)} events (label {label})")
+    ax.axis("off")
+    ax = fig.add_subplot(top[0, strip // 2:], projection="3d")
+    times = spiketrain["t"] / 1000
+    colours = np.where(spiketrain["p"], "C3", "C0")
+    ax.scatter(spiketrain["x"], times, -spiketrain["y"].astype(int), s=0.5, c=colours)
+    ax.set_xlabel("x"), ax.set_ylabel("time (ms)"), ax.set_zlabel("y")
+    ax.set_title("its events (red ON, blue OFF)")
+    bins = (spiketrain["t"] // dt_us).astype(int)
+    for step in range(strip):
+        ax = fig.add_subplot(top[1, step])
+        image = np.zeros_like(frame)
+        chosen = spiketrain[bins == step]
+        np.add.at(image, (chosen["y"].astype(int), chosen["x"].astype(int)), 1)
+        ax.imshow(image, cmap="gray_r")
+        ax.set_title(f"{step}-{step + 1} ms", fontsize=8)
+        ax.axis("off")
+    fig.suptitle("MNIST-DVS sample" + ("  (STAND-IN: emulated DVS recording)" if standin else ""))
+    return save(fig, figure_dir, "mnist_dvs_data")
+
+
+def _results(workdir):
+    results = Path(workdir) / "results"
+    return {label: _read(results / f"{name}_spiking.csv") for label, name in [
+        ("SynOp+QAT", "l1-fanout-qtrain"), ("SynOp", "l1-fanout"),
+        ("weight scaling", "weightscaling"), ("Rueckauer normalisation", "smartscaling")]
+        if (results / f"{name}_spiking.csv").is_file()}
+
+
+def mnist_dvs_analog(workdir, figure_dir):
+    log = _read(Path(workdir) / "training_log.csv")
+    curves = _results(workdir)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for label, name in (("SynOp+QAT", "l1-fanout-qtrain"), ("SynOp", "l1-fanout")):
+        rows = log[log["name"] == name].sort_values("estimated_synops")
+        ax.plot(rows["estimated_synops"], rows["test_accuracy"] * 100, "o-", label=label,
+                color=COLOURS[label])
+    if "weight scaling" in curves:
+        rows = curves["weight scaling"].sort_values("ann_synops")
+        ax.plot(rows["ann_synops"], rows["ann_accuracy"] * 100, "s-", label="weight scaling",
+                color=COLOURS["weight scaling"])
+    base = log[log["name"] == "nopenalty"]
+    ax.plot(base["estimated_synops"], base["test_accuracy"] * 100, "*", ms=15, color="k",
+            label="no penalty")
+    ax.set_xscale("log"), ax.set_xlabel("estimated SynOps per sample")
+    ax.set_ylabel("analog test accuracy (%)"), ax.legend()
+    ax.set_title("MNIST-DVS, analog networks" + _data_note(log), fontsize=9)
+    return save(fig, figure_dir, "mnist_dvs_analog_accuracy_synops")
+
+
+def mnist_dvs_targets(workdir, figure_dir):
+    log = _read(Path(workdir) / "training_log.csv")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for label, name in (("SynOp+QAT", "l1-fanout-qtrain"), ("SynOp", "l1-fanout")):
+        rows = log[(log["name"] == name) & log["target"].notna()].sort_values("target")
+        left.plot(rows["target"], rows["test_accuracy"] * 100, "o-", label=label,
+                  color=COLOURS[label])
+        right.plot(rows["target"], rows["estimated_synops"], "o-", label=label,
+                   color=COLOURS[label])
+    targets = log["target"].dropna()
+    if len(targets):
+        span = [targets.min(), targets.max()]
+        right.plot(span, span, "k--", lw=1, label="identity")
+    for ax in (left, right):
+        ax.set_xscale("log"), ax.set_xlabel("SynOp target per sample"), ax.legend()
+    left.set_ylabel("analog test accuracy (%)")
+    right.set_yscale("log"), right.set_ylabel("estimated SynOps per sample")
+    fig.suptitle("MNIST-DVS: the SynOp loss follows its target" + _data_note(log), fontsize=9)
+    return save(fig, figure_dir, "mnist_dvs_targets")
+
+
+def mnist_dvs_spiking(workdir, figure_dir):
+    results = Path(workdir) / "results"
+    baseline = _read(results / "nopenalty_spiking.csv").iloc[0]
+    curves = _results(workdir)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [2, 1.4, 0.8]})
+    ax = axes[0]
+    for label, frame in curves.items():
+        frame = frame.sort_values("snn_synops")
+        ax.plot(frame["snn_synops"], frame["snn_accuracy"] * 100, "o-", label=label,
+                color=COLOURS[label])
+    ax.plot(baseline["snn_synops"], baseline["snn_accuracy"] * 100, "*", ms=15, color="k",
+            label="no penalty")
+    ax.set_xscale("log"), ax.set_xlabel("SynOps per sample (measured by sinabs)")
+    ax.set_ylabel("spiking test accuracy (%)"), ax.legend(fontsize=8)
+    ax.set_title("MNIST-DVS, spiking networks" + _data_note(pd.DataFrame([baseline])), fontsize=9)
+    benchmark = results / "opt_benchmark.npz"
+    if benchmark.is_file():
+        with np.load(benchmark) as saved:
+            names = [str(n) for n in saved["layer_names"]]
+            positions = np.arange(len(names))
+            axes[1].bar(positions - 0.2, saved["baseline_activity"], 0.4, label="no penalty",
+                        color="0.5")
+            axes[1].bar(positions + 0.2, saved["optimized_activity"], 0.4, label="optimised",
+                        color="C0")
+            axes[1].set_xticks(positions, names, rotation=30, fontsize=8)
+            axes[1].set_ylabel("SynOps per sample"), axes[1].legend(fontsize=8)
+            axes[1].set_title("per layer", fontsize=9)
+            axes[2].bar([0, 1], [saved["baseline_accuracy"] * 100, saved["optimized_accuracy"] * 100],
+                        color=["0.5", "C0"])
+            axes[2].set_xticks([0, 1], ["no penalty", "optimised"], fontsize=8)
+            axes[2].set_ylim(0, 100), axes[2].set_ylabel("spiking accuracy (%)")
+    else:
+        for ax in axes[1:]:
+            ax.text(0.5, 0.5, "opt_benchmark.npz missing", ha="center", transform=ax.transAxes)
+    return save(fig, figure_dir, "mnist_dvs_spiking")
+
+
+def mnist_dvs_estimate_vs_measured(workdir, figure_dir):
+    curves = _results(workdir)
+    if not curves:
+        raise FileNotFoundError(f"{Path(workdir) / 'results'} has no *_spiking.csv")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.3))
+    limits = []
+    for label, frame in curves.items():
+        left.plot(frame["ann_synops"], frame["snn_synops"], "o", label=label, color=COLOURS[label])
+        right.plot(frame["ann_accuracy"] * 100, frame["snn_accuracy"] * 100, "o", label=label,
+                   color=COLOURS[label])
+        limits += [frame["ann_synops"].min(), frame["snn_synops"].max()]
+    left.plot([min(limits), max(limits)], [min(limits), max(limits)], "k--", lw=1)
+    right.plot([0, 100], [0, 100], "k--", lw=1)
+    left.set_xscale("log"), left.set_yscale("log")
+    left.set_xlabel("estimated SynOps (quantized analog)"), left.set_ylabel("measured SynOps (spiking)")
+    right.set_xlabel("analog accuracy (%)"), right.set_ylabel("spiking accuracy (%)")
+    left.legend(fontsize=8)
+    frame = next(iter(curves.values()))
+    fig.suptitle("MNIST-DVS: analog estimate against spiking measurement" + _data_note(frame),
+                 fontsize=9)
+    return save(fig, figure_dir, "mnist_dvs_estimate_vs_measured")
+
+
+# ---------------------------------------------------------------- CIFAR-10
+def cifar10(workdir, figure_dir):
+    inference = _read(Path(workdir) / "results" / "log_inference.csv")
+    standin = _data_note(inference)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    plain = inference[inference["round"] < 0].sort_values("spiking_synops")
+    ax.plot(plain["spiking_synops"] / 1e6, plain["spiking_accuracy"] * 100, "s-",
+            color=COLOURS["weight scaling"], label="weight scaling (plain network)")
+    for scale, rows in inference[inference["round"] >= 0].groupby("weight_scale"):
+        rows = rows.sort_values("spiking_synops")
+        ax.plot(rows["spiking_synops"] / 1e6, rows["spiking_accuracy"] * 100, "o-",
+                label=f"SynOp+QAT rounds, first layer x{scale:g}")
+    if len(plain):
+        ax.axvline(plain["macs"].iloc[0] / 1e6, color="0.6", ls=":",
+                   label="analog network MACs (no input layer)")
+    if not standin:  # the papers' points are comparable with real CIFAR-10 only
+        for name, accuracy, synops in CIFAR_LITERATURE:
+            ax.plot(synops, accuracy, "D", ms=8, label=f"{name} (from the paper)")
+        ax.plot(*zip(*[(s, a) for a, s in CIFAR_PAPER_POINTS]), "x", color="k",
+                label="Sorbaro et al. 2020 SynOp+QAT (from the paper)")
+    ax.set_xscale("log"), ax.set_xlabel("SynOps per image (millions, measured by sinabs)")
+    ax.set_ylabel("spiking test accuracy (%)"), ax.legend(fontsize=7)
+    ax.set_title("CIFAR-10, spiking networks" + standin +
+                 ("\n(literature points omitted: they refer to the real CIFAR-10)" if standin else ""),
+                 fontsize=9)
+    return save(fig, figure_dir, "cifar10_spiking")
+
+
+# ---------------------------------------------------------------- MNIST, quantization only
+def mnist_quant_only(workdir, figure_dir):
+    results = Path(workdir) / "results"
+    frames = {q: _read(results / f"quant_eval_qtrain_{q}.csv") for q in (False, True)}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for qtrain, frame in frames.items():
+        frame = frame.sort_values("scale")
+        label = "QAT" if qtrain else "no QAT"
+        colour = "C0" if qtrain else "C3"
+        left.plot(frame["scale"], frame["quantized_accuracy"] * 100, "o-", color=colour,
+                  label=f"{label}, tested quantized")
+        left.plot(frame["scale"], frame["analog_accuracy"] * 100, "o--", color=colour,
+                  label=f"{label}, tested analog")
+        spiking = results / f"spiking_qtrain_{qtrain}.csv"
+        if spiking.is_file():
+            snn = _read(spiking).sort_values("scale")
+            right.plot(snn["scale"], snn["snn_accuracy"] * 100, "o-", color=colour, label=label)
+    for ax in (left, right):
+        ax.set_xlabel("input scale"), ax.set_ylabel("test accuracy (%)"), ax.legend(fontsize=8)
+    left.set_title("analog networks", fontsize=9), right.set_title("spiking networks", fontsize=9)
+    fig.suptitle("MNIST: quantization-aware training" + _data_note(frames[False]), fontsize=9)
+    return save(fig, figure_dir, "mnist_quant_only")
+
+
+# ---------------------------------------------------------------- energy
+def energy(workdir, analog_macs: float, figure_dir):
+    """Energy per inference of the MNIST-DVS baseline and optimised spiking networks on
+    each chip (SynOps x energy per SynOp) beside the analog network's MACs at 45 nm."""
+    path = Path(workdir) / "results" / "opt_benchmark.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
+    with np.load(path) as saved:
+        synops = {"no penalty": float(saved["baseline_activity"].sum()),
+                  "optimised": float(saved["optimized_activity"].sum())}
+    chips = list(CHIP_ENERGY_PJ)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    positions = np.arange(len(chips))
+    for offset, (label, value) in zip((-0.2, 0.2), synops.items()):
+        ax.bar(positions + offset, [value * CHIP_ENERGY_PJ[c] / 1e6 for c in chips], 0.4,
+               label=f"SNN, {label} ({value:.3g} SynOps)")
+    ax.bar([len(chips)], [analog_macs * MAC_ENERGY_PJ / 1e6], 0.5, color="0.4",
+           label=f"analog CNN, {analog_macs:.3g} MACs x 4.6 pJ (45 nm)")
+    ax.set_xticks(list(positions) + [len(chips)], chips + ["CNN 45 nm"])
+    ax.set_yscale("log"), ax.set_ylabel("energy per inference (µJ)"), ax.legend(fontsize=8)
+    summary = _read(Path(workdir) / "results" / "nopenalty_spiking.csv")
+    ax.set_title("MNIST-DVS: energy per inference, synaptic operations only"
+                 + _data_note(summary), fontsize=9)
+    return save(fig, figure_dir, "energy")
