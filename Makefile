@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo_output
 
 .PHONY: setup test demo figures clean-demo
 
@@ -21,7 +22,6 @@ demo: $(STAMP)
 	DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR)
 
-DEMO_DIR ?= demo_output
 # the notebook run headless on the demo's results; figures go to $(DEMO_DIR)/figures
 figures: $(STAMP)
 	$(PY) -m synoploss.notebook GeneratePlots.ipynb \

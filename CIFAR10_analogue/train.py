@@ -25,7 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler

@@ -16,19 +16,17 @@ same chunks (accumulated frames) is written beside them.
 Output: results/<name>_spiking.csv (weightscaling: results/weightscaling_spiking.csv).
 """
 import argparse
-import multiprocessing
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_dvs import FramesDataset, SpikeTrainDataset, describe_dataset, pad_collate
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
+from synoploss.parallel import map_jobs
 from synoploss.spiking import compare_analog_and_spiking
 from synoploss.training import evaluate_analog, load_state
 
@@ -68,10 +66,6 @@ def select_models(log, mode):
 _SHARED = {}
 
 
-def _init_worker(threads):
-    torch.set_num_threads(threads)
-
-
 def load_model(workdir, entry, scale=1.0):
     model = MNISTDVSNet(quantize=bool(entry["quantize_training"]))
     load_state(model, Path(workdir) / entry["model_path"])
@@ -108,15 +102,6 @@ def ann_job(job):
     return rows
 
 
-def run_jobs(function, jobs, workers):
-    if workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with multiprocessing.get_context("fork").Pool(workers, _init_worker, (threads,)) as pool:
-            yield from tqdm(pool.imap(function, jobs), total=len(jobs), desc="models")
-    else:
-        yield from tqdm(map(function, jobs), total=len(jobs), desc="models")
-
-
 def main(argv=None):
     args = parse_args(argv)
     workdir = Path(args.workdir)
@@ -138,14 +123,14 @@ def main(argv=None):
     try:
         if args.mode == "ann":
             by_name = {}
-            for rows in run_jobs(ann_job, jobs, args.workers):
+            for rows in map_jobs(ann_job, jobs, args.workers):
                 for row in rows:
                     by_name.setdefault(row["name"], []).append(dict(row, data=data_description))
             for name, rows in by_name.items():
                 write_csv(results / f"{name}_ann.csv", rows)
                 print(f"{results / f'{name}_ann.csv'}: {len(rows)} rows")
             return
-        rows = [dict(row, data=data_description) for row in run_jobs(spiking_job, jobs, args.workers)]
+        rows = [dict(row, data=data_description) for row in map_jobs(spiking_job, jobs, args.workers)]
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"test_spiking.py: {error}")
     name = "weightscaling" if args.mode == "weightscaling" else MODES[args.mode]

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader, Subset
 
 from synoploss.io import append_row, read_csv, save_torch

@@ -7,18 +7,15 @@ each of --n_timesteps steps; prediction = argmax of output spikes. Accuracy and 
 (measured by sinabs, input layer excluded) -> results/spiking_qtrain_{q}.csv.
 """
 import argparse
-import multiprocessing
-import os
 import sys
 from pathlib import Path
 
-import torch
 from torch.utils.data import DataLoader, Subset
-from tqdm.auto import tqdm
 
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_data import load_mnist
 from synoploss.models import MNIST_INPUT, MNISTQuantNet
+from synoploss.parallel import map_jobs
 from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking
 from synoploss.training import load_state
 
@@ -66,13 +63,7 @@ def main(argv=None):
         test_set = Subset(test_set, range(min(args.max_samples, len(test_set))))
     _SHARED["test"] = test_set
     jobs = [(workdir, entry, args) for _, entry in entries.sort_values("scale").iterrows()]
-    if args.workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // args.workers)
-        with multiprocessing.get_context("fork").Pool(
-                args.workers, torch.set_num_threads, (threads,)) as pool:
-            rows = list(tqdm(pool.imap(spiking_job, jobs), total=len(jobs), desc="models"))
-    else:
-        rows = [spiking_job(job) for job in tqdm(jobs, desc="models")]
+    rows = list(map_jobs(spiking_job, jobs, args.workers))
     out = workdir / "results" / f"spiking_qtrain_{qtrain}.csv"
     write_csv(out, rows)
     for row in rows:

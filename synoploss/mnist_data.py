@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from torchvision import datasets, transforms
 
 from .io import atomic_path, write_json

@@ -5,7 +5,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from conftest import REPO, load_script
 

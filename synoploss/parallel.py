@@ -1,0 +1,25 @@
+"""Spread independent jobs (e.g. one model each) over worker processes."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from typing import Callable, Iterator, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+
+def map_jobs(function: Callable, jobs: Sequence, workers: int = 1,
+             description: str = "models") -> Iterator:
+    """`function(job)` for every job, in order, with a tqdm bar.
+
+    With `workers` > 1, forked processes share the cores (torch threads split evenly), so
+    data prepared in module globals before the call is shared without copying.
+    """
+    if workers <= 1:
+        yield from tqdm(map(function, jobs), total=len(jobs), desc=description)
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with multiprocessing.get_context("fork").Pool(workers, torch.set_num_threads,
+                                                  (threads,)) as pool:
+        yield from tqdm(pool.imap(function, jobs), total=len(jobs), desc=description)
