@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from synoploss.cifar_data import load_cifar10
@@ -33,8 +33,11 @@ def parse_args(argv=None):
     parser.add_argument("--workdir", default=".", help="folder with training_log.csv, models/")
     parser.add_argument("--data_root", default="data")
     parser.add_argument("--synthetic", action="store_true", help="the stand-in, as in training")
-    parser.add_argument("--n_train", type=int, default=5000, help="as given to train.py")
-    parser.add_argument("--n_test", type=int, default=1000, help="stand-in test images")
+    parser.add_argument("--n_train", type=int, default=None,
+                        help="ignored: accepted so that train.py's data flags can be reused")
+    parser.add_argument("--n_test", type=int, default=None,
+                        help="test images: the stand-in's size (default 1000), or the first "
+                             "N of the real test set")
     parser.add_argument("--seed", type=int, default=0, help="as given to train.py")
     parser.add_argument("--n_dt", type=int, default=10, help="time steps per image")
     parser.add_argument("--wscales", type=float, nargs="+", default=[1.5, 2.0],
@@ -43,7 +46,6 @@ def parse_args(argv=None):
                         default=[5, 10, 20, 50, 100, 200, 500],
                         help="first-layer weight scales for the plain network")
     parser.add_argument("--rounds", type=int, nargs="+", default=None, help="only these rounds")
-    parser.add_argument("--n_test_images", type=int, default=None, help="test subset")
     parser.add_argument("--batch_size", type=int, default=100)
     parser.add_argument("--device", default="auto")
     return parser.parse_args(argv)
@@ -56,11 +58,9 @@ def main(argv=None):
     try:
         log = read_csv(workdir / "training_log.csv")
         _, test_set, description = load_cifar10(args.data_root, False, args.synthetic,
-                                                args.n_train, args.n_test, args.seed)
+                                                n_train=0, n_test=args.n_test, seed=args.seed)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"test.py: {error}")
-    if args.n_test_images:
-        test_set = Subset(test_set, range(min(args.n_test_images, len(test_set))))
     loader = DataLoader(test_set, args.batch_size)
     width = float(log["width"].iloc[-1])
     finished = [r for r, rows in log.groupby("round") if len(rows)]

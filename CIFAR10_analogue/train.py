@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from synoploss import distributed
@@ -46,10 +46,12 @@ def parse_args(argv=None):
     parser.add_argument("--download", action="store_true", help="download CIFAR-10 if missing")
     parser.add_argument("--synthetic", action="store_true",
                         help="use the procedural stand-in when CIFAR-10 is not there")
-    parser.add_argument("--n_train", type=int, default=5000, help="stand-in training images")
-    parser.add_argument("--n_test", type=int, default=1000, help="stand-in test images")
-    parser.add_argument("--max_train_samples", type=int, default=None, help="subset (real data)")
-    parser.add_argument("--max_test_samples", type=int, default=None, help="subset (real data)")
+    parser.add_argument("--n_train", type=int, default=None,
+                        help="training images: the stand-in's size (default 5000), or the "
+                             "first N of the real training set")
+    parser.add_argument("--n_test", type=int, default=None,
+                        help="test images: the stand-in's size (default 1000), or the first "
+                             "N of the real test set")
     parser.add_argument("--width", type=float, default=1.0,
                         help="channel multiplier (1.0 = the paper's 96/192 channels)")
     parser.add_argument("--dropout", type=float, nargs=2, default=(0.2, 0.1),
@@ -110,10 +112,6 @@ def run(args, context, device):
             args.data_root, args.download, args.synthetic, args.n_train, args.n_test, args.seed)
     except FileNotFoundError as error:
         sys.exit(f"train.py: {error}")
-    if args.max_train_samples:
-        train_set = Subset(train_set, range(min(args.max_train_samples, len(train_set))))
-    if args.max_test_samples:
-        test_set = Subset(test_set, range(min(args.max_test_samples, len(test_set))))
     if args.batch_size % context.world_size:
         sys.exit(f"train.py: --batch_size {args.batch_size} is not divisible by the "
                  f"{context.world_size} processes")

@@ -23,12 +23,15 @@ from synoploss.mnist_dvs import (LIST_NAMES, ConversionSettings, convert_dataset
                                  generate_emulated_recordings, make_file_lists,
                                  write_file_list)
 
+DEFAULT_ROOT = Path(__file__).resolve().parent / "MNIST_DVS"  # where makelist.py lives
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", help="MNIST-DVS root (grabbed_data{d}/scale16/...). Uses its "
-                        "file lists, or writes them first (scale 16, 800 train per digit)")
+                        "file lists, or writes them first (scale 16, 800 train per digit). "
+                        f"Default: {DEFAULT_ROOT} if it holds recordings, else the stand-in")
     parser.add_argument("--out", default="data", help="output folder (default: data/)")
     parser.add_argument("--spike_count", type=int, default=3000, help="events per sample")
     parser.add_argument("--resolution", type=int, default=64,
@@ -53,6 +56,9 @@ def main(argv=None):
                         help="events in each emulated recording (3 chunks of 3000)")
     parser.add_argument("--seed", type=int, default=0, help="emulator seed")
     args = parser.parse_args(argv)
+    if args.root is None and not args.synthetic and any(DEFAULT_ROOT.glob("grabbed_data*/scale16")):
+        args.root = str(DEFAULT_ROOT)
+        print(f"using the MNIST-DVS recordings in {DEFAULT_ROOT}")
 
     if args.root is None or args.synthetic:
         root = Path(args.synthetic_root or Path(args.out) / "emulated_aedat")

@@ -4,7 +4,7 @@ For every input scale (the image, in [0, 1], multiplied by the scale: small scal
 few spikes) a network is trained with QAT (--quantize_training) or without, then tested
 both quantized (floor ReLU, floor output) and analog. Adam lr 1e-3, StepLR (x0.316 every
 10 epochs), up to --n_epochs, stopping early when the epoch loss changes by less than
---tol. Saves models/scale_{s}_qtrain_{q}.pth and results/quant_eval_qtrain_{q}.csv
+--tol (after --min_epochs). Saves models/scale_{s}_qtrain_{q}.pth and results/quant_eval_qtrain_{q}.csv
 (scale, quantized accuracy, analog accuracy); resumable (finished scales are skipped).
 
 Data: MNIST through torchvision under --data_root (--download where the network allows);
@@ -36,6 +36,8 @@ def parse_args(argv=None):
     parser.add_argument("--n_epochs", type=int, default=50, help="most epochs per network")
     parser.add_argument("--tol", type=float, default=1e-3,
                         help="stop when the epoch loss changes by less than this fraction")
+    parser.add_argument("--min_epochs", type=int, default=10,
+                        help="epochs before early stopping may happen (one StepLR period)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
@@ -74,7 +76,8 @@ def main(argv=None):
             return data * scale
         try:
             fit(model, loader, args.n_epochs, args.lr, device=device, lr_schedule="steplr",
-                step_size=10, gamma=0.316, early_stop_tol=args.tol, transform=scaled,
+                step_size=10, gamma=0.316, early_stop_tol=args.tol, min_epochs=args.min_epochs,
+                transform=scaled,
                 description=f"scale {scale:g}", progress=not args.no_progress)
         except NonFiniteLossError as error:
             print(f"FAILED scale {scale:g}: {error}", file=sys.stderr)

@@ -106,18 +106,21 @@ def cifar_transforms(train: bool):
 
 
 def load_cifar10(root, download: bool = False, synthetic: bool = False,
-                 n_train: int = 5000, n_test: int = 1000, seed: int = 0):
+                 n_train: int | None = None, n_test: int | None = None, seed: int = 0):
     """(train set, test set, description): real CIFAR-10 from `root` (downloaded with
-    `download` when the network allows); with `synthetic` and no CIFAR-10 there, the
-    stand-in (n_train / n_test images). Otherwise FileNotFoundError saying where we looked."""
+    `download` when the network allows), its first n_train / n_test images if given; with
+    `synthetic` and no CIFAR-10 there, the stand-in of n_train / n_test images (default
+    5000 / 1000). Otherwise FileNotFoundError saying where we looked."""
     root = Path(root)
     folder = root / "cifar-10-batches-py"
     if folder.is_dir() or download:
         try:
             train = datasets.CIFAR10(root, train=True, download=download)
             test = datasets.CIFAR10(root, train=False, download=download)
-            return (ArrayImageDataset(train.data, train.targets, cifar_transforms(True)),
-                    ArrayImageDataset(test.data, test.targets, cifar_transforms(False)),
+            return (ArrayImageDataset(train.data[:n_train], train.targets[:n_train],
+                                      cifar_transforms(True)),
+                    ArrayImageDataset(test.data[:n_test], test.targets[:n_test],
+                                      cifar_transforms(False)),
                     REAL_DESCRIPTION)
         except Exception as error:
             if not synthetic:
@@ -131,8 +134,9 @@ def load_cifar10(root, download: bool = False, synthetic: bool = False,
             "where the network allows (torchvision fetches "
             "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz), or run on the "
             "procedural stand-in with --synthetic")
-    train_images, train_labels = synthetic_images(n_train, seed)
-    test_images, test_labels = synthetic_images(n_test, seed + 1_000_003)
+    train_images, train_labels = synthetic_images(5000 if n_train is None else n_train, seed)
+    test_images, test_labels = synthetic_images(1000 if n_test is None else n_test,
+                                                seed + 1_000_003)
     return (ArrayImageDataset(train_images, train_labels, cifar_transforms(True)),
             ArrayImageDataset(test_images, test_labels, cifar_transforms(False)),
             STANDIN_DESCRIPTION)

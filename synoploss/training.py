@@ -141,11 +141,12 @@ def fit(model: nn.Module, loader, n_epochs: int, lr: float, synop_loss=None, dev
         lr_schedule: str = "constant", weight_decay: float = 0.0, milestones=(),
         description: str = "train", progress: bool = True, transform=None,
         step_size: int = 10, gamma: float = 0.1, early_stop_tol: float | None = None,
-        on_epoch=None) -> EpochStats:
+        min_epochs: int = 0, on_epoch=None) -> EpochStats:
     """Adam over up to `n_epochs`. lr_schedule: "constant"; "cosine" (to 0 over the
     epochs); "milestones" (x0.1 at the `milestones` epochs); "steplr" (x`gamma` every
     `step_size` epochs). With `early_stop_tol`, stops once the epoch loss changes by less
-    than that fraction. `on_epoch(epoch, stats)` is called after every epoch.
+    than that fraction, but not before `min_epochs` (a network still at its initial loss
+    plateau would stop at once). `on_epoch(epoch, stats)` is called after every epoch.
 
     Returns the last epoch's statistics. Raises NonFiniteLossError on NaN/inf losses.
     """
@@ -169,8 +170,8 @@ def fit(model: nn.Module, loader, n_epochs: int, lr: float, synop_loss=None, dev
             schedule.step()
         if on_epoch is not None:
             on_epoch(epoch, stats)
-        if early_stop_tol is not None and previous is not None and \
-                abs(previous - stats.loss) <= early_stop_tol * abs(previous):
+        if early_stop_tol is not None and previous is not None and epoch + 1 >= min_epochs \
+                and abs(previous - stats.loss) <= early_stop_tol * abs(previous):
             break
         previous = stats.loss
     return stats

@@ -44,7 +44,7 @@ def test_one_round_through_train_and_test(tmp_path):
     assert log["data"].eq(STANDIN_DESCRIPTION).all()
     first_target = log.loc[log["round"] == 0, "target"].item()
     assert first_target == log["macs"].iloc[0]  # MACs without the input layer
-    test.main(["--workdir", str(tmp_path), "--synthetic", "--n_train", "64", "--n_test", "32",
+    test.main(["--workdir", str(tmp_path), "--synthetic", "--n_test", "32",
                "--baseline_scales", "5", "50", "--n_dt", "4", "--data_root", str(tmp_path / "none")])
     inference = pd.read_csv(tmp_path / "results" / "log_inference.csv")
     assert inference[["round", "weight_scale"]].values.tolist() == [[-1, 5], [-1, 50], [0, 1.5], [0, 2]]

@@ -185,3 +185,13 @@ def test_help(script):
     result = subprocess.run([sys.executable, str(REPO / script), "--help"], capture_output=True,
                             text=True, check=True)
     assert "usage:" in result.stdout and len(result.stdout) > 500
+
+
+def test_generate_prefers_real_recordings_in_the_default_folder(tmp_path, monkeypatch):
+    from test_mnist_dvs import fake_dataset
+    root = fake_dataset(tmp_path / "MNIST_DVS", per_digit=2, digits=(0, 1), events=3500)
+    monkeypatch.setattr(generate, "DEFAULT_ROOT", root)
+    generate.main(["--out", str(tmp_path / "out"), "--workers", "1"])
+    assert not (tmp_path / "out" / "emulated_aedat").exists()
+    assert len(list((tmp_path / "out" / "train").glob("*.npz"))) == 4
+    assert (root / "mnistdvs_filelist_train.txt").is_file()

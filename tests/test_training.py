@@ -75,3 +75,17 @@ def test_load_state_accepts_wrapped_dicts(tmp_path):
 @pytest.mark.parametrize("value,text", [(158489.3, "1.58e+05"), (None, "none"), (2e6, "2e+06")])
 def test_format_target(value, text):
     assert format_target(value) == text
+
+
+@pytest.mark.parametrize("min_epochs,expected", [(0, 2), (5, 5)])
+def test_early_stopping_waits_for_min_epochs(min_epochs, expected):
+    """A model whose loss cannot change (all weights zero, no gradient) stops as soon as
+    allowed: after two epochs, or at min_epochs."""
+    model = toy_model(quantize=False)
+    with torch.no_grad():
+        for weight in model.parameters():
+            weight.zero_()
+    epochs = []
+    fit(model, toy_problem(), 20, 1e-3, progress=False, early_stop_tol=1e-6,
+        min_epochs=min_epochs, on_epoch=lambda epoch, stats: epochs.append(epoch))
+    assert len(epochs) == expected
