@@ -13,7 +13,7 @@ mnist_dvs() {
   local W="$OUT/mnist_dvs" D="$OUT/mnist_dvs/data"
   mkdir -p "$W"
   stage "MNIST-DVS: emulated DVS recordings -> frames and event chunks"
-  $PY mnist_dvs/generate_DV4_dataset.py --out "$D" --workers 2 2>&1 | grep -v '\r' || true
+  $PY mnist_dvs/generate_DV4_dataset.py --out "$D" --workers 2
   test -f "$D/dataset_info.json"
 
   # Reduced sweep: small data needs small batches and more epochs than the paper's 8.
