@@ -39,8 +39,9 @@ def to_spiking(model: nn.Module, input_shape: Sequence[int], num_timesteps: int 
     subtracting the threshold, `spike_fn` "multi" (several spikes per step) or "single".
     `min_v_mem=None` means no lower bound on the membrane potential. Biases are added at
     every time step, divided by `bias_rescaling` (pass the number of steps when a static
-    input is spread over them, so that the total drive matches the analog network). The network is flattened into one Sequential
-    (`net.spiking_model`) with sinabs' SynOp hooks registered on it.
+    input is spread over them, so that the total drive matches the analog network).
+    The network is flattened into one Sequential (`net.spiking_model`) with sinabs'
+    SynOp hooks registered on it.
     """
     if spike_fn not in SPIKE_FUNCTIONS:
         raise ValueError(f"spike_fn must be one of {sorted(SPIKE_FUNCTIONS)}, got {spike_fn!r}")
@@ -62,12 +63,6 @@ def to_spiking(model: nn.Module, input_shape: Sequence[int], num_timesteps: int 
 
 def spiking_layers(net) -> List[sinabs.layers.IAFSqueeze]:
     return [layer for layer in net.spiking_model if isinstance(layer, sinabs.layers.SqueezeMixin)]
-
-
-def weight_layer_names(net) -> List[str]:
-    """Names of the layers whose input spikes sinabs counts as SynOps, in order."""
-    return [f"{index}:{type(layer).__name__}" for index, layer in enumerate(net.spiking_model)
-            if isinstance(layer, (nn.Conv2d, nn.Linear))]
 
 
 @dataclass
