@@ -106,6 +106,10 @@ def main(argv=None):
     args = parse_args(argv)
     workdir = Path(args.workdir)
     log_path = workdir / "training_log.csv"
+    if not log_path.is_file():
+        present = sorted(p.name for p in workdir.iterdir()) if workdir.is_dir() else []
+        sys.exit(f"test_spiking.py: {log_path} not found (run train.py with --workdir "
+                 f"{workdir} first); {workdir} holds: {present or 'nothing'}")
     try:
         log = read_csv(log_path)
         entries = select_models(log, args.mode)

@@ -2,7 +2,9 @@
 plain single-process runs."""
 from __future__ import annotations
 
+import gc
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +44,12 @@ def setup(device_name: str | None = None) -> tuple[Context, torch.device]:
 
 def teardown(context: Context) -> None:
     if context.distributed and dist.is_initialized():
+        # Free unreachable DistributedDataParallel wrappers (kept alive by reference
+        # cycles through the autograd graph) while the group still exists, and let every
+        # rank finish its collectives: otherwise a rank now and then aborted at exit with
+        # "terminate called without an active exception".
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
 
 
@@ -52,4 +60,8 @@ def global_mean(value: torch.Tensor) -> torch.Tensor:
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return value
     from torch.distributed.nn.functional import all_reduce
-    return all_reduce(value, op=dist.ReduceOp.SUM) / dist.get_world_size()
+    with warnings.catch_warnings():
+        # deprecated in favour of the private torch.distributed._functional_collectives;
+        # this public one keeps the gradient (tests/test_distributed.py checks it)
+        warnings.simplefilter("ignore", FutureWarning)
+        return all_reduce(value, op=dist.ReduceOp.SUM) / dist.get_world_size()

@@ -27,11 +27,12 @@ def step(model, data, labels, reduce=None):
     wrapped = DistributedDataParallel(model) if reduce is not None else model
     output = wrapped(data)
     penalty = SynOpLoss(counter, target=5e4, reduce=reduce)
-    loss = F.cross_entropy(output, labels) + penalty()
-    loss.backward()
-    synops = counter.layer_synops().sum()
+    penalty_value = penalty()
+    synops = counter.layer_synops().sum().detach()
     synops = reduce(synops) if reduce is not None else synops
-    return dict(synops=synops.item(), penalty=penalty().item(),
+    loss = F.cross_entropy(output, labels) + penalty_value
+    loss.backward()
+    return dict(synops=synops.item(), penalty=penalty_value.item(),
                 gradient=model.seq[1].weight.grad.flatten()[:50].tolist())
 
 

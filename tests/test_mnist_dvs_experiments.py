@@ -148,7 +148,7 @@ def test_a_failing_model_keeps_the_log_valid(tiny_mnist_dvs, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--mode", "quantized"], "no such results file"),
+    (["--mode", "quantized"], "training_log.csv not found (run train.py with --workdir"),
     (["--mode", "sideways"], None),
 ])
 def test_spiking_bad_input(tmp_path, argv, message):
