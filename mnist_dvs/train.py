@@ -110,8 +110,12 @@ def sweep(args):
     return [ModelSpec(f"l1-fanout{qtrain}", float(target), None) for target in targets]
 
 
-def train_model(spec, args, train_loader, device):
+def train_model(spec, args, train_set, device):
+    # Every model starts from the same seed and batch order, so its result does not
+    # depend on its place in the sweep or on the --shard layout.
     seed_everything(args.seed)
+    train_loader = DataLoader(train_set, args.batch_size, shuffle=True,
+                              generator=torch.Generator().manual_seed(args.seed))
     model = MNISTDVSNet(quantize=args.quantize_training)
     if args.init_from:
         load_state(model, args.init_from)
@@ -140,8 +144,6 @@ def main(argv=None):
     data_description = describe_dataset(data)
     print(f"data: {data_description}; {len(train_set)} train / {len(test_set)} test frames; "
           f"device {device}")
-    generator = torch.Generator().manual_seed(args.seed)
-    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, generator=generator)
     test_loader = DataLoader(test_set, 512)
 
     done = set()
@@ -158,7 +160,7 @@ def main(argv=None):
             continue
         started = time.time()
         try:
-            model = train_model(spec, args, train_loader, device)
+            model = train_model(spec, args, train_set, device)
         except NonFiniteLossError as error:
             what = f"target {format_target(spec.target)}" if spec.alpha is None \
                 else f"alpha {spec.alpha:g}"

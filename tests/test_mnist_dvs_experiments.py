@@ -133,7 +133,15 @@ def test_sharding_splits_the_sweep(tiny_mnist_dvs, tmp_path):
     log = pd.read_csv(tmp_path / "training_log.csv")
     assert log["model_path"].tolist() == ["models/l1-fanout-qtrain_1.41e+05.pth"]
     train.main(common + ["--shard", "1/2"])
-    assert len(pd.read_csv(tmp_path / "training_log.csv")) == 3
+    sharded = pd.read_csv(tmp_path / "training_log.csv").sort_values("model_path")
+    assert len(sharded) == 3
+    # a model's result does not depend on the shard layout
+    whole = tmp_path / "whole"
+    train.main(common[:3] + [str(whole)] + common[4:])
+    unsharded = pd.read_csv(whole / "training_log.csv").sort_values("model_path")
+    assert unsharded["model_path"].tolist() == sharded["model_path"].tolist()
+    np.testing.assert_allclose(unsharded["estimated_synops"], sharded["estimated_synops"])
+    np.testing.assert_allclose(unsharded["test_accuracy"], sharded["test_accuracy"])
 
 
 def test_a_failing_model_keeps_the_log_valid(tiny_mnist_dvs, tmp_path, capsys):
