@@ -9,7 +9,6 @@ same code.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import re
 import warnings
 from collections import Counter
@@ -20,10 +19,10 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from .aedat import SENSOR_SIZE, AedatError, read_aedat, write_aedat
 from .io import atomic_path, save_npz, write_json
+from .parallel import map_jobs
 
 REAL_DESCRIPTION = "MNIST-DVS (IMSE-CNM DVS128 recordings)"
 EMULATED_DESCRIPTION = ("STAND-IN: emulated MNIST-DVS (sklearn handwritten digits "
@@ -215,27 +214,15 @@ def convert_dataset(root, out, settings: ConversionSettings = ConversionSettings
         resolution=settings.resolution, crop=settings.crop,
         hot_pixel_frequency=settings.hot_pixel_frequency))
     summary = ConversionSummary()
-    bar = tqdm(total=len(jobs), desc="converting recordings", disable=not progress)
-    if workers > 1:
-        pool = multiprocessing.get_context("fork").Pool(workers)
-        results = pool.imap_unordered(_convert_job, jobs, chunksize=4)
-    else:
-        pool, results = None, map(_convert_job, jobs)
-    try:
-        for result in results:
-            bar.update()
-            if result["status"] == "skipped":
-                summary.skipped.append(result["reason"])
-                warnings.warn(f"skipped {result['reason']}")
-                continue
-            summary.read += result["status"] == "converted"
-            summary.kept += result["status"] == "kept"
-            summary.samples[result["split"]][result["label"]] += result["samples"]
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
+    for result in map_jobs(_convert_job, jobs, workers, "converting recordings", progress,
+                           chunksize=4):
+        if result["status"] == "skipped":
+            summary.skipped.append(result["reason"])
+            warnings.warn(f"skipped {result['reason']}")
+            continue
+        summary.read += result["status"] == "converted"
+        summary.kept += result["status"] == "kept"
+        summary.samples[result["split"]][result["label"]] += result["samples"]
     return summary
 
 
@@ -265,14 +252,9 @@ def generate_emulated_recordings(root, train_per_digit: int = 140, test_per_digi
             jobs.append((root / relative, image, events_per_recording,
                          seed * 1_000_003 + digit * 10_007 + number))
             (train if number < train_per_digit else test).append((relative, digit))
-    if workers > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for _ in tqdm(pool.imap_unordered(_record_job, jobs, chunksize=4), total=len(jobs),
-                          desc="emulating DVS recordings", disable=not progress):
-                pass
-    else:
-        for job in tqdm(jobs, desc="emulating DVS recordings", disable=not progress):
-            _record_job(job)
+    for _ in map_jobs(_record_job, jobs, workers, "emulating DVS recordings", progress,
+                      chunksize=4):
+        pass
     write_file_list(root / LIST_NAMES["train"], train)
     write_file_list(root / LIST_NAMES["test"], test)
     write_json(root / "README.json", dict(

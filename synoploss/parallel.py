@@ -10,16 +10,19 @@ from tqdm.auto import tqdm
 
 
 def map_jobs(function: Callable, jobs: Sequence, workers: int = 1,
-             description: str = "models") -> Iterator:
-    """`function(job)` for every job, in order, with a tqdm bar.
+             description: str = "models", progress: bool = True,
+             chunksize: int = 1) -> Iterator:
+    """`function(job)` for every job, in order, with a tqdm bar (hidden without `progress`).
 
     With `workers` > 1, forked processes share the cores (torch threads split evenly), so
     data prepared in module globals before the call is shared without copying.
     """
     if workers <= 1:
-        yield from tqdm(map(function, jobs), total=len(jobs), desc=description)
+        yield from tqdm(map(function, jobs), total=len(jobs), desc=description,
+                        disable=not progress)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     with multiprocessing.get_context("fork").Pool(workers, torch.set_num_threads,
                                                   (threads,)) as pool:
-        yield from tqdm(pool.imap(function, jobs), total=len(jobs), desc=description)
+        yield from tqdm(pool.imap(function, jobs, chunksize), total=len(jobs),
+                        desc=description, disable=not progress)
