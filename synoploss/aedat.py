@@ -12,12 +12,13 @@ files without a version line and has no AER-DAT1.0 reader.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 from aermanager.parsers import events_struct
+
+from .io import atomic_path
 
 EVENT_DTYPE = np.dtype(events_struct)
 RAW_DTYPES = {
@@ -129,10 +130,5 @@ def write_aedat(path, events: np.ndarray, version: int = 2,
     raw["address"] = encode_dvs128(events["x"], events["y"], events["p"])
     raw["timestamp"] = np.asarray(events["t"], dtype=np.int64) & 0xFFFFFFFF
     header = f"#!AER-DAT{version}.0\r\n" + "".join(f"{line}\r\n" for line in header_lines)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(header.encode("ascii"))
-        handle.write(raw.tobytes())
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(header.encode("ascii") + raw.tobytes())

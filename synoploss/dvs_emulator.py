@@ -33,16 +33,18 @@ class EmulatorConfig:
     ink: float = 0.12                     # brightness of the digit's strokes
 
 
-def upsample_digit(image8: np.ndarray, size: int) -> np.ndarray:
-    """An 8x8 sklearn digit (0..16) to a size x size image in [0, 1], smooth strokes.
-
-    Bilinear upsampling to MNIST's 28x28 (20x20 digit in a 4-pixel border, as MNIST
-    centres its digits) and then to `size`, so the strokes keep soft edges.
-    """
-    digit = np.asarray(image8, dtype=np.float64) / 16.0
+def mnist_digit(image8: np.ndarray) -> np.ndarray:
+    """An 8x8 sklearn digit (0..16) as an MNIST-like 28x28 image in [0, 1]: bilinearly
+    upsampled to 20x20 and centred in a 4-pixel border, as MNIST centres its digits."""
     mnist = np.zeros((28, 28))
-    mnist[4:24, 4:24] = _resize_bilinear(digit, 20)
-    return np.clip(_resize_bilinear(mnist, size), 0, 1)
+    mnist[4:24, 4:24] = _resize_bilinear(np.asarray(image8, dtype=np.float64) / 16.0, 20)
+    return np.clip(mnist, 0, 1)
+
+
+def upsample_digit(image8: np.ndarray, size: int) -> np.ndarray:
+    """An 8x8 sklearn digit to a size x size image in [0, 1] via its MNIST-like 28x28
+    version, so the strokes keep soft edges."""
+    return np.clip(_resize_bilinear(mnist_digit(image8), size), 0, 1)
 
 
 def _resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:

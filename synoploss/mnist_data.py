@@ -49,13 +49,11 @@ def standin_digits(seed: int = 0):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    from .dvs_emulator import _resize_bilinear
+    from .dvs_emulator import mnist_digit
 
     digits = load_digits()
-    images = np.zeros((len(digits.images), 28, 28))
-    for index, image in enumerate(digits.images):
-        images[index, 4:24, 4:24] = _resize_bilinear(image / 16.0, 20)
-    images = np.clip(images * 255, 0, 255).round().astype(np.uint8)
+    images = np.stack([mnist_digit(image) for image in digits.images])
+    images = (images * 255).round().astype(np.uint8)
     return train_test_split(images, digits.target.astype(np.uint8), test_size=0.2,
                             random_state=seed, stratify=digits.target)
 
