@@ -18,10 +18,7 @@ import numpy as np
 import pandas as pd
 
 from synoploss.io import read_csv, write_csv
-
-CURVES = {"SynOp+QAT": "l1-fanout-qtrain", "SynOp": "l1-fanout", "weight scaling": "weightscaling",
-          "Rueckauer normalisation": "smartscaling"}
-
+from synoploss.mnist_dvs import read_spiking_curves
 
 def curve_above(upper: pd.DataFrame, lower: pd.DataFrame) -> tuple[float, int]:
     """Mean accuracy gap (points) of `upper` over `lower`, interpolating `lower` (in log
@@ -49,8 +46,7 @@ def main(argv=None):
         baseline = read_csv(results / "nopenalty_spiking.csv").iloc[0]
     except (FileNotFoundError, ValueError, IndexError) as error:
         sys.exit(f"summarize_results.py: {error} (run test_spiking.py --mode nopenalty)")
-    curves = {label: read_csv(results / f"{name}_spiking.csv")
-              for label, name in CURVES.items() if (results / f"{name}_spiking.csv").is_file()}
+    curves = read_spiking_curves(args.workdir)
     rows = [dict(curve="baseline", model=baseline["model_path"], setting="",
                  snn_accuracy=baseline["snn_accuracy"], snn_synops=baseline["snn_synops"],
                  ann_synops=baseline["ann_synops"], reduction=1.0)]

@@ -24,13 +24,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from synoploss.io import read_csv, write_csv
-from synoploss.mnist_dvs import FramesDataset, SpikeTrainDataset, describe_dataset, pad_collate
+from synoploss.mnist_dvs import (SPIKING_CURVES, FramesDataset, SpikeTrainDataset,
+                                 describe_dataset, pad_collate)
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
 from synoploss.parallel import map_jobs
 from synoploss.spiking import compare_analog_and_spiking
 from synoploss.training import evaluate_analog, load_state
 
-MODES = {"quantized": "l1-fanout-qtrain", "nonquantized": "l1-fanout",
+MODES = {"quantized": SPIKING_CURVES["SynOp+QAT"], "nonquantized": SPIKING_CURVES["SynOp"],
          "nopenalty": "nopenalty", "weightscaling": "nopenalty"}
 DEFAULT_SCALES = [round(value, 2) for value in np.arange(0.10, 0.951, 0.05)]
 
@@ -137,7 +138,7 @@ def main(argv=None):
         rows = [dict(row, data=data_description) for row in map_jobs(spiking_job, jobs, args.workers)]
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"test_spiking.py: {error}")
-    name = "weightscaling" if args.mode == "weightscaling" else MODES[args.mode]
+    name = SPIKING_CURVES["weight scaling"] if args.mode == "weightscaling" else MODES[args.mode]
     out = results / f"{name}_spiking.csv"
     write_csv(out, rows)
     for row in rows:

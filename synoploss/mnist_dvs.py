@@ -29,6 +29,10 @@ EMULATED_DESCRIPTION = ("STAND-IN: emulated MNIST-DVS (sklearn handwritten digit
                         "recorded by a DVS128 emulator)")
 LIST_NAMES = {"train": "mnistdvs_filelist_train.txt", "test": "mnistdvs_filelist_test.txt"}
 SPIKETRAIN_DTYPE = np.dtype([("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.bool_)])
+# The spiking-test curves: label -> results/<name>_spiking.csv (test_spiking.py modes
+# quantized, nonquantized, weightscaling; smart_weight_rescaling.py).
+SPIKING_CURVES = {"SynOp+QAT": "l1-fanout-qtrain", "SynOp": "l1-fanout",
+                  "weight scaling": "weightscaling", "Rueckauer normalisation": "smartscaling"}
 _RECORDING = re.compile(r"mnist_(\d)_scale(\d+)_(\d+)\.aedat$")
 
 
@@ -270,6 +274,15 @@ def _record_job(job):
         return  # resumable: a finished recording is kept (written atomically)
     write_aedat(path, record_digit(image, n_events, seed),
                 header_lines=("# Emulated DVS128 recording (synoploss stand-in for MNIST-DVS)",))
+
+
+def read_spiking_curves(workdir) -> dict:
+    """The SPIKING_CURVES whose results exist under <workdir>/results, by label."""
+    from .io import read_csv
+    results = Path(workdir) / "results"
+    return {label: read_csv(results / f"{name}_spiking.csv")
+            for label, name in SPIKING_CURVES.items()
+            if (results / f"{name}_spiking.csv").is_file()}
 
 
 def describe_dataset(data_root) -> str:

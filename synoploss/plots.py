@@ -14,6 +14,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .mnist_dvs import SPIKING_CURVES, read_spiking_curves  # noqa: E402
+
+TRAINED_CURVES = ("SynOp+QAT", "SynOp")  # the curves whose models train.py logs
+
 # Energy per synaptic operation as reported for neuromorphic chips (pJ), see README.
 CHIP_ENERGY_PJ = {"Loihi": 23.6, "TrueNorth": 2.5, "SpiNNaker": 45.0, "SpiNNaker2": 10.0,
                   "Tianjic": 1.54}
@@ -90,19 +94,12 @@ def mnist_dvs_data(data_dir, figure_dir, dt_us=1000, strip=8):
     return save(fig, figure_dir, "mnist_dvs_data")
 
 
-def _results(workdir):
-    results = Path(workdir) / "results"
-    return {label: _read(results / f"{name}_spiking.csv") for label, name in [
-        ("SynOp+QAT", "l1-fanout-qtrain"), ("SynOp", "l1-fanout"),
-        ("weight scaling", "weightscaling"), ("Rueckauer normalisation", "smartscaling")]
-        if (results / f"{name}_spiking.csv").is_file()}
-
-
 def mnist_dvs_analog(workdir, figure_dir):
     log = _read(Path(workdir) / "training_log.csv")
-    curves = _results(workdir)
+    curves = read_spiking_curves(workdir)
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for label, name in (("SynOp+QAT", "l1-fanout-qtrain"), ("SynOp", "l1-fanout")):
+    for label in TRAINED_CURVES:
+        name = SPIKING_CURVES[label]
         rows = log[log["name"] == name].sort_values("estimated_synops")
         ax.plot(rows["estimated_synops"], rows["test_accuracy"] * 100, "o-", label=label,
                 color=COLOURS[label])
@@ -122,7 +119,8 @@ def mnist_dvs_analog(workdir, figure_dir):
 def mnist_dvs_targets(workdir, figure_dir):
     log = _read(Path(workdir) / "training_log.csv")
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for label, name in (("SynOp+QAT", "l1-fanout-qtrain"), ("SynOp", "l1-fanout")):
+    for label in TRAINED_CURVES:
+        name = SPIKING_CURVES[label]
         rows = log[(log["name"] == name) & log["target"].notna()].sort_values("target")
         left.plot(rows["target"], rows["test_accuracy"] * 100, "o-", label=label,
                   color=COLOURS[label])
@@ -143,7 +141,7 @@ def mnist_dvs_targets(workdir, figure_dir):
 def mnist_dvs_spiking(workdir, figure_dir):
     results = Path(workdir) / "results"
     baseline = _read(results / "nopenalty_spiking.csv").iloc[0]
-    curves = _results(workdir)
+    curves = read_spiking_curves(workdir)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [2, 1.4, 0.8]})
     ax = axes[0]
     for label, frame in curves.items():
@@ -178,7 +176,7 @@ def mnist_dvs_spiking(workdir, figure_dir):
 
 
 def mnist_dvs_estimate_vs_measured(workdir, figure_dir):
-    curves = _results(workdir)
+    curves = read_spiking_curves(workdir)
     if not curves:
         raise FileNotFoundError(f"{Path(workdir) / 'results'} has no *_spiking.csv")
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.3))
