@@ -53,7 +53,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except ValueError as error:
+        sys.exit(f"test.py: {error}")
     workdir = Path(args.workdir)
     try:
         log = read_csv(workdir / "training_log.csv")

@@ -19,24 +19,32 @@ loss, so the loss is the single-process loss on the whole batch.
 
 Data: real CIFAR-10 in --data_root (--download where the network allows); --synthetic
 uses the procedural stand-in when CIFAR-10 is not there (named as such in the log).
+
+Speed on a GPU: --data_path device (the default there) keeps the uint8 dataset on the GPU
+and crops, flips and normalises whole batches there, so the GPU does not wait for
+per-image PIL transforms; --precision bf16 trains under bfloat16 autocast (quantization
+and the SynOp estimate stay in float32); channels_last memory layout on CUDA. See
+benchmarks/train_throughput.py.
 """
 import argparse
 import sys
 import time
 from pathlib import Path
 
+import torch
+
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from synoploss import distributed
-from synoploss.cifar_data import load_cifar10
+from synoploss.cifar_data import DeviceBatches, load_cifar10
 from synoploss.io import append_row, read_csv, save_torch
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
 from synoploss.synops import SynOpCounter, count_macs
-from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, load_state,
-                                seed_everything)
+from synoploss.training import (PRECISIONS, NonFiniteLossError, evaluate_analog, fit,
+                                load_state, seed_everything)
 
 
 def parse_args(argv=None):
@@ -68,9 +76,49 @@ def parse_args(argv=None):
     parser.add_argument("--resume", action="store_true", help="continue after the last round")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--loader_workers", type=int, default=0, help="DataLoader processes")
+    parser.add_argument("--data_path", choices=["auto", "device", "torchvision"], default="auto",
+                        help="device: the uint8 dataset on --device, augmentation batched "
+                             "there; torchvision: DataLoader with per-image PIL transforms; "
+                             "auto: device on CUDA, torchvision on CPU")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="bf16: bfloat16 autocast for the convolutions (floor and SynOp "
+                             "estimate stay float32); evaluation is always fp32")
+    parser.add_argument("--channels_last", choices=["auto", "on", "off"], default="auto",
+                        help="channels_last memory layout (auto: on CUDA)")
+    parser.add_argument("--loader_workers", type=int, default=0,
+                        help="DataLoader processes (torchvision data path)")
     parser.add_argument("--no_progress", action="store_true")
     return parser.parse_args(argv)
+
+
+def data_path_name(args, device):
+    if args.data_path != "auto":
+        return args.data_path
+    return "device" if device.type == "cuda" else "torchvision"
+
+
+def use_channels_last(args, device):
+    return args.channels_last == "on" or (args.channels_last == "auto" and device.type == "cuda")
+
+
+def build_loaders(args, context, device, train_set, test_set):
+    """(train batches, test batches, DistributedSampler or None) for the chosen data path."""
+    local_batch = args.batch_size // context.world_size
+    if data_path_name(args, device) == "device":
+        channels_last = use_channels_last(args, device)
+        train = DeviceBatches(train_set.images, train_set.targets, local_batch, device,
+                              train=True, seed=args.seed, rank=context.rank,
+                              world_size=context.world_size, channels_last=channels_last)
+        test = DeviceBatches(test_set.images, test_set.targets, 500, device, train=False,
+                             channels_last=channels_last)
+        return train, test, None
+    sampler = DistributedSampler(train_set, context.world_size, context.rank, seed=args.seed) \
+        if context.distributed else None
+    train = DataLoader(train_set, local_batch, shuffle=sampler is None, sampler=sampler,
+                       num_workers=args.loader_workers, drop_last=context.distributed,
+                       pin_memory=device.type == "cuda")
+    test = DataLoader(test_set, 500, num_workers=args.loader_workers)
+    return train, test, sampler
 
 
 def milestones(epochs):
@@ -96,7 +144,10 @@ def finished_rounds(log_path, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    context, device = distributed.setup(args.device)
+    try:
+        context, device = distributed.setup(args.device)
+    except ValueError as error:
+        sys.exit(f"train.py: {error}")
     try:
         run(args, context, device)
     finally:
@@ -115,15 +166,11 @@ def run(args, context, device):
     if args.batch_size % context.world_size:
         sys.exit(f"train.py: --batch_size {args.batch_size} is not divisible by the "
                  f"{context.world_size} processes")
-    local_batch = args.batch_size // context.world_size
-    sampler = DistributedSampler(train_set, context.world_size, context.rank, seed=args.seed) \
-        if context.distributed else None
-    train_loader = DataLoader(train_set, local_batch, shuffle=sampler is None, sampler=sampler,
-                              num_workers=args.loader_workers, drop_last=context.distributed)
-    test_loader = DataLoader(test_set, 500, num_workers=args.loader_workers)
+    train_loader, test_loader, sampler = build_loaders(args, context, device, train_set, test_set)
     if context.is_main:
         print(f"data: {description}; {len(train_set)} train / {len(test_set)} test images; "
-              f"{context.world_size} process(es) on {device}")
+              f"{context.world_size} process(es) on {device}; {data_path_name(args, device)} "
+              f"data path, {args.precision}")
 
     done = finished_rounds(log_path, args) if args.resume else {}
     if not args.resume and log_path.is_file() and context.is_main:
@@ -140,6 +187,8 @@ def run(args, context, device):
         if context.is_main:
             print(f"resuming after round {last}")
     model = model.to(device)
+    if use_channels_last(args, device):
+        model = model.to(memory_format=torch.channels_last)
 
     for round_index in range(-1, args.n_rounds):
         if round_index in done:
@@ -175,7 +224,7 @@ def run(args, context, device):
         try:
             fit(trained, train_loader, epochs, args.lr, synop_loss, device,
                 lr_schedule="milestones", milestones=milestones(epochs),
-                weight_decay=args.weight_decay, on_epoch=log_epoch,
+                weight_decay=args.weight_decay, on_epoch=log_epoch, precision=args.precision,
                 description=f"round {round_index}",
                 progress=context.is_main and not args.no_progress)
         except NonFiniteLossError as error:

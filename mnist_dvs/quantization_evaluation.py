@@ -39,7 +39,10 @@ def main(argv=None):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no_progress", action="store_true")
     args = parser.parse_args(argv)
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except ValueError as error:
+        sys.exit(f"quantization_evaluation.py: {error}")
     workdir, data = Path(args.workdir), Path(args.data)
     try:
         train_set = FramesDataset(data / "train", args.max_train_samples, args.seed)

@@ -18,7 +18,7 @@ from synoploss.mnist_dvs import FramesDataset, SpikeTrainDataset, describe_datas
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
 from synoploss.normalization import activation_percentiles, normalise_weights
 from synoploss.spiking import compare_analog_and_spiking
-from synoploss.training import load_state
+from synoploss.training import load_state, pick_device
 
 
 def main(argv=None):
@@ -34,8 +34,12 @@ def main(argv=None):
     parser.add_argument("--max_samples", type=int, default=None, help="test chunks (subset)")
     parser.add_argument("--dt_us", type=int, default=1000)
     parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     args = parser.parse_args(argv)
+    try:
+        device = pick_device(args.device)
+    except ValueError as error:
+        sys.exit(f"smart_weight_rescaling.py: {error}")
     workdir, data = Path(args.workdir), Path(args.data)
     try:
         log = read_csv(workdir / "training_log.csv")
@@ -48,7 +52,7 @@ def main(argv=None):
         spikes = SpikeTrainDataset(data / "test", args.dt_us, args.max_samples)
     except (FileNotFoundError, LookupError, ValueError) as error:
         sys.exit(f"smart_weight_rescaling.py: {error}")
-    reference = load_state(MNISTDVSNet(quantize=False), workdir / model_path)
+    reference = load_state(MNISTDVSNet(quantize=False), workdir / model_path).to(device)
     percentiles = activation_percentiles(reference, calibration.frames, args.percentile)
     print("activation percentiles per layer:", ", ".join(f"{p:.3g}" for p in percentiles))
     rows = []
@@ -59,7 +63,7 @@ def main(argv=None):
                              collate_fn=pad_collate)
         row = dict(name="smartscaling", level=level, percentile=args.percentile)
         row.update(compare_analog_and_spiking(model, MNIST_DVS_INPUT, DataLoader(frames, 256),
-                                              batches, device=args.device))
+                                              batches, device=device))
         row.update(model_path=model_path, n_samples=len(spikes), data=describe_dataset(data))
         rows.append(row)
         print(f"level {level:g}: SNN accuracy {row['snn_accuracy']:.4f}, "

@@ -29,7 +29,7 @@ from synoploss.mnist_dvs import (SPIKING_CURVES, FramesDataset, SpikeTrainDatase
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
 from synoploss.parallel import map_jobs
 from synoploss.spiking import compare_analog_and_spiking
-from synoploss.training import evaluate_analog, load_state
+from synoploss.training import evaluate_analog, load_state, pick_device
 
 MODES = {"quantized": SPIKING_CURVES["SynOp+QAT"], "nonquantized": SPIKING_CURVES["SynOp"],
          "nopenalty": "nopenalty", "weightscaling": "nopenalty"}
@@ -50,7 +50,7 @@ def parse_args(argv=None):
                         help="random subset of test chunks, for quick runs")
     parser.add_argument("--batch_size", type=int, default=32, help="chunks per spiking batch")
     parser.add_argument("--workers", type=int, default=1, help="processes over models")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     parser.add_argument("--seed", type=int, default=0, help="subset seed")
     return parser.parse_args(argv)
 
@@ -105,6 +105,10 @@ def ann_job(job):
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        args.device = pick_device(args.device)
+    except ValueError as error:
+        sys.exit(f"test_spiking.py: {error}")
     workdir = Path(args.workdir)
     log_path = workdir / "training_log.csv"
     if not log_path.is_file():
@@ -128,14 +132,14 @@ def main(argv=None):
     try:
         if args.mode == "ann":
             by_name = {}
-            for rows in map_jobs(ann_job, jobs, args.workers):
+            for rows in map_jobs(ann_job, jobs, args.workers, device=args.device):
                 for row in rows:
                     by_name.setdefault(row["name"], []).append(dict(row, data=data_description))
             for name, rows in by_name.items():
                 write_csv(results / f"{name}_ann.csv", rows)
                 print(f"{results / f'{name}_ann.csv'}: {len(rows)} rows")
             return
-        rows = [dict(row, data=data_description) for row in map_jobs(spiking_job, jobs, args.workers)]
+        rows = [dict(row, data=data_description) for row in map_jobs(spiking_job, jobs, args.workers, device=args.device)]
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"test_spiking.py: {error}")
     name = SPIKING_CURVES["weight scaling"] if args.mode == "weightscaling" else MODES[args.mode]

@@ -132,7 +132,10 @@ def train_model(spec, args, train_set, device):
 
 def main(argv=None):
     args = parse_args(argv)
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except ValueError as error:
+        sys.exit(f"train.py: {error}")
     workdir = Path(args.workdir)
     log_path = workdir / "training_log.csv"
     data = Path(args.data)

@@ -52,7 +52,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except ValueError as error:
+        sys.exit(f"quantization_evaluation.py: {error}")
     workdir = Path(args.workdir)
     qtrain = args.quantize_training
     try:

@@ -17,7 +17,7 @@ from synoploss.mnist_data import load_mnist
 from synoploss.models import MNIST_INPUT, MNISTQuantNet
 from synoploss.parallel import map_jobs
 from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking
-from synoploss.training import load_state
+from synoploss.training import load_state, pick_device
 
 _SHARED = {}
 
@@ -33,6 +33,7 @@ def parse_args(argv=None):
     parser.add_argument("--max_samples", type=int, default=None, help="test images (subset)")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1, help="processes over models")
+    parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     return parser.parse_args(argv)
 
 
@@ -45,13 +46,17 @@ def spiking_job(job):
     row = dict(scale=scale, quantize_training=entry["quantize_training"])
     row.update(compare_analog_and_spiking(model, MNIST_INPUT, scaled_loader,
                                           StaticInputBatches(loader, args.n_timesteps, scale),
-                                          bias_rescaling=args.n_timesteps))
+                                          bias_rescaling=args.n_timesteps, device=args.device))
     return dict(row, n_timesteps=args.n_timesteps, model_path=entry["model_path"],
                 data=entry["data"])
 
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        args.device = pick_device(args.device)
+    except ValueError as error:
+        sys.exit(f"test_spiking.py: {error}")
     workdir = Path(args.workdir)
     qtrain = args.quantize_training
     try:
@@ -63,7 +68,7 @@ def main(argv=None):
         test_set = Subset(test_set, range(min(args.max_samples, len(test_set))))
     _SHARED["test"] = test_set
     jobs = [(workdir, entry, args) for _, entry in entries.sort_values("scale").iterrows()]
-    rows = list(map_jobs(spiking_job, jobs, args.workers))
+    rows = list(map_jobs(spiking_job, jobs, args.workers, device=args.device))
     out = workdir / "results" / f"spiking_qtrain_{qtrain}.csv"
     write_csv(out, rows)
     for row in rows:

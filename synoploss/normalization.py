@@ -22,9 +22,10 @@ def activation_percentiles(model: nn.Module, frames: torch.Tensor, percentile: f
         lambda module, _, output: outputs[id(module)].append(output.flatten().cpu()))
         for layer in layers]
     model.eval()
+    device = next(model.parameters()).device  # the frames follow the model
     try:
         for start in range(0, len(frames), batch_size):
-            model(frames[start:start + batch_size])
+            model(frames[start:start + batch_size].to(device))
     finally:
         for hook in hooks:
             hook.remove()

@@ -132,6 +132,10 @@ class NeuromorphicReLU(nn.Module):
         super().__setattr__(name, value)
 
     def forward(self, data):
+        if self.quantize and data.dtype in (torch.float16, torch.bfloat16):
+            # under bf16/fp16 autocast: floor in float32, so that the spike counts and the
+            # SynOp estimate are exact for the pre-activations the convolution produced
+            data = data.float()
         if not self.quantize:
             output = F.relu(data)
         elif self.stochastic_rounding:
@@ -142,8 +146,9 @@ class NeuromorphicReLU(nn.Module):
             # output + (revive(x) - revive(x).detach()): same value, extra gradient path
             revived = _Revive.apply(data)
             output = output + (revived - revived.detach())
-        fanout = self.fanout.to(device=output.device, dtype=output.dtype)
-        self.activity = (output * fanout).sum() / output.shape[0]
+        # the estimate is summed in float32 even when the activations are bf16
+        fanout = self.fanout.to(device=output.device, dtype=torch.float32)
+        self.activity = (output.float() * fanout).sum() / output.shape[0]
         return output
 
     def __getstate__(self):

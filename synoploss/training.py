@@ -25,12 +25,41 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device(name: str | None) -> torch.device:
+def pick_device(name) -> torch.device:
+    """"auto" (or None): cuda when available, else cpu; otherwise the named device, checked
+    now (ValueError naming the flag), not at the first tensor moved there."""
+    if isinstance(name, torch.device):
+        name = str(name)
     if name in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"--device {name}: not a device name (use auto, cpu, cuda or "
+                         f"cuda:N)") from error
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} "
+                             "CUDA device(s)")
+    elif device.type != "cpu":
+        raise ValueError(f"--device {name}: only cpu and cuda are supported")
+    return device
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def autocast_context(device, precision: str = "fp32"):
+    """torch.autocast for `precision` "bf16" (convolutions and matmuls in bfloat16), a
+    no-op for "fp32". NeuromorphicReLU floors and counts SynOps in float32 under it, so
+    the quantized activations and the SynOp estimate stay exact integers and sums
+    (tests/test_training.py checks it)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 @dataclass
@@ -44,57 +73,77 @@ class EpochStats:
 
 def train_epoch(model: nn.Module, loader, optimizer, synop_loss=None, device="cpu",
                 description: str = "train", progress: bool = True,
-                transform=None) -> EpochStats:
-    """One epoch of cross-entropy (+ SynOp loss). Raises NonFiniteLossError on NaN/inf."""
+                transform=None, precision: str = "fp32") -> EpochStats:
+    """One epoch of cross-entropy (+ SynOp loss). Raises NonFiniteLossError on NaN/inf.
+
+    Totals stay on the device and are read once per epoch (and for the progress bar now
+    and then): a `.item()` per step would make the GPU wait for the CPU every step.
+    """
+    device = torch.device(device)
+    model.to(device)
     model.train()
     counter = SynOpCounter(model.modules())
-    totals = dict(loss=0.0, ce=0.0, correct=0, synops=0.0, count=0)
+    totals = torch.zeros(5, dtype=torch.float64, device=device)  # loss, ce, correct, synops, n
     bar = tqdm(loader, desc=description, leave=False, disable=not progress)
-    for data, target in bar:
-        data, target = data.to(device), target.to(device)
+    for step, (data, target) in enumerate(bar):
+        data = data.to(device, non_blocking=True)
+        target = target.to(device, non_blocking=True)
         if transform is not None:
             data = transform(data)
-        optimizer.zero_grad()
-        output = model(data)
-        cross_entropy = F.cross_entropy(output, target)
-        loss = cross_entropy + synop_loss() if synop_loss is not None else cross_entropy
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"{description}: loss became {loss.item()} "
-                                     f"(cross-entropy {cross_entropy.item()})")
+        optimizer.zero_grad(set_to_none=True)
+        with autocast_context(device, precision):
+            output = model(data)
+            cross_entropy = F.cross_entropy(output.float(), target)
+            loss = cross_entropy + synop_loss() if synop_loss is not None else cross_entropy
         loss.backward()
         optimizer.step()
         batch = len(target)
-        totals["loss"] += loss.item() * batch
-        totals["ce"] += cross_entropy.item() * batch
-        totals["correct"] += (output.argmax(1) == target).sum().item()
-        totals["synops"] += counter().item() * batch
-        totals["count"] += batch
-        bar.set_postfix(loss=f"{totals['loss'] / totals['count']:.3f}",
-                        acc=f"{totals['correct'] / totals['count']:.3f}",
-                        synops=f"{totals['synops'] / totals['count']:.3g}")
-    count = max(totals["count"], 1)
-    return EpochStats(totals["loss"] / count, totals["ce"] / count, totals["correct"] / count,
-                      totals["synops"] / count)
+        totals += torch.stack([loss.detach().double() * batch,
+                               cross_entropy.detach().double() * batch,
+                               (output.argmax(1) == target).sum().double(),
+                               counter().detach().double() * batch,
+                               torch.tensor(batch, dtype=torch.float64, device=device)])
+        if progress and step % 20 == 0:
+            values = totals.tolist()
+            bar.set_postfix(loss=f"{values[0] / values[4]:.3f}",
+                            acc=f"{values[2] / values[4]:.3f}",
+                            synops=f"{values[3] / values[4]:.3g}")
+    # NaN/inf anywhere in the epoch makes the sums non-finite: checked here, once
+    loss_sum, ce_sum, correct, synops, count = totals.tolist()
+    if not math.isfinite(loss_sum) or not math.isfinite(ce_sum):
+        raise NonFiniteLossError(f"{description}: loss became {loss_sum / max(count, 1)} "
+                                 f"(cross-entropy {ce_sum / max(count, 1)})")
+    count = max(count, 1)
+    return EpochStats(loss_sum / count, ce_sum / count, correct / count, synops / count)
 
 
 @torch.no_grad()
-def evaluate_analog(model: nn.Module, loader, device="cpu", transform=None) -> EpochStats:
-    """Accuracy, cross-entropy and estimated SynOps per sample (mean) in eval mode."""
+def evaluate_analog(model: nn.Module, loader, device="cpu", transform=None,
+                    precision: str = "fp32") -> EpochStats:
+    """Accuracy, cross-entropy and estimated SynOps per sample (mean) in eval mode.
+    The model is moved to `device` first."""
+    device = torch.device(device)
+    model.to(device)
     model.eval()
     counter = SynOpCounter(model.modules())
-    correct, cross_entropy, layer_synops, count = 0, 0.0, 0.0, 0
+    totals = torch.zeros(2, dtype=torch.float64, device=device)  # cross-entropy, correct
+    layer_synops, count = 0.0, 0
     for data, target in loader:
-        data, target = data.to(device), target.to(device)
+        data = data.to(device, non_blocking=True)
+        target = target.to(device, non_blocking=True)
         if transform is not None:
             data = transform(data)
-        output = model(data)
+        with autocast_context(device, precision):
+            output = model(data).float()
         batch = len(target)
-        cross_entropy += F.cross_entropy(output, target, reduction="sum").item()
-        correct += (output.argmax(1) == target).sum().item()
-        layer_synops = layer_synops + counter.layer_synops().double().cpu().numpy() * batch
+        totals += torch.stack([F.cross_entropy(output, target, reduction="sum").double(),
+                               (output.argmax(1) == target).sum().double()])
+        layer_synops = layer_synops + counter.layer_synops().double() * batch
         count += batch
     count = max(count, 1)
-    layer_synops = [float(value) / count for value in np.atleast_1d(layer_synops)]
+    cross_entropy, correct = totals.tolist()
+    layer_synops = [float(value) / count for value in
+                    np.atleast_1d(torch.as_tensor(layer_synops).cpu().numpy())]
     return EpochStats(float("nan"), cross_entropy / count, correct / count, sum(layer_synops),
                       layer_synops)
 
@@ -141,7 +190,7 @@ def fit(model: nn.Module, loader, n_epochs: int, lr: float, synop_loss=None, dev
         lr_schedule: str = "constant", weight_decay: float = 0.0, milestones=(),
         description: str = "train", progress: bool = True, transform=None,
         step_size: int = 10, gamma: float = 0.1, early_stop_tol: float | None = None,
-        min_epochs: int = 0, on_epoch=None) -> EpochStats:
+        min_epochs: int = 0, on_epoch=None, precision: str = "fp32") -> EpochStats:
     """Adam over up to `n_epochs`. lr_schedule: "constant"; "cosine" (to 0 over the
     epochs); "milestones" (x0.1 at the `milestones` epochs); "steplr" (x`gamma` every
     `step_size` epochs). With `early_stop_tol`, stops once the epoch loss changes by less
@@ -149,7 +198,9 @@ def fit(model: nn.Module, loader, n_epochs: int, lr: float, synop_loss=None, dev
     plateau would stop at once). `on_epoch(epoch, stats)` is called after every epoch.
 
     Returns the last epoch's statistics. Raises NonFiniteLossError on NaN/inf losses.
+    The model is moved to `device` first; `precision` "bf16" trains under bf16 autocast.
     """
+    model.to(torch.device(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     if lr_schedule == "cosine":
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(n_epochs, 1))
@@ -165,7 +216,7 @@ def fit(model: nn.Module, loader, n_epochs: int, lr: float, synop_loss=None, dev
     for epoch in range(n_epochs):
         stats = train_epoch(model, loader, optimizer, synop_loss, device,
                             description=f"{description} epoch {epoch + 1}/{n_epochs}",
-                            progress=progress, transform=transform)
+                            progress=progress, transform=transform, precision=precision)
         if schedule is not None:
             schedule.step()
         if on_epoch is not None:

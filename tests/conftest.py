@@ -84,3 +84,15 @@ def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
             pd.DataFrame([dict(scale=s, snn_accuracy=0.5 + 0.1 * s) for s in (0.5, 2.0)]) \
                 .to_csv(results / f"spiking_qtrain_{qtrain}.csv", index=False)
     return root
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` need CUDA: skipped, with the reason, on machines without it."""
+    import torch
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False); "
+                                   "scripts/gpu_check.sh runs every pipeline on one")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -87,3 +87,25 @@ def test_standin_is_deterministic_and_balanced():
     # colour alone does not tell the class: the class means overlap widely
     means = np.array([images[labels == c].mean() for c in range(10)])
     assert means.std() < 25
+
+
+def test_gpu_data_path_and_bf16_run_on_the_cpu_too(tmp_path):
+    """The device-resident data path, bf16 autocast and channels_last (the GPU defaults)
+    through train.py and test.py on the CPU, so that CI exercises them."""
+    common = TINY + ["--workdir", str(tmp_path), "--data_root", str(tmp_path / "none")]
+    train.main(common + ["--n_epochs", "1", "--round_epochs", "1", "--n_rounds", "1",
+                         "--data_path", "device", "--precision", "bf16", "--channels_last", "on"])
+    log = pd.read_csv(tmp_path / "training_log.csv")
+    assert log["round"].tolist() == [-1, 0]
+    assert np.isfinite(log["test_synops"]).all() and (log["test_synops"] > 0).all()
+    test.main(["--workdir", str(tmp_path), "--synthetic", "--n_test", "32", "--n_dt", "4",
+               "--baseline_scales", "5", "--data_root", str(tmp_path / "none")])
+    assert len(pd.read_csv(tmp_path / "results" / "log_inference.csv")) == 3
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--device", "foo", "not a device name"), ("--device", "mps", "only cpu and cuda"),
+])
+def test_bad_device_is_named(tmp_path, flag, value, message):
+    with pytest.raises(SystemExit, match=message):
+        train.main(TINY[:-2] + ["--workdir", str(tmp_path), flag, value])

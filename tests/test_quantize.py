@@ -136,3 +136,28 @@ def test_revive_lets_dead_units_rise_only(quantize, expected_grad):
     assert torch.equal(output.detach(), plain)  # forward unchanged
     output.backward(torch.tensor([-1.0, 1.0, -1.0, 1.0, -1.0]))
     assert data.grad.tolist() == pytest.approx(expected_grad)
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_bf16_autocast_keeps_spike_counts_and_the_synop_estimate_exact(quantize):
+    """Under bf16 autocast the convolution runs in bfloat16, but the floor and the SynOp
+    estimate are computed in float32: integer spike counts, and an activity equal to the
+    exact sum of output times fan-out (what --precision bf16 relies on)."""
+    from synoploss.synops import assign_fanout
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, bias=False), NeuromorphicReLU(quantize=quantize),
+                          nn.Conv2d(16, 8, 3, bias=False), NeuromorphicReLU(quantize=quantize))
+    assign_fanout(model, (3, 12, 12))
+    outputs = []
+    for layer in (model[1], model[3]):
+        layer.register_forward_hook(lambda module, _, output: outputs.append(output))
+    data = torch.rand(4, 3, 12, 12) * 8
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(data)
+    for layer, output in zip((model[1], model[3]), outputs):
+        assert layer.activity.dtype == torch.float32
+        exact = (output.double() * layer.fanout.double()).sum() / len(data)
+        assert layer.activity.double().item() == pytest.approx(exact.item(), rel=1e-6)
+        if quantize:
+            assert output.dtype == torch.float32
+            assert torch.equal(output, output.floor()) and output.max() > 1
