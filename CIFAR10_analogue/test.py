@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from synoploss.cifar_data import load_cifar10
 from synoploss.io import read_csv, write_csv
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
+from synoploss.runtime import ensure_writable_dir, positive_float, positive_int
 from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking
 from synoploss.synops import count_macs
 from synoploss.training import evaluate_analog, load_state, pick_device
@@ -35,18 +36,18 @@ def parse_args(argv=None):
     parser.add_argument("--synthetic", action="store_true", help="the stand-in, as in training")
     parser.add_argument("--n_train", type=int, default=None,
                         help="ignored: accepted so that train.py's data flags can be reused")
-    parser.add_argument("--n_test", type=int, default=None,
+    parser.add_argument("--n_test", type=positive_int, default=None,
                         help="test images: the stand-in's size (default 1000), or the first "
                              "N of the real test set")
     parser.add_argument("--seed", type=int, default=0, help="as given to train.py")
-    parser.add_argument("--n_dt", type=int, default=10, help="time steps per image")
-    parser.add_argument("--wscales", type=float, nargs="+", default=[1.5, 2.0],
+    parser.add_argument("--n_dt", type=positive_int, default=10, help="time steps per image")
+    parser.add_argument("--wscales", type=positive_float, nargs="+", default=[1.5, 2.0],
                         help="first-layer weight scales for the optimised rounds")
-    parser.add_argument("--baseline_scales", type=float, nargs="+",
+    parser.add_argument("--baseline_scales", type=positive_float, nargs="+",
                         default=[5, 10, 20, 50, 100, 200, 500],
                         help="first-layer weight scales for the plain network")
     parser.add_argument("--rounds", type=int, nargs="+", default=None, help="only these rounds")
-    parser.add_argument("--batch_size", type=int, default=100)
+    parser.add_argument("--batch_size", type=positive_int, default=100)
     parser.add_argument("--device", default="auto")
     return parser.parse_args(argv)
 
@@ -59,11 +60,15 @@ def main(argv=None):
         sys.exit(f"test.py: {error}")
     workdir = Path(args.workdir)
     try:
-        log = read_csv(workdir / "training_log.csv")
+        ensure_writable_dir(workdir / "results", "--workdir")
+        log = read_csv(workdir / "training_log.csv", required=["round", "width"],
+                       numeric=["round", "width"])
         _, test_set, description = load_cifar10(args.data_root, False, args.synthetic,
                                                 n_train=0, n_test=args.n_test, seed=args.seed)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"test.py: {error}")
+    if log.empty:
+        sys.exit(f"test.py: {workdir / 'training_log.csv'} has no rows (train first)")
     loader = DataLoader(test_set, args.batch_size)
     width = float(log["width"].iloc[-1])
     finished = [r for r, rows in log.groupby("round") if len(rows)]
@@ -97,7 +102,8 @@ def main(argv=None):
             n_dt=args.n_dt, model_path=str(path.relative_to(workdir)), data=description))
         print(f"round {round_index:>3} x{scale:g}: analog {analog.accuracy:.4f}, spiking "
               f"{result['snn_accuracy']:.4f} at {result['snn_synops']:.4g} SynOps")
-    write_csv(workdir / "results" / "log_inference.csv", rows)
+        # after every checkpoint and scale: an interrupted test keeps what it measured
+        write_csv(workdir / "results" / "log_inference.csv", rows)
 
 
 if __name__ == "__main__":

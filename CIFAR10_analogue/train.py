@@ -42,9 +42,11 @@ from synoploss.cifar_data import DeviceBatches, load_cifar10
 from synoploss.io import append_row, read_csv, save_torch
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
+from synoploss.runtime import (ensure_writable_dir, nonnegative_float, nonnegative_int,
+                               positive_float, positive_int, probability)
 from synoploss.synops import SynOpCounter, count_macs
 from synoploss.training import (PRECISIONS, NonFiniteLossError, evaluate_analog, fit,
-                                load_state, seed_everything)
+                                divergence, load_state, seed_everything)
 
 
 def parse_args(argv=None):
@@ -54,24 +56,27 @@ def parse_args(argv=None):
     parser.add_argument("--download", action="store_true", help="download CIFAR-10 if missing")
     parser.add_argument("--synthetic", action="store_true",
                         help="use the procedural stand-in when CIFAR-10 is not there")
-    parser.add_argument("--n_train", type=int, default=None,
+    parser.add_argument("--n_train", type=positive_int, default=None,
                         help="training images: the stand-in's size (default 5000), or the "
                              "first N of the real training set")
-    parser.add_argument("--n_test", type=int, default=None,
+    parser.add_argument("--n_test", type=positive_int, default=None,
                         help="test images: the stand-in's size (default 1000), or the first "
                              "N of the real test set")
-    parser.add_argument("--width", type=float, default=1.0,
+    parser.add_argument("--width", type=positive_float, default=1.0,
                         help="channel multiplier (1.0 = the paper's 96/192 channels)")
-    parser.add_argument("--dropout", type=float, nargs=2, default=(0.2, 0.1),
+    parser.add_argument("--dropout", type=probability, nargs=2, default=(0.2, 0.1),
                         metavar=("INPUT", "HIDDEN"), help="dropout rates")
-    parser.add_argument("--n_epochs", type=int, default=350, help="epochs of the plain network")
-    parser.add_argument("--round_epochs", type=int, default=50, help="epochs of every round")
-    parser.add_argument("--n_rounds", type=int, default=20, help="QAT + SynOp rounds")
-    parser.add_argument("--target_decay", type=float, default=0.7)
-    parser.add_argument("--decay_from_round", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=2.5e-4)
-    parser.add_argument("--weight_decay", type=float, default=1e-3)
-    parser.add_argument("--batch_size", type=int, default=512, help="global batch size")
+    parser.add_argument("--n_epochs", type=positive_int, default=350,
+                        help="epochs of the plain network")
+    parser.add_argument("--round_epochs", type=positive_int, default=50,
+                        help="epochs of every round")
+    parser.add_argument("--n_rounds", type=nonnegative_int, default=20,
+                        help="QAT + SynOp rounds")
+    parser.add_argument("--target_decay", type=positive_float, default=0.7)
+    parser.add_argument("--decay_from_round", type=nonnegative_int, default=16)
+    parser.add_argument("--lr", type=positive_float, default=2.5e-4)
+    parser.add_argument("--weight_decay", type=nonnegative_float, default=1e-3)
+    parser.add_argument("--batch_size", type=positive_int, default=512, help="global batch size")
     parser.add_argument("--workdir", default=".", help="models/ and training_log.csv go here")
     parser.add_argument("--resume", action="store_true", help="continue after the last round")
     parser.add_argument("--seed", type=int, default=0)
@@ -85,7 +90,7 @@ def parse_args(argv=None):
                              "estimate stay float32); evaluation is always fp32")
     parser.add_argument("--channels_last", choices=["auto", "on", "off"], default="auto",
                         help="channels_last memory layout (auto: on CUDA)")
-    parser.add_argument("--loader_workers", type=int, default=0,
+    parser.add_argument("--loader_workers", type=nonnegative_int, default=0,
                         help="DataLoader processes (torchvision data path)")
     parser.add_argument("--no_progress", action="store_true")
     return parser.parse_args(argv)
@@ -129,16 +134,26 @@ def checkpoint_name(args, round_index):
     return f"d{args.dropout[0]:g}_{args.dropout[1]:g}_{round_index}.pth"
 
 
-def finished_rounds(log_path, args):
-    """Rounds whose last epoch is in the log, with their final test SynOps estimate."""
+def finished_rounds(log_path, args, models_dir=None):
+    """Rounds -1, 0, 1, ... in order whose last epoch is in the log and whose checkpoint
+    exists, with their final test SynOps estimate. A round logged but without its
+    checkpoint (killed between the two) ends the list: it is trained again."""
     if not log_path.is_file():
         return {}
-    log = read_csv(log_path)
+    log = read_csv(log_path, required=["round", "epoch", "test_synops"],
+                   numeric=["round", "epoch", "test_synops"])
     done = {}
-    for round_index, rows in log.groupby("round"):
+    for round_index in range(-1, int(log["round"].max()) + 1 if len(log) else -1):
+        rows = log[log["round"] == round_index]
         expected = args.n_epochs if round_index < 0 else args.round_epochs
-        if rows["epoch"].max() >= expected:
-            done[int(round_index)] = float(rows.sort_values("epoch").iloc[-1]["test_synops"])
+        if rows.empty or rows["epoch"].max() < expected:
+            break
+        if models_dir is not None and not (models_dir / checkpoint_name(args, round_index)).is_file():
+            print(f"round {round_index} is in {log_path} but its checkpoint "
+                  f"{models_dir / checkpoint_name(args, round_index)} is missing (killed "
+                  "between the log and the save?): training it again")
+            break
+        done[round_index] = float(rows.sort_values("epoch").iloc[-1]["test_synops"])
     return done
 
 
@@ -157,6 +172,12 @@ def main(argv=None):
 def run(args, context, device):
     workdir = Path(args.workdir)
     log_path = workdir / "training_log.csv"
+    if context.is_main:
+        try:  # before any training: a file or an unwritable folder stops us now
+            ensure_writable_dir(workdir)
+            ensure_writable_dir(workdir / "models", "--workdir")
+        except ValueError as error:
+            sys.exit(f"train.py: {error}")
     seed_everything(args.seed)
     try:
         train_set, test_set, description = load_cifar10(
@@ -172,7 +193,10 @@ def run(args, context, device):
               f"{context.world_size} process(es) on {device}; {data_path_name(args, device)} "
               f"data path, {args.precision}")
 
-    done = finished_rounds(log_path, args) if args.resume else {}
+    try:
+        done = finished_rounds(log_path, args, workdir / "models") if args.resume else {}
+    except ValueError as error:
+        sys.exit(f"train.py: {error}")
     if not args.resume and log_path.is_file() and context.is_main:
         sys.exit(f"train.py: {log_path} exists; pass --resume to continue it or use another "
                  "--workdir")
@@ -227,7 +251,10 @@ def run(args, context, device):
                 weight_decay=args.weight_decay, on_epoch=log_epoch, precision=args.precision,
                 description=f"round {round_index}",
                 progress=context.is_main and not args.no_progress)
-        except NonFiniteLossError as error:
+            problem = divergence(model)
+            if problem:
+                raise NonFiniteLossError(problem)
+        except (NonFiniteLossError, OverflowError, FloatingPointError) as error:
             sys.exit(f"train.py: round {round_index} (target {target:.4g}): {error}; the "
                      "finished rounds are kept, fix the settings and --resume")
         if context.is_main:

@@ -22,6 +22,7 @@ from pathlib import Path
 from synoploss.mnist_dvs import (LIST_NAMES, ConversionSettings, convert_dataset,
                                  generate_emulated_recordings, make_file_lists,
                                  write_file_list)
+from synoploss.runtime import positive_float, positive_int
 
 DEFAULT_ROOT = Path(__file__).resolve().parent / "MNIST_DVS"  # where makelist.py lives
 
@@ -33,26 +34,30 @@ def main(argv=None):
                         "file lists, or writes them first (scale 16, 800 train per digit). "
                         f"Default: {DEFAULT_ROOT} if it holds recordings, else the stand-in")
     parser.add_argument("--out", default="data", help="output folder (default: data/)")
-    parser.add_argument("--spike_count", type=int, default=3000, help="events per sample")
-    parser.add_argument("--resolution", type=int, default=64,
+    parser.add_argument("--spike_count", type=positive_int, default=3000,
+                        help="events per sample")
+    parser.add_argument("--resolution", type=positive_int, default=64,
                         help="output frame size (the 128x128 sensor is binned down)")
-    parser.add_argument("--crop", type=int, default=None,
+    parser.add_argument("--crop", type=positive_int, default=None,
                         help="keep only the central CROP x CROP sensor pixels before binning")
-    parser.add_argument("--hot_pixel_frequency", type=float, default=None,
+    parser.add_argument("--hot_pixel_frequency", type=positive_float, default=None,
                         help="drop pixels firing above this rate (Hz) over a recording")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                         help="parallel processes over recordings")
-    parser.add_argument("--overwrite", action="store_true", help="redo finished outputs")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="convert again from scratch: removes <out>/train, test and the "
+                             "resume markers first (needed when the settings or the file "
+                             "lists changed since the last conversion into --out)")
     parser.add_argument("--synthetic", action="store_true",
                         help="record and convert the emulated stand-in dataset")
     parser.add_argument("--synthetic_root", default=None,
                         help="where the emulated recordings go (default: <out>/emulated_aedat)")
-    parser.add_argument("--train_per_digit", type=int, default=None,
+    parser.add_argument("--train_per_digit", type=positive_int, default=None,
                         help="recordings per digit for training (real: 800; emulated: 140 of the\n"
                              "174+ images per digit that sklearn ships)")
-    parser.add_argument("--test_per_digit", type=int, default=34,
+    parser.add_argument("--test_per_digit", type=positive_int, default=34,
                         help="emulated test recordings per digit (other images than training)")
-    parser.add_argument("--events_per_recording", type=int, default=9000,
+    parser.add_argument("--events_per_recording", type=positive_int, default=9000,
                         help="events in each emulated recording (3 chunks of 3000)")
     parser.add_argument("--seed", type=int, default=0, help="emulator seed")
     args = parser.parse_args(argv)

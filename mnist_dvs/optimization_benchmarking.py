@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from synoploss.io import read_csv, save_npz
+from synoploss.runtime import nonnegative_float
 
 
 def parse_args(argv=None):
@@ -24,7 +25,7 @@ def parse_args(argv=None):
     parser.add_argument("--workdir", default=".", help="folder holding results/")
     parser.add_argument("--model", default=None,
                         help="model path (as in the log, e.g. models/l1-fanout-qtrain_6e+05.pth)")
-    parser.add_argument("--max_drop", type=float, default=1.5,
+    parser.add_argument("--max_drop", type=nonnegative_float, default=1.5,
                         help="largest SNN accuracy drop (points) for the automatic choice")
     parser.add_argument("--candidates", default="l1-fanout-qtrain",
                         help="which results to choose from (l1-fanout-qtrain or l1-fanout)")
@@ -50,8 +51,14 @@ def main(argv=None):
     args = parse_args(argv)
     results = Path(args.workdir) / "results"
     try:
-        baseline = read_csv(results / "nopenalty_spiking.csv").iloc[0]
-        candidates = read_csv(results / f"{args.candidates}_spiking.csv")
+        columns = ["snn_accuracy", "snn_synops", "model_path"]
+        baseline = read_csv(results / "nopenalty_spiking.csv", required=columns,
+                            numeric=columns[:2])
+        candidates = read_csv(results / f"{args.candidates}_spiking.csv", required=columns,
+                              numeric=columns[:2])
+        if baseline.empty or candidates.empty:
+            raise ValueError(f"{results}: a spiking results file has no rows")
+        baseline = baseline.iloc[0]
         chosen = select(baseline, candidates, args.model, args.max_drop)
     except (FileNotFoundError, LookupError, ValueError) as error:
         sys.exit(f"optimization_benchmarking.py: {error} (run test_spiking.py --mode "

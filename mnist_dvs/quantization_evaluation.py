@@ -19,6 +19,7 @@ from synoploss.spiking import compare_analog_and_spiking
 from synoploss.synops import SynOpCounter
 from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, pick_device,
                                 seed_everything)
+from synoploss.runtime import ensure_writable_dir, positive_float, positive_int
 
 
 def main(argv=None):
@@ -26,16 +27,16 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default=".", help="models/ and results/ go here")
     parser.add_argument("--data", default="data")
-    parser.add_argument("--target", type=float, default=None,
+    parser.add_argument("--target", type=positive_float, default=None,
                         help="SynOp target per sample (default: no SynOp loss)")
-    parser.add_argument("--n_epochs", type=int, default=8)
-    parser.add_argument("--batch_size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--n_epochs", type=positive_int, default=8)
+    parser.add_argument("--batch_size", type=positive_int, default=256)
+    parser.add_argument("--lr", type=positive_float, default=1e-3)
     parser.add_argument("--lr_schedule", choices=("constant", "cosine"), default="constant")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--max_train_samples", type=int, default=None)
-    parser.add_argument("--max_samples", type=int, default=None, help="test chunks (subset)")
-    parser.add_argument("--dt_us", type=int, default=1000)
+    parser.add_argument("--max_train_samples", type=positive_int, default=None)
+    parser.add_argument("--max_samples", type=positive_int, default=None, help="test chunks (subset)")
+    parser.add_argument("--dt_us", type=positive_int, default=1000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no_progress", action="store_true")
     args = parser.parse_args(argv)
@@ -45,6 +46,8 @@ def main(argv=None):
         sys.exit(f"quantization_evaluation.py: {error}")
     workdir, data = Path(args.workdir), Path(args.data)
     try:
+        ensure_writable_dir(workdir / "models", "--workdir")
+        ensure_writable_dir(workdir / "results", "--workdir")
         train_set = FramesDataset(data / "train", args.max_train_samples, args.seed)
         frames = FramesDataset(data / "test", args.max_samples)
         spikes = SpikeTrainDataset(data / "test", args.dt_us, args.max_samples)

@@ -19,6 +19,8 @@ from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
 from synoploss.normalization import activation_percentiles, normalise_weights
 from synoploss.spiking import compare_analog_and_spiking
 from synoploss.training import load_state, pick_device
+from synoploss.runtime import (ensure_writable_dir, percentile, positive_float,
+                               positive_int)
 
 
 def main(argv=None):
@@ -26,14 +28,14 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default=".", help="folder with training_log.csv, models/")
     parser.add_argument("--data", default="data")
-    parser.add_argument("--levels", type=float, nargs="+", default=[2, 4, 8, 16, 32, 64],
+    parser.add_argument("--levels", type=positive_float, nargs="+", default=[2, 4, 8, 16, 32, 64],
                         help="activation level (99.99th percentile) each layer is scaled to")
-    parser.add_argument("--percentile", type=float, default=99.99)
-    parser.add_argument("--calibration_samples", type=int, default=1000,
+    parser.add_argument("--percentile", type=percentile, default=99.99)
+    parser.add_argument("--calibration_samples", type=positive_int, default=1000,
                         help="training frames used to measure the percentiles")
-    parser.add_argument("--max_samples", type=int, default=None, help="test chunks (subset)")
-    parser.add_argument("--dt_us", type=int, default=1000)
-    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--max_samples", type=positive_int, default=None, help="test chunks (subset)")
+    parser.add_argument("--dt_us", type=positive_int, default=1000)
+    parser.add_argument("--batch_size", type=positive_int, default=32)
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     args = parser.parse_args(argv)
     try:
@@ -42,7 +44,8 @@ def main(argv=None):
         sys.exit(f"smart_weight_rescaling.py: {error}")
     workdir, data = Path(args.workdir), Path(args.data)
     try:
-        log = read_csv(workdir / "training_log.csv")
+        ensure_writable_dir(workdir / "results", "--workdir")
+        log = read_csv(workdir / "training_log.csv", required=["name", "model_path"])
         baseline = log[log["name"] == "nopenalty"]
         if baseline.empty:
             raise LookupError("no 'nopenalty' model in the training log (train.py --nopenalty)")

@@ -19,6 +19,7 @@ import pandas as pd
 
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_dvs import read_spiking_curves
+from synoploss.runtime import nonnegative_float
 
 def curve_above(upper: pd.DataFrame, lower: pd.DataFrame) -> tuple[float, int]:
     """Mean accuracy gap (points) of `upper` over `lower`, interpolating `lower` (in log
@@ -38,15 +39,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default=".")
-    parser.add_argument("--max_drop", type=float, default=2.0,
+    parser.add_argument("--max_drop", type=nonnegative_float, default=2.0,
                         help="accuracy drop (points) allowed for the reduction figure")
     args = parser.parse_args(argv)
     results = Path(args.workdir) / "results"
+    columns = ["snn_accuracy", "snn_synops", "ann_synops", "model_path", "data"]
     try:
-        baseline = read_csv(results / "nopenalty_spiking.csv").iloc[0]
-    except (FileNotFoundError, ValueError, IndexError) as error:
+        baseline = read_csv(results / "nopenalty_spiking.csv", required=columns,
+                            numeric=columns[:3])
+        if baseline.empty:
+            raise ValueError(f"{results / 'nopenalty_spiking.csv'}: no rows")
+        baseline = baseline.iloc[0]
+        curves = read_spiking_curves(args.workdir)
+    except (FileNotFoundError, ValueError) as error:
         sys.exit(f"summarize_results.py: {error} (run test_spiking.py --mode nopenalty)")
-    curves = read_spiking_curves(args.workdir)
     rows = [dict(curve="baseline", model=baseline["model_path"], setting="",
                  snn_accuracy=baseline["snn_accuracy"], snn_synops=baseline["snn_synops"],
                  ann_synops=baseline["ann_synops"], reduction=1.0)]

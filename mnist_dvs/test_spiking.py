@@ -30,6 +30,7 @@ from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
 from synoploss.parallel import map_jobs
 from synoploss.spiking import compare_analog_and_spiking
 from synoploss.training import evaluate_analog, load_state, pick_device
+from synoploss.runtime import ensure_writable_dir, positive_float, positive_int
 
 MODES = {"quantized": SPIKING_CURVES["SynOp+QAT"], "nonquantized": SPIKING_CURVES["SynOp"],
          "nopenalty": "nopenalty", "weightscaling": "nopenalty"}
@@ -43,13 +44,13 @@ def parse_args(argv=None):
     parser.add_argument("--workdir", default=".", help="folder with training_log.csv, models/; "
                         "results/ is written there")
     parser.add_argument("--data", default="data", help="converted data (test/ is used)")
-    parser.add_argument("--dt_us", type=int, default=1000, help="time bin in µs (1 ms)")
-    parser.add_argument("--scales", type=float, nargs="+", default=DEFAULT_SCALES,
+    parser.add_argument("--dt_us", type=positive_int, default=1000, help="time bin in µs (1 ms)")
+    parser.add_argument("--scales", type=positive_float, nargs="+", default=DEFAULT_SCALES,
                         help="first-layer weight factors for weightscaling (0.10..0.95)")
-    parser.add_argument("--max_samples", type=int, default=None,
+    parser.add_argument("--max_samples", type=positive_int, default=None,
                         help="random subset of test chunks, for quick runs")
-    parser.add_argument("--batch_size", type=int, default=32, help="chunks per spiking batch")
-    parser.add_argument("--workers", type=int, default=1, help="processes over models")
+    parser.add_argument("--batch_size", type=positive_int, default=32, help="chunks per spiking batch")
+    parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     parser.add_argument("--seed", type=int, default=0, help="subset seed")
     return parser.parse_args(argv)
@@ -116,7 +117,9 @@ def main(argv=None):
         sys.exit(f"test_spiking.py: {log_path} not found (run train.py with --workdir "
                  f"{workdir} first); {workdir} holds: {present or 'nothing'}")
     try:
-        log = read_csv(log_path)
+        ensure_writable_dir(workdir / "results", "--workdir")
+        log = read_csv(log_path, required=["name", "target", "alpha", "quantize_training",
+                                           "model_path"], numeric=["target", "alpha"])
         entries = select_models(log, args.mode)
         test_root = Path(args.data) / "test"
         _SHARED["frames"] = FramesDataset(test_root, args.max_samples, args.seed)

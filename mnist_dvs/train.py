@@ -31,9 +31,10 @@ from synoploss.io import append_row, parse_shard, read_csv, save_torch
 from synoploss.loss import SynOpLoss
 from synoploss.mnist_dvs import FramesDataset, describe_dataset
 from synoploss.models import MNISTDVSNet
+from synoploss.runtime import ensure_writable_dir, positive_float, positive_int
 from synoploss.synops import SynOpCounter
 from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, format_target,
-                                load_state, pick_device, seed_everything)
+                                divergence, load_state, pick_device, seed_everything)
 
 @dataclass
 class ModelSpec:
@@ -57,16 +58,17 @@ def parse_args(argv=None):
                         help="quantization-aware training (floor ReLU, step surrogate)")
     parser.add_argument("--nopenalty", action="store_true",
                         help="train the baseline without SynOp loss (one model)")
-    parser.add_argument("--alpha", type=float, nargs="+", default=None,
+    parser.add_argument("--alpha", type=positive_float, nargs="+", default=None,
                         help="L1 form alpha * S: one model per alpha instead of targets")
-    parser.add_argument("--n_models", type=int, default=10, help="targets in the sweep")
-    parser.add_argument("--target_min", type=float, default=1e4,
+    parser.add_argument("--n_models", type=positive_int, default=10,
+                        help="targets in the sweep")
+    parser.add_argument("--target_min", type=positive_float, default=1e4,
                         help="lowest SynOp target per sample (default 1e4 = 10^4.0)")
-    parser.add_argument("--target_max", type=float, default=10 ** 6.3,
+    parser.add_argument("--target_max", type=positive_float, default=10 ** 6.3,
                         help="highest SynOp target per sample (default 10^6.3 = 2.0e6)")
-    parser.add_argument("--n_epochs", type=int, default=8)
-    parser.add_argument("--batch_size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--n_epochs", type=positive_int, default=8)
+    parser.add_argument("--batch_size", type=positive_int, default=256)
+    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--lr_schedule", choices=("constant", "cosine"), default="constant",
                         help="constant (the paper) or cosine decay to 0 over the epochs, "
                              "which steadies short runs on small data")
@@ -79,24 +81,40 @@ def parse_args(argv=None):
     parser.add_argument("--init_from", default=None,
                         help="start every model from this checkpoint (e.g. the no-penalty "
                              "model) instead of a Kaiming-uniform initialisation")
-    parser.add_argument("--max_train_samples", type=int, default=None,
+    parser.add_argument("--max_train_samples", type=positive_int, default=None,
                         help="random subset of the training frames, for quick runs")
-    parser.add_argument("--max_test_samples", type=int, default=None,
+    parser.add_argument("--max_test_samples", type=positive_int, default=None,
                         help="random subset of the test frames, for quick runs")
     parser.add_argument("--shard", default="1/1",
                         help="i/n: train only models k with k %% n == i - 1 of the sweep")
     parser.add_argument("--no_progress", action="store_true", help="hide tqdm bars")
     args = parser.parse_args(argv)
-    if args.init_from and not Path(args.init_from).is_file():
-        parser.error(f"--init_from {args.init_from}: no such checkpoint")
+    if args.init_from:
+        # load it now: a foreign checkpoint must stop the sweep before any training
+        try:
+            load_state(MNISTDVSNet(quantize=args.quantize_training), args.init_from)
+        except (FileNotFoundError, ValueError) as error:
+            parser.error(f"--init_from: {error}")
     if args.nopenalty and args.alpha:
         parser.error("--nopenalty and --alpha exclude each other")
-    if not 0 < args.target_min <= args.target_max:
-        parser.error("need 0 < --target_min <= --target_max")
+    if not args.target_min <= args.target_max:
+        parser.error("need --target_min <= --target_max")
     try:
         args.shard = parse_shard(args.shard)
     except ValueError as error:
         parser.error(str(error))
+    # every model needs its own file and log row: targets that print alike would share one
+    by_file = {}
+    for spec in sweep(args):
+        by_file.setdefault(spec.filename, []).append(spec)
+    collided = {name: specs for name, specs in by_file.items() if len(specs) > 1}
+    if collided:
+        name, specs = next(iter(collided.items()))
+        values = ", ".join(f"{spec.target if spec.alpha is None else spec.alpha!r}"
+                           for spec in specs)
+        parser.error(f"{len(specs)} sweep values ({values}) would all be saved as "
+                     f"models/{name}; use fewer --n_models or a wider --target_min.."
+                     "--target_max range")
     return args
 
 
@@ -134,9 +152,10 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         device = pick_device(args.device)
+        workdir = ensure_writable_dir(args.workdir)
+        ensure_writable_dir(workdir / "models", "--workdir")
     except ValueError as error:
         sys.exit(f"train.py: {error}")
-    workdir = Path(args.workdir)
     log_path = workdir / "training_log.csv"
     data = Path(args.data)
     try:
@@ -151,7 +170,10 @@ def main(argv=None):
 
     done = set()
     if log_path.is_file():
-        done = set(read_csv(log_path)["model_path"].astype(str))
+        try:
+            done = set(read_csv(log_path, required=["model_path"])["model_path"].astype(str))
+        except ValueError as error:
+            sys.exit(f"train.py: {error}")
     shard_index, shard_count = args.shard
     specs = [spec for number, spec in enumerate(sweep(args))
              if number % shard_count == shard_index - 1]
@@ -164,14 +186,17 @@ def main(argv=None):
         started = time.time()
         try:
             model = train_model(spec, args, train_set, device)
-        except NonFiniteLossError as error:
+            problem = divergence(model)
+            if problem:
+                raise NonFiniteLossError(problem)
+            test = evaluate_analog(model, test_loader, device)
+        except (NonFiniteLossError, OverflowError, FloatingPointError) as error:
             what = f"target {format_target(spec.target)}" if spec.alpha is None \
                 else f"alpha {spec.alpha:g}"
             print(f"FAILED {spec.name} {what}: {error}; going on with the next model",
                   file=sys.stderr)
             failed.append(spec.filename)
             continue
-        test = evaluate_analog(model, test_loader, device)
         save_torch(model.state_dict(), workdir / model_path)
         append_row(log_path, dict(
             name=spec.name, target=spec.target, alpha=spec.alpha, epochs=args.n_epochs,

@@ -23,6 +23,8 @@ from synoploss.mnist_data import load_mnist
 from synoploss.models import MNISTQuantNet, set_quantize
 from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, pick_device,
                                 seed_everything)
+from synoploss.runtime import (ensure_writable_dir, nonnegative_float, nonnegative_int,
+                               positive_float, positive_int)
 
 DEFAULT_SCALES = [round(value, 1) for value in np.arange(0.1, 5.0, 0.2)]
 
@@ -31,20 +33,20 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quantize_training", action="store_true", help="train with QAT")
-    parser.add_argument("--scales", type=float, nargs="+", default=DEFAULT_SCALES,
+    parser.add_argument("--scales", type=positive_float, nargs="+", default=DEFAULT_SCALES,
                         help="input scales (default 0.1 to 4.9 in steps of 0.2)")
-    parser.add_argument("--n_epochs", type=int, default=50, help="most epochs per network")
-    parser.add_argument("--tol", type=float, default=1e-3,
+    parser.add_argument("--n_epochs", type=positive_int, default=50, help="most epochs per network")
+    parser.add_argument("--tol", type=nonnegative_float, default=1e-3,
                         help="stop when the epoch loss changes by less than this fraction")
-    parser.add_argument("--min_epochs", type=int, default=10,
+    parser.add_argument("--min_epochs", type=nonnegative_int, default=10,
                         help="epochs before early stopping may happen (one StepLR period)")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--lr", type=positive_float, default=1e-3)
+    parser.add_argument("--batch_size", type=positive_int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data_root", default="data", help="torchvision MNIST root")
     parser.add_argument("--download", action="store_true", help="download MNIST if missing")
     parser.add_argument("--workdir", default=".", help="models/ and results/ go here")
-    parser.add_argument("--max_train_samples", type=int, default=None)
+    parser.add_argument("--max_train_samples", type=positive_int, default=None)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no_progress", action="store_true")
     return parser.parse_args(argv)
@@ -66,7 +68,12 @@ def main(argv=None):
         train_set = Subset(train_set, range(min(args.max_train_samples, len(train_set))))
     print(f"data: {description}; {len(train_set)} train / {len(test_set)} test images")
     results = workdir / "results" / f"quant_eval_qtrain_{qtrain}.csv"
-    done = set(read_csv(results)["scale"].round(6)) if results.is_file() else set()
+    try:
+        ensure_writable_dir(workdir / "models", "--workdir")
+        done = set(read_csv(results, required=["scale"], numeric=["scale"])["scale"].round(6)) \
+            if results.is_file() else set()
+    except ValueError as error:
+        sys.exit(f"quantization_evaluation.py: {error}")
     test_loader = DataLoader(test_set, 512)
     for scale in args.scales:
         if round(scale, 6) in done:

@@ -18,6 +18,7 @@ from synoploss.models import MNIST_INPUT, MNISTQuantNet
 from synoploss.parallel import map_jobs
 from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking
 from synoploss.training import load_state, pick_device
+from synoploss.runtime import ensure_writable_dir, positive_int
 
 _SHARED = {}
 
@@ -27,12 +28,12 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quantize_training", action="store_true",
                         help="test the QAT models (default: those trained without)")
-    parser.add_argument("--n_timesteps", type=int, default=100)
+    parser.add_argument("--n_timesteps", type=positive_int, default=100)
     parser.add_argument("--workdir", default=".")
     parser.add_argument("--data_root", default="data")
-    parser.add_argument("--max_samples", type=int, default=None, help="test images (subset)")
-    parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=1, help="processes over models")
+    parser.add_argument("--max_samples", type=positive_int, default=None, help="test images (subset)")
+    parser.add_argument("--batch_size", type=positive_int, default=64)
+    parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     return parser.parse_args(argv)
 
@@ -60,7 +61,10 @@ def main(argv=None):
     workdir = Path(args.workdir)
     qtrain = args.quantize_training
     try:
-        entries = read_csv(workdir / "results" / f"quant_eval_qtrain_{qtrain}.csv")
+        ensure_writable_dir(workdir / "results", "--workdir")
+        entries = read_csv(workdir / "results" / f"quant_eval_qtrain_{qtrain}.csv",
+                           required=["scale", "model_path", "quantize_training", "data"],
+                           numeric=["scale"])
         _, test_set, _ = load_mnist(args.data_root, standin=True)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"test_spiking.py: {error} (run quantization_evaluation.py first)")

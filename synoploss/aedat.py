@@ -13,6 +13,7 @@ files without a version line and has no AER-DAT1.0 reader.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,11 @@ RAW_DTYPES = {
     2: np.dtype([("address", ">u4"), ("timestamp", ">u4")]),
 }
 SENSOR_SIZE = 128
+EXTERNAL_EVENT_BIT = 1 << 15      # jAER's DVS128: an external (special) event, not a pixel
+DVS128_ADDRESS_BITS = 0xFFFF      # y (7 bits) << 8 | x (7 bits) << 1 | polarity, and bit 15
+# An event whose timestamp is this far (µs) from both neighbours, which are close to each
+# other, is a corrupt timestamp, not a 32-bit wrap (the neighbours of a wrap are not close)
+CORRUPT_JUMP_US = 10_000_000
 _VERSION = re.compile(rb"#!AER-DAT(\d+)\.(\d+)")
 
 
@@ -74,9 +80,44 @@ def read_raw(path) -> tuple[np.ndarray, np.ndarray]:
     if offset == 0 and payload == 0:
         raise AedatError(f"{path}: empty file, not AER-DAT")
     raw = np.fromfile(path, dtype=raw_dtype, offset=offset)
-    timestamps = unwrap_timestamps(raw["timestamp"].astype(np.int64))
+    addresses = raw["address"].astype(np.uint32)
+    timestamps = raw["timestamp"].astype(np.int64)
+    foreign = (addresses & ~np.uint32(DVS128_ADDRESS_BITS)) != 0
+    if foreign.any():
+        raise AedatError(f"{path}: {int(foreign.sum())} of {len(addresses)} events have "
+                         "address bits above the DVS128's 16 (not a DVS128 recording?)")
+    keep = (addresses & EXTERNAL_EVENT_BIT) == 0
+    corrupt = corrupt_timestamps(timestamps)
+    dropped_external, dropped_corrupt = int((~keep).sum()), int((corrupt & keep).sum())
+    keep &= ~corrupt
+    if dropped_external or dropped_corrupt:
+        warnings.warn(f"{path}: dropped {dropped_external} external (non-pixel) event(s) and "
+                      f"{dropped_corrupt} event(s) with a corrupt timestamp")
+    addresses, timestamps = addresses[keep], unwrap_timestamps(timestamps[keep])
     order = np.argsort(timestamps, kind="stable")
-    return raw["address"][order].astype(np.uint32), timestamps[order]
+    return addresses[order], timestamps[order]
+
+
+def corrupt_timestamps(timestamps: np.ndarray, jump_us: int = CORRUPT_JUMP_US) -> np.ndarray:
+    """Mask of isolated timestamps: more than `jump_us` from each neighbour while the
+    neighbours are within `jump_us` of each other (at the ends: far from the one
+    neighbour, which is close to the next). Differences are taken modulo 2^32, so that a
+    true wrap-around (neighbours far apart in raw value) is never flagged."""
+    timestamps = np.asarray(timestamps, dtype=np.int64)
+    count = len(timestamps)
+    mask = np.zeros(count, dtype=bool)
+    if count < 3:
+        return mask
+
+    def far(a, b):
+        difference = np.abs(a - b) % (1 << 32)
+        return np.minimum(difference, (1 << 32) - difference) > jump_us
+
+    mask[1:-1] = far(timestamps[1:-1], timestamps[:-2]) & far(timestamps[1:-1], timestamps[2:]) \
+        & ~far(timestamps[:-2], timestamps[2:])
+    mask[0] = far(timestamps[0], timestamps[1]) and not far(timestamps[1], timestamps[2])
+    mask[-1] = far(timestamps[-1], timestamps[-2]) and not far(timestamps[-2], timestamps[-3])
+    return mask
 
 
 def _looks_like_text(path) -> bool:

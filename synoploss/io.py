@@ -6,12 +6,22 @@ import fcntl
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Dict, Iterable, List
 
 import pandas as pd
 import numpy as np
 import torch
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 @contextlib.contextmanager
@@ -23,6 +33,9 @@ def atomic_path(path):
     os.close(handle)
     try:
         yield Path(temporary)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would,
+        # so that a shared cluster group can read the results
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -51,16 +64,43 @@ def write_csv(path, rows: Iterable[Dict], columns: List[str] | None = None) -> N
         frame.to_csv(temporary, index=False)
 
 
-def read_csv(path) -> pd.DataFrame:
+def read_csv(path, required: Iterable[str] = (), numeric: Iterable[str] = ()) -> pd.DataFrame:
+    """A results CSV, checked: every `required` column present, every `numeric` column
+    (where present) made of numbers. Errors name the file, and the row (as a 1-based line
+    number of the file, the header being line 1) and column of a bad value, so that a
+    garbage row can neither crash a script obscurely nor turn a figure's numbers into
+    categories."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such results file")
     try:
-        return pd.read_csv(path)
+        with warnings.catch_warnings():
+            # index_col=False: a first row with an extra field must not become an index
+            # (which silently shifts every column); pandas warns instead, and we stop
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, index_col=False)
+    except pd.errors.ParserWarning:
+        raise ValueError(f"{path}: a row has more fields than the header (line 2 or "
+                         "later); fix or move the file") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not a readable CSV file ({error})") from error
     except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+        frame = pd.DataFrame()
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: no column(s) {missing} (it has {list(frame.columns) or 'none'}); "
+                         "is it a file of this experiment, or empty?")
+    for column in numeric:
+        if column not in frame.columns or pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            row = int(bad.idxmax())
+            raise ValueError(f"{path}: line {row + 2}, column {column!r}: "
+                             f"{frame[column].iloc[row]!r} is not a number")
+        frame[column] = values
+    return frame
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ written as the four idx files under <root>/MNIST/raw/, so that the very same
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -65,14 +66,30 @@ def write_standin_mnist(root, seed: int = 0) -> Path:
         array = {"train": {"images": train_x, "labels": train_y},
                  "test": {"images": test_x, "labels": test_y}}[split][kind]
         write_idx(raw / name, array)
-    write_json(Path(root) / "MNIST" / "STANDIN.json", dict(description=STANDIN_DESCRIPTION,
-                                                            seed=seed))
+    # the marker names the files it describes by their hashes: real files copied over
+    # the stand-in later are then recognised as real, never labelled STAND-IN
+    write_json(Path(root) / "MNIST" / "STANDIN.json", dict(
+        description=STANDIN_DESCRIPTION, seed=seed,
+        sha256={name: _sha256(raw / name) for name in IDX_FILES.values()}))
     return raw
 
 
+def _sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def describe_mnist(root) -> str:
+    """STAND-IN only while the idx files are the ones the stand-in wrote."""
     marker = Path(root) / "MNIST" / "STANDIN.json"
-    return json.loads(marker.read_text())["description"] if marker.is_file() else REAL_DESCRIPTION
+    if not marker.is_file():
+        return REAL_DESCRIPTION
+    info = json.loads(marker.read_text())
+    raw = Path(root) / "MNIST" / "raw"
+    hashes = info.get("sha256", {})
+    if hashes and any(not (raw / name).is_file() or _sha256(raw / name) != digest
+                      for name, digest in hashes.items()):
+        return REAL_DESCRIPTION
+    return info["description"]
 
 
 def load_mnist(root, download: bool = False, standin: bool = True):
@@ -81,7 +98,13 @@ def load_mnist(root, download: bool = False, standin: bool = True):
     root = Path(root)
     to_tensor = transforms.ToTensor()
     raw = root / "MNIST" / "raw"
-    present = all((raw / name).is_file() for name in IDX_FILES.values())
+    found = [name for name in IDX_FILES.values() if (raw / name).is_file()]
+    present = len(found) == len(IDX_FILES)
+    if found and not present and not (root / "MNIST" / "STANDIN.json").is_file():
+        # never write the stand-in over part of a user's real MNIST
+        missing = sorted(set(IDX_FILES.values()) - set(found))
+        raise FileNotFoundError(f"{raw}: MNIST is incomplete, {', '.join(missing)} missing "
+                                f"(found {', '.join(found)}); copy the missing file(s) there")
     if not present and download:
         try:
             datasets.MNIST(root, train=True, download=True)
@@ -95,6 +118,12 @@ def load_mnist(root, download: bool = False, standin: bool = True):
                 "pass --download where the network allows, or allow the stand-in")
         print(f"MNIST not found under {raw}: writing the STAND-IN (sklearn digits) there")
         write_standin_mnist(root)
+    for split in ("train", "test"):  # clear errors for damaged or mismatched files
+        images = read_idx(raw / IDX_FILES[(split, "images")])
+        labels = read_idx(raw / IDX_FILES[(split, "labels")])
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise ValueError(f"{raw}: {split} images {images.shape} and labels {labels.shape} "
+                             "do not belong together")
     train = datasets.MNIST(root, train=True, transform=to_tensor)
     test = datasets.MNIST(root, train=False, transform=to_tensor)
     return train, test, describe_mnist(root)

@@ -8,8 +8,10 @@ same code.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shutil
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -73,14 +75,29 @@ def write_file_list(path, entries: Sequence[Tuple[str, int]]) -> None:
 
 
 def read_file_list(path) -> List[Tuple[str, int]]:
-    entries = []
+    """(relative path, label) entries of a file list. Refused, naming file and line: a
+    malformed line, a label outside 0..9, a path that leaves the dataset root (absolute
+    or through '..'), and a recording named twice (its samples would be written once and
+    counted twice)."""
+    entries, seen = [], {}
     for number, line in enumerate(Path(path).read_text().splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split("\t")
         if len(parts) != 2 or not parts[1].strip().isdigit():
             raise ValueError(f"{path}:{number}: expected 'path<TAB>label', got {line!r}")
-        entries.append((parts[0], int(parts[1])))
+        relative, label = parts[0], int(parts[1])
+        if not 0 <= label <= 9:
+            raise ValueError(f"{path}:{number}: label {label} is not a digit 0..9")
+        pure = Path(relative)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise ValueError(f"{path}:{number}: {relative!r} is outside the dataset root "
+                             "(entries are paths relative to it)")
+        if pure.stem in seen:
+            raise ValueError(f"{path}:{number}: recording {pure.stem} is already listed on "
+                             f"line {seen[pure.stem]}")
+        seen[pure.stem] = number
+        entries.append((relative, label))
     return entries
 
 
@@ -138,6 +155,14 @@ class ConversionSettings:
     crop: int | None = None
     hot_pixel_frequency: float | None = None
     overwrite: bool = False
+    # a chunk spanning longer than this is not a real 3000-event chunk (~50 ms) but a
+    # timestamp error; the recording is skipped with the reason
+    max_chunk_seconds: float = 10.0
+
+    def record(self) -> Dict:
+        """What determines the samples: stored in dataset_info.json and compared on reruns."""
+        return dict(spike_count=self.spike_count, resolution=self.resolution, crop=self.crop,
+                    hot_pixel_frequency=self.hot_pixel_frequency)
 
 
 def _done_marker(out: Path, split: str, stem: str) -> Path:
@@ -163,6 +188,12 @@ def convert_recording(root: Path, out: Path, split: str, relative: str, label: i
     bins_xy = sensor_bins(settings.resolution, settings.crop)
     events = to_output_resolution(events, bins_xy)
     chunks = chunk_events(events, settings.spike_count)
+    longest = max((int(c["t"][-1] - c["t"][0]) for c in chunks), default=0) / 1e6
+    if longest > settings.max_chunk_seconds:
+        return dict(status="skipped", split=split, label=label,
+                    reason=f"{source}: a chunk of {settings.spike_count} events spans "
+                           f"{longest:.1f} s (more than {settings.max_chunk_seconds:g} s): "
+                           "broken timestamps?")
     if not chunks:
         return dict(status="skipped", split=split, label=label,
                     reason=f"{source}: {len(events)} events, fewer than one chunk of "
@@ -203,20 +234,41 @@ def convert_dataset(root, out, settings: ConversionSettings = ConversionSettings
                     workers: int = 1, progress: bool = True) -> ConversionSummary:
     """Convert the recordings listed in root's file lists into `out/{train,test}/*.npz`."""
     root, out = Path(root), Path(out)
-    jobs = []
+    jobs, listed, digest = [], {}, hashlib.sha256()
     for split, list_name in LIST_NAMES.items():
         list_path = root / list_name
         if not list_path.is_file():
             raise FileNotFoundError(f"{list_path}: file list missing (run makelist.py)")
+        # split name and a separator: moving a line from one list to the other counts
+        digest.update(split.encode() + b"\0" + list_path.read_bytes() + b"\0")
         for relative, label in read_file_list(list_path):
+            stem = Path(relative).stem
+            if stem in listed and listed[stem] != split:
+                raise ValueError(f"{list_path}: recording {stem} is in both the train and the "
+                                 "test list; a recording must belong to one split only")
+            listed[stem] = split
             jobs.append((root, out, split, relative, label, settings))
     source_info = root / "README.json"
     description = (json.loads(source_info.read_text()).get("description", REAL_DESCRIPTION)
                    if source_info.is_file() else REAL_DESCRIPTION)
-    write_json(out / "dataset_info.json", dict(
-        description=description, source=str(root), spike_count=settings.spike_count,
-        resolution=settings.resolution, crop=settings.crop,
-        hot_pixel_frequency=settings.hot_pixel_frequency))
+    # compared on reruns: the settings and the lists' content (not the folder's path)
+    record = dict(settings.record(), file_lists_sha256=digest.hexdigest())
+    info_path = out / "dataset_info.json"
+    if info_path.is_file():
+        previous = json.loads(info_path.read_text())
+        changed = {key: (previous.get(key), value) for key, value in record.items()
+                   if previous.get(key) != value}
+        if changed and not settings.overwrite:
+            details = "; ".join(f"{key}: {old!r} then, {new!r} now"
+                                for key, (old, new) in changed.items())
+            raise ValueError(f"{out} holds samples converted with other settings ({details}). "
+                             "Pass --overwrite to convert again from scratch, or choose "
+                             "another --out")
+    if settings.overwrite:
+        # from scratch: no chunk of an earlier conversion may survive beside the new ones
+        for folder in ("train", "test", ".done"):
+            shutil.rmtree(out / folder, ignore_errors=True)
+    write_json(info_path, dict(record, description=description, source=str(root)))
     summary = ConversionSummary()
     for result in map_jobs(_convert_job, jobs, workers, "converting recordings", progress,
                            chunksize=4):
@@ -280,7 +332,9 @@ def read_spiking_curves(workdir) -> dict:
     """The SPIKING_CURVES whose results exist under <workdir>/results, by label."""
     from .io import read_csv
     results = Path(workdir) / "results"
-    return {label: read_csv(results / f"{name}_spiking.csv")
+    columns = ["snn_accuracy", "snn_synops", "ann_synops", "model_path"]
+    return {label: read_csv(results / f"{name}_spiking.csv", required=columns,
+                            numeric=columns[:3])
             for label, name in SPIKING_CURVES.items()
             if (results / f"{name}_spiking.csv").is_file()}
 

@@ -35,11 +35,53 @@ COLOURS = {"SynOp+QAT": "C0", "SynOp": "C1", "weight scaling": "C2",
            "Rueckauer normalisation": "C4", "baseline": "k"}
 
 
+# every figure function and the file name (PNG and PDF) it writes
+FIGURE_NAMES = {"mnist_dvs_data": "mnist_dvs_data",
+                "mnist_dvs_analog": "mnist_dvs_analog_accuracy_synops",
+                "mnist_dvs_targets": "mnist_dvs_targets", "mnist_dvs_spiking": "mnist_dvs_spiking",
+                "mnist_dvs_estimate_vs_measured": "mnist_dvs_estimate_vs_measured",
+                "cifar10": "cifar10_spiking", "mnist_quant_only": "mnist_quant_only",
+                "energy": "energy"}
+TEXT_COLUMNS = {"data", "model_path", "name", "curve", "setting", "init_from", "model",
+                "layer", "baseline_model", "optimized_model"}
+
+
+def draw(function, *arguments, figure_dir):
+    """Draw one figure: (paths, None), or ([], why) when its results are missing or
+    unusable. Its files from an earlier run are removed first, so that a figure that
+    cannot be drawn now never stays behind looking current."""
+    name = FIGURE_NAMES[function.__name__]
+    for suffix in (".png", ".pdf"):
+        (Path(figure_dir) / f"{name}{suffix}").unlink(missing_ok=True)
+    try:
+        return function(*arguments, figure_dir), None
+    except (FileNotFoundError, ValueError, IndexError) as error:
+        plt.close("all")
+        return [], str(error)
+    except KeyError as error:
+        plt.close("all")
+        return [], f"a results file lacks the column {error}"
+
+
 def _read(path) -> pd.DataFrame:
+    """A results CSV whose number columns hold only numbers: a garbage row is named
+    (file, line, column) instead of turning a column into categories on the axes."""
+    from .io import read_csv
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing")
-    return pd.read_csv(path)
+    frame = read_csv(path)
+    if frame.empty:
+        raise ValueError(f"{path}: no rows (did its experiment finish?)")
+    numeric = []
+    for column in frame.columns:
+        if column in TEXT_COLUMNS or pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        values = frame[column].dropna()
+        parsed = pd.to_numeric(values, errors="coerce")
+        if len(values) and parsed.notna().mean() >= 0.5:  # a number column with garbage
+            numeric.append(column)
+    return read_csv(path, numeric=numeric) if numeric else frame
 
 
 def _data_note(frame: pd.DataFrame) -> str:

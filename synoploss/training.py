@@ -148,6 +148,25 @@ def evaluate_analog(model: nn.Module, loader, device="cpu", transform=None,
                       layer_synops)
 
 
+WEIGHT_LIMIT = 1e4  # trained weights of these networks are of order 0.01-10
+
+
+@torch.no_grad()
+def divergence(model: nn.Module, limit: float = WEIGHT_LIMIT) -> str | None:
+    """Why the trained model cannot be a result, or None: a weight that is not finite or
+    larger than `limit` in size (a learning rate far too large blows the weights up and
+    leaves every ReLU silent, at a cross-entropy of exactly ln 10 and no NaN to see). A
+    network that is merely silent, e.g. after too low a SynOp target, is a result."""
+    for name, parameter in model.named_parameters():
+        if not torch.isfinite(parameter).all():
+            return f"diverged: {name} has non-finite values"
+        largest = parameter.abs().max().item() if parameter.numel() else 0.0
+        if largest > limit:
+            return (f"diverged: |{name}| reaches {largest:.3g} (trained weights stay far "
+                    f"below {limit:g}); lower --lr")
+    return None
+
+
 def load_state(model: nn.Module, path) -> nn.Module:
     """Load a checkpoint (a state dict, or a dict with 'state_dict') into `model`.
 

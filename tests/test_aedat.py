@@ -102,3 +102,39 @@ def test_jitter_is_ordered_not_dropped(tmp_path):
 ])
 def test_unwrap(raw, expected):
     assert unwrap_timestamps(np.array(raw)).tolist() == expected
+
+
+def test_a_corrupt_timestamp_is_dropped_not_taken_for_a_wrap(tmp_path):
+    """One event stamped ~2^32 among events at 10-1000 µs: unwrapping the drop after it
+    as a 32-bit wrap would put the rest 71 minutes later."""
+    events = [(1, 1, 1, 10), (2, 2, 0, 20), (3, 3, 1, 4_000_000_000), (4, 4, 0, 30),
+              (5, 5, 1, 1000)]
+    path = tmp_path / "rec.aedat"
+    write_by_hand(path, 2, events)
+    with pytest.warns(UserWarning, match="1 event.s. with a corrupt timestamp"):
+        decoded = read_aedat(path)
+    assert decoded["t"].tolist() == [10, 20, 30, 1000]
+    assert decoded["x"].tolist() == [1, 2, 4, 5]
+
+
+def test_a_true_wrap_is_still_unwrapped(tmp_path):
+    top = (1 << 32) - 20
+    path = tmp_path / "rec.aedat"
+    write_by_hand(path, 2, [(1, 1, 1, top), (2, 2, 0, top + 10), (3, 3, 1, 5), (4, 4, 0, 25)])
+    assert read_aedat(path)["t"].tolist() == [top, top + 10, (1 << 32) + 5, (1 << 32) + 25]
+
+
+def test_external_events_are_dropped_and_foreign_addresses_refused(tmp_path):
+    path = tmp_path / "rec.aedat"
+    with open(path, "wb") as handle:
+        handle.write(b"#!AER-DAT2.0\r\n")
+        handle.write(struct.pack(">II", address(1, 2, 1), 10))
+        handle.write(struct.pack(">II", (1 << 15) | address(3, 4, 0), 20))  # external event
+        handle.write(struct.pack(">II", address(5, 6, 0), 30))
+    with pytest.warns(UserWarning, match="dropped 1 external"):
+        events = read_aedat(path)
+    assert events["x"].tolist() == [1, 5] and events["y"].tolist() == [2, 6]
+    with open(path, "ab") as handle:  # an address from another sensor (bit 17 set)
+        handle.write(struct.pack(">II", (1 << 17) | address(1, 1, 0), 40))
+    with pytest.raises(AedatError, match="rec.aedat: 1 of 4 events have address bits above"):
+        read_aedat(path)

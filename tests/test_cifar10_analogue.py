@@ -1,4 +1,6 @@
 """The CIFAR10_analogue scripts on the procedural stand-in."""
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -109,3 +111,48 @@ def test_gpu_data_path_and_bf16_run_on_the_cpu_too(tmp_path):
 def test_bad_device_is_named(tmp_path, flag, value, message):
     with pytest.raises(SystemExit, match=message):
         train.main(TINY[:-2] + ["--workdir", str(tmp_path), flag, value])
+
+
+def test_resume_retrains_a_logged_round_whose_checkpoint_is_missing(tmp_path, capsys):
+    """Killed between the log row and the checkpoint save: --resume trains that round again
+    instead of failing on every rerun."""
+    common = TINY + ["--workdir", str(tmp_path), "--n_epochs", "1", "--round_epochs", "1",
+                     "--data_root", str(tmp_path / "none")]
+    train.main(common + ["--n_rounds", "1"])
+    (tmp_path / "models" / "d0.2_0.1_0.pth").unlink()
+    train.main(common + ["--n_rounds", "1", "--resume"])
+    assert "round 0 is in" in capsys.readouterr().out
+    assert (tmp_path / "models" / "d0.2_0.1_0.pth").is_file()
+    log = pd.read_csv(tmp_path / "training_log.csv")
+    assert log["round"].tolist() == [-1, 0]  # replaced, not duplicated
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--width", "0"], "--width: must be positive"),
+    (["--n_dt", "0"], "--n_dt: must be a positive integer"),
+    (["--dropout", "0.2", "1.5"], r"--dropout: must be in \[0, 1\)"),
+])
+def test_bad_cifar_flags_are_named(tmp_path, capsys, argv, message):
+    script = test if argv[0] == "--n_dt" else train
+    with pytest.raises(SystemExit):
+        script.main(argv + ["--workdir", str(tmp_path)])
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_test_py_writes_each_result_as_it_goes(tmp_path, monkeypatch):
+    common = TINY + ["--workdir", str(tmp_path), "--data_root", str(tmp_path / "none")]
+    train.main(common + ["--n_epochs", "1", "--n_rounds", "0"])
+    calls = []
+    original = test.compare_analog_and_spiking
+
+    def fail_on_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(test, "compare_analog_and_spiking", fail_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        test.main(["--workdir", str(tmp_path), "--synthetic", "--n_test", "16", "--n_dt", "2",
+                   "--baseline_scales", "5", "50", "--data_root", str(tmp_path / "none")])
+    assert len(pd.read_csv(tmp_path / "results" / "log_inference.csv")) == 1

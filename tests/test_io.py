@@ -1,9 +1,12 @@
 import multiprocessing
+import os
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from synoploss.io import append_row, atomic_path, parse_shard, read_csv, write_csv
+from synoploss.io import (append_row, atomic_path, parse_shard, read_csv, save_npz,
+                          write_csv)
 
 
 def test_atomic_path_keeps_the_old_file_on_failure(tmp_path):
@@ -60,3 +63,42 @@ def test_parse_shard_errors(text):
 def test_read_csv_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such results file"):
         read_csv(tmp_path / "absent.csv")
+
+
+def test_a_row_with_an_extra_field_is_refused_not_shifted(tmp_path):
+    """pandas would take the first column of such a file as an index and shift every
+    value one column left; append_row would then rewrite the log shifted."""
+    path = tmp_path / "log.csv"
+    path.write_text("name,accuracy\na,0.5,EXTRA\nb,0.7\n")
+    with pytest.raises(ValueError, match="more fields than the header"):
+        read_csv(path)
+    with pytest.raises(ValueError, match="more fields than the header"):
+        append_row(path, dict(name="c", accuracy=0.9))
+    assert path.read_text() == "name,accuracy\na,0.5,EXTRA\nb,0.7\n"  # untouched
+
+
+def test_garbage_in_a_number_column_names_file_line_and_column(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text("scale,snn_accuracy\n0.5,0.9\n0.6,oops\n")
+    with pytest.raises(ValueError, match=r"results.csv: line 3, column 'snn_accuracy': 'oops'"):
+        read_csv(path, numeric=["snn_accuracy"])
+    assert read_csv(path, numeric=["scale"])["scale"].tolist() == [0.5, 0.6]
+
+
+@pytest.mark.parametrize("content", ["", "a,b\n"])
+def test_missing_columns_are_named(tmp_path, content):
+    path = tmp_path / "results.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=r"no column\(s\) \['snn_synops'\]"):
+        read_csv(path, required=["snn_synops"])
+
+
+def test_written_files_are_readable_by_the_group(tmp_path):
+    """mkstemp makes private (0600) files; results on a shared cluster follow the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    write_csv(tmp_path / "x.csv", [dict(a=1)])
+    save_npz(tmp_path / "x.npz", a=np.zeros(2))
+    for name in ("x.csv", "x.npz"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+    assert 0o666 & ~umask != 0o600  # the check means something with this umask

@@ -58,3 +58,38 @@ def test_standin_is_deterministic(tmp_path):
     second = write_standin_mnist(tmp_path / "b")
     for name in IDX_FILES.values():
         assert (first / name).read_bytes() == (second / name).read_bytes()
+
+
+def write_real(raw, count=6, value=7):
+    """Four idx files as a user's real MNIST would have them (here tiny and constant)."""
+    for (split, kind), name in IDX_FILES.items():
+        shape = (count, 28, 28) if kind == "images" else (count,)
+        write_idx(raw / name, np.full(shape, value, dtype=np.uint8))
+
+
+def test_incomplete_real_mnist_is_not_overwritten(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    write_real(raw)
+    missing = raw / IDX_FILES[("test", "labels")]
+    missing.unlink()
+    before = {path.name: path.read_bytes() for path in raw.iterdir()}
+    with pytest.raises(FileNotFoundError, match="t10k-labels-idx1-ubyte missing"):
+        load_mnist(tmp_path)
+    assert {path.name: path.read_bytes() for path in raw.iterdir()} == before
+
+
+def test_real_files_copied_over_the_standin_are_not_called_standin(tmp_path):
+    write_standin_mnist(tmp_path)
+    assert describe_mnist(tmp_path) == STANDIN_DESCRIPTION
+    write_real(tmp_path / "MNIST" / "raw")
+    assert describe_mnist(tmp_path) == "MNIST"
+    assert load_mnist(tmp_path)[2] == "MNIST"
+
+
+def test_a_truncated_file_is_named_before_torchvision_reads_it(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    write_real(raw)
+    images = raw / IDX_FILES[("train", "images")]
+    images.write_bytes(images.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.*truncated"):
+        load_mnist(tmp_path)

@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -172,3 +173,66 @@ def test_small_emulated_dataset_end_to_end(tmp_path):
     assert describe_dataset(tmp_path / "out") == EMULATED_DESCRIPTION
     durations = SpikeTrainDataset(tmp_path / "out" / "test").durations
     assert 5 <= np.median(durations) <= 200  # tens of 1 ms bins per chunk, as real chunks
+
+
+def test_rerun_with_other_settings_is_refused_and_overwrite_starts_clean(tmp_path):
+    root = fake_dataset(tmp_path / "raw", digits=(0,))
+    write_lists(root)
+    out = tmp_path / "out"
+    convert_dataset(root, out, ConversionSettings(spike_count=2000), progress=False)
+    assert len(list((out / "train").glob("mnist_0_scale16_0001_*.npz"))) == 3
+    with pytest.raises(ValueError, match="spike_count: 2000 then, 3000 now.*--overwrite"):
+        convert_dataset(root, out, ConversionSettings(spike_count=3000), progress=False)
+    convert_dataset(root, out, ConversionSettings(spike_count=3000, overwrite=True),
+                    progress=False)
+    # 7000 events: 2 chunks of 3000 now; the third chunk of 2000 events is gone
+    assert sorted(p.name for p in (out / "train").glob("mnist_0_scale16_0001_*.npz")) == \
+        ["mnist_0_scale16_0001_0.npz", "mnist_0_scale16_0001_1.npz"]
+    assert json.loads((out / "dataset_info.json").read_text())["spike_count"] == 3000
+
+
+def test_changed_file_lists_are_refused(tmp_path):
+    root = fake_dataset(tmp_path / "raw", digits=(0,))
+    write_lists(root)
+    out = tmp_path / "out"
+    convert_dataset(root, out, progress=False)
+    train, test = make_file_lists(root, train_per_digit=2)  # another split
+    write_file_list(root / LIST_NAMES["train"], train)
+    write_file_list(root / LIST_NAMES["test"], test)
+    with pytest.raises(ValueError, match="file_lists_sha256"):
+        convert_dataset(root, out, progress=False)
+
+
+def test_a_recording_in_both_splits_is_refused(tmp_path):
+    root = fake_dataset(tmp_path / "raw", digits=(0,))
+    shared = ("grabbed_data0/scale16/mnist_0_scale16_0001.aedat", 0)
+    write_file_list(root / LIST_NAMES["train"], [shared])
+    write_file_list(root / LIST_NAMES["test"], [shared])
+    with pytest.raises(ValueError, match="mnist_0_scale16_0001 is in both the train and the test"):
+        convert_dataset(root, tmp_path / "out", progress=False)
+
+
+@pytest.mark.parametrize("lines,message", [
+    (["a/x.aedat\t1", "b/x.aedat\t1"], "list.txt:2: recording x is already listed on line 1"),
+    (["../outside/x.aedat\t1"], "list.txt:1: '../outside/x.aedat' is outside the dataset root"),
+    (["/abs/x.aedat\t1"], "outside the dataset root"),
+    (["a/x.aedat\t12"], "list.txt:1: label 12 is not a digit"),
+])
+def test_bad_file_lists_name_the_line(tmp_path, lines, message):
+    path = tmp_path / "list.txt"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=message):
+        read_file_list(path)
+
+
+def test_a_chunk_spanning_minutes_skips_its_recording(tmp_path):
+    root = tmp_path / "raw"
+    recording = random_recording(7000, seed=1)
+    recording["t"][4000:] += 600_000_000  # a 10-minute gap inside the second chunk
+    write_aedat(root / "grabbed_data0" / "scale16" / "mnist_0_scale16_0001.aedat", recording)
+    write_file_list(root / LIST_NAMES["train"],
+                    [("grabbed_data0/scale16/mnist_0_scale16_0001.aedat", 0)])
+    write_file_list(root / LIST_NAMES["test"], [])
+    with pytest.warns(UserWarning, match="spans 600.0 s"):
+        summary = convert_dataset(root, tmp_path / "out", progress=False)
+    assert summary.read == 0 and len(summary.skipped) == 1

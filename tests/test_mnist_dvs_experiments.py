@@ -1,10 +1,12 @@
 """The MNIST-DVS scripts end to end on a tiny emulated dataset."""
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from conftest import REPO, load_script
 
@@ -203,3 +205,67 @@ def test_generate_prefers_real_recordings_in_the_default_folder(tmp_path, monkey
     assert not (tmp_path / "out" / "emulated_aedat").exists()
     assert len(list((tmp_path / "out" / "train").glob("*.npz"))) == 4
     assert (root / "mnistdvs_filelist_train.txt").is_file()
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--n_models", "40", "--target_min", "1e5", "--target_max", "1.05e5"],
+     "would all be saved as models/l1-fanout_1e\\+05.pth"),
+    (["--n_epochs", "0"], "--n_epochs: must be a positive integer, got 0"),
+    (["--batch_size", "0"], "--batch_size: must be a positive integer"),
+    (["--lr", "-1"], "--lr: must be positive"),
+    (["--device", "foo"], None),
+])
+def test_bad_training_flags_stop_before_any_training(tiny_mnist_dvs, tmp_path, capsys, extra,
+                                                     message):
+    with pytest.raises(SystemExit) as raised:
+        train.main(["--data", str(tiny_mnist_dvs), "--workdir", str(tmp_path / "w"),
+                    "--no_progress", *extra])
+    text = capsys.readouterr().err + str(raised.value.code)
+    assert re.search(message or "--device foo: not a device name", text)
+    assert not (tmp_path / "w" / "training_log.csv").exists()
+
+
+def test_unusable_workdir_and_foreign_checkpoint_fail_before_training(tiny_mnist_dvs, tmp_path,
+                                                                      capsys):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SystemExit, match="--workdir .*afile: is a file"):
+        train.main(["--data", str(tiny_mnist_dvs), "--workdir", str(tmp_path / "afile"), *QUICK])
+    foreign = tmp_path / "foreign.pth"
+    torch.save({"weight": torch.zeros(3)}, foreign)
+    with pytest.raises(SystemExit):
+        train.main(["--data", str(tiny_mnist_dvs), "--workdir", str(tmp_path / "w"), *QUICK,
+                    "--init_from", str(foreign)])
+    assert "does not fit MNISTDVSNet" in capsys.readouterr().err
+    assert not (tmp_path / "w" / "models").exists()
+
+
+def test_a_diverged_model_is_not_logged_as_a_result(tiny_mnist_dvs, tmp_path, capsys):
+    """--lr 1e9 leaves every ReLU silent at cross-entropy ln 10 without any NaN."""
+    with pytest.raises(SystemExit, match=r"1 model\(s\) failed: nopenalty.pth"):
+        train.main(["--data", str(tiny_mnist_dvs), "--workdir", str(tmp_path), *QUICK,
+                    "--nopenalty", "--lr", "1e9"])
+    # on this tiny run the loss also turns NaN; either way the model is refused
+    assert re.search("FAILED nopenalty .*(diverged|nan)", capsys.readouterr().err)
+    assert not (tmp_path / "training_log.csv").exists()
+
+
+@pytest.mark.parametrize("content", ["", "name,model_path\n"])
+def test_empty_or_columnless_results_are_named(tmp_path, content):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "nopenalty_spiking.csv").write_text(content)
+    with pytest.raises(SystemExit, match="nopenalty_spiking.csv: no column"):
+        summarize.main(["--workdir", str(tmp_path)])
+    (tmp_path / "training_log.csv").write_text(content)
+    with pytest.raises(SystemExit, match="training_log.csv: no column"):
+        test_spiking.main(["--mode", "quantized", "--workdir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("script,argv,message", [
+    ("test_spiking", ["--mode", "quantized", "--dt_us", "0"], "--dt_us: must be a positive"),
+    ("smart", ["--percentile", "200"], r"--percentile: must be in \(0, 100\]"),
+])
+def test_bad_test_flags_are_named(tmp_path, capsys, script, argv, message):
+    with pytest.raises(SystemExit):
+        {"test_spiking": test_spiking, "smart": smart}[script].main(argv + ["--workdir",
+                                                                           str(tmp_path)])
+    assert re.search(message, capsys.readouterr().err)

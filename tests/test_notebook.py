@@ -58,3 +58,16 @@ def test_missing_parameters_cell(tmp_path):
     nbformat.write(notebook, tmp_path / "plain.ipynb")
     with pytest.raises(ValueError, match="no cell tagged 'parameters'"):
         execute(tmp_path / "plain.ipynb", {})
+
+
+def test_a_broken_results_file_skips_its_figure_and_removes_the_old_one(tmp_path, tiny_mnist_dvs):
+    results = write_fake_results(tmp_path / "results")
+    figures = tmp_path / "figures"
+    run(results, tiny_mnist_dvs, figures)
+    assert (figures / "mnist_quant_only.png").is_file()
+    (results / "mnist_quant_only" / "results" / "quant_eval_qtrain_True.csv").write_text("")
+    notebook = run(results, tiny_mnist_dvs, figures)
+    text = printed(notebook)
+    assert "SKIPPED MNIST quantization only" in text and "quant_eval_qtrain_True.csv" in text
+    assert not (figures / "mnist_quant_only.png").exists()
+    assert (figures / "cifar10_spiking.png").is_file()  # the others are drawn

@@ -34,3 +34,21 @@ def test_data_and_energy_figures(tiny_mnist_dvs, results, tmp_path):
 def test_missing_results_name_the_file(tmp_path, function, folder, _):
     with pytest.raises(FileNotFoundError, match="missing|no "):
         getattr(plots, function)(tmp_path / folder, tmp_path / "figures")
+
+
+def test_draw_removes_the_old_figure_and_names_a_garbage_row(tmp_path):
+    results = write_fake_results(tmp_path / "results")
+    figures = tmp_path / "figures"
+    paths, problem = plots.draw(plots.cifar10, results / "cifar10", figure_dir=figures)
+    assert problem is None and paths[0].is_file()
+    log = results / "cifar10" / "results" / "log_inference.csv"
+    lines = log.read_text().splitlines()
+    fields = lines[2].split(",")
+    column = lines[0].split(",").index("spiking_accuracy")
+    fields[column] = "garbage"
+    lines[2] = ",".join(fields)
+    log.write_text("\n".join(lines) + "\n")
+    paths, problem = plots.draw(plots.cifar10, results / "cifar10", figure_dir=figures)
+    assert paths == [] and "log_inference.csv: line 3, column 'spiking_accuracy'" in problem
+    assert not (figures / "cifar10_spiking.png").exists()  # no stale figure left behind
+    assert not (figures / "cifar10_spiking.pdf").exists()

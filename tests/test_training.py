@@ -89,3 +89,18 @@ def test_early_stopping_waits_for_min_epochs(min_epochs, expected):
     fit(model, toy_problem(), 20, 1e-3, progress=False, early_stop_tol=1e-6,
         min_epochs=min_epochs, on_epoch=lambda epoch, stats: epochs.append(epoch))
     assert len(epochs) == expected
+
+
+def test_divergence_is_told_apart_from_a_silent_network():
+    from synoploss.training import divergence
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    assert divergence(model) is None
+    with torch.no_grad():
+        model[0].bias.fill_(-5.0)  # silent for every input: a (bad) result, not divergence
+    assert divergence(model) is None
+    with torch.no_grad():
+        model[0].weight[0, 0] = 3e8  # what Adam at --lr 1e9 leaves behind
+    assert "|0.weight| reaches 3e+08" in divergence(model)
+    with torch.no_grad():
+        model[0].weight[0, 0] = float("nan")
+    assert "non-finite" in divergence(model)
