@@ -96,7 +96,13 @@ def train_epoch(model: nn.Module, loader, optimizer, synop_loss=None, device="cp
             cross_entropy = F.cross_entropy(output.float(), target)
             loss = cross_entropy + synop_loss() if synop_loss is not None else cross_entropy
         loss.backward()
-        optimizer.step()
+        try:
+            optimizer.step()
+        except RuntimeError as error:  # e.g. an lr beyond float32: the sweep must go on
+            if "overflow" not in str(error):
+                raise
+            raise NonFiniteLossError(f"{description}: the optimiser step overflowed "
+                                     f"({error}); lower the learning rate") from error
         batch = len(target)
         totals += torch.stack([loss.detach().double() * batch,
                                cross_entropy.detach().double() * batch,

@@ -104,3 +104,12 @@ def test_divergence_is_told_apart_from_a_silent_network():
     with torch.no_grad():
         model[0].weight[0, 0] = float("nan")
     assert "non-finite" in divergence(model)
+
+
+def test_an_optimiser_overflow_is_a_failed_model_not_a_crash():
+    """--lr 1e300 does not fit in float32: Adam raises a RuntimeError that used to abort
+    the whole sweep; it is now the model's failure."""
+    model = nn.Sequential(nn.Linear(4, 3), NeuromorphicReLU(quantize=False, fanout=1))
+    loader = DataLoader(TensorDataset(torch.rand(8, 4), torch.randint(0, 3, (8,))), 4)
+    with pytest.raises(NonFiniteLossError, match="overflowed"):
+        fit(model, loader, 1, lr=1e300, progress=False)
