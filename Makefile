@@ -1,5 +1,7 @@
 # synoploss: `make demo` runs the main job on the embedded data; `make test` runs the tests.
-PYTHON ?= python3.11
+# The newest supported Python that runs here (3.13, 3.12, 3.11); `make test PYTHON=...`
+# picks another. (A pyenv shim of a version that is not active does not run: skipped.)
+PYTHON ?= $(firstword $(foreach version,3.13 3.12 3.11,$(shell python$(version) -c "import venv" >/dev/null 2>&1 && echo python$(version))) python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed

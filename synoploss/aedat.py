@@ -17,11 +17,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from aermanager.parsers import events_struct
-
 from .io import atomic_path
 
-EVENT_DTYPE = np.dtype(events_struct)
+# aermanager's event layout (`aermanager.parsers.events_struct`), typed here: importing
+# aermanager.parsers imports `dv`, whose `import imp` fails on Python 3.12 and later
+# (tests/test_aedat.py checks the two are equal where aermanager.parsers imports)
+EVENT_DTYPE = np.dtype([("x", np.uint16), ("y", np.uint16), ("t", np.uint64), ("p", np.bool_)])
 RAW_DTYPES = {
     1: np.dtype([("address", ">u2"), ("timestamp", ">u4")]),
     2: np.dtype([("address", ">u4"), ("timestamp", ">u4")]),

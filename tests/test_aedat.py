@@ -2,9 +2,17 @@ import struct
 
 import numpy as np
 import pytest
-from aermanager.parsers import get_aer_events_from_file, parse_dvs_128
+from synoploss.aedat import EVENT_DTYPE, AedatError, read_aedat, unwrap_timestamps, write_aedat
 
-from synoploss.aedat import AedatError, read_aedat, unwrap_timestamps, write_aedat
+
+def aermanager_parsers():
+    """aermanager.parsers, where it imports: it needs `dv`, which needs `imp` (< 3.12)."""
+    return pytest.importorskip("aermanager.parsers",
+                               reason="aermanager.parsers imports dv, which needs Python < 3.12")
+
+
+def test_event_layout_is_aermanagers():
+    assert EVENT_DTYPE == np.dtype(aermanager_parsers().events_struct)
 
 # (x, y, polarity, timestamp µs): asymmetric so that a swap of x and y shows
 EVENTS = [(3, 100, 1, 10), (127, 0, 0, 25), (64, 5, 1, 1000), (0, 127, 0, 1_000_000)]
@@ -35,12 +43,21 @@ def test_known_events_decode(tmp_path, version, header):
     assert [(int(e["x"]), int(e["y"]), int(e["p"]), int(e["t"])) for e in events] == EVENTS
 
 
-def test_writer_round_trip_and_aermanager_agrees_on_raw_words(tmp_path):
-    path = tmp_path / "rec.aedat"
+def test_writer_round_trip(tmp_path):
     write_by_hand(tmp_path / "hand.aedat", 2)
     events = read_aedat(tmp_path / "hand.aedat")
-    write_aedat(path, events)
-    assert np.array_equal(read_aedat(path), events)
+    write_aedat(tmp_path / "rec.aedat", events)
+    assert np.array_equal(read_aedat(tmp_path / "rec.aedat"), events)
+    assert (tmp_path / "rec.aedat").read_bytes().endswith((tmp_path / "hand.aedat").read_bytes()[-32:])
+
+
+def test_aermanager_agrees_on_raw_words(tmp_path):
+    parsers = aermanager_parsers()
+    path = tmp_path / "rec.aedat"
+    write_by_hand(tmp_path / "hand.aedat", 2)
+    write_aedat(path, read_aedat(tmp_path / "hand.aedat"))
+    get_aer_events_from_file, parse_dvs_128 = parsers.get_aer_events_from_file, \
+        parsers.parse_dvs_128
     raw = get_aer_events_from_file(str(path), 2.0, len(path.read_bytes()) - 8 * len(EVENTS))
     assert raw["address"].tolist() == [address(x, y, p) for x, y, p, _ in EVENTS]
     assert raw["timeStamp"].tolist() == [t for *_, t in EVENTS]
@@ -138,3 +155,14 @@ def test_external_events_are_dropped_and_foreign_addresses_refused(tmp_path):
         handle.write(struct.pack(">II", (1 << 17) | address(1, 1, 0), 40))
     with pytest.raises(AedatError, match="rec.aedat: 1 of 4 events have address bits above"):
         read_aedat(path)
+
+
+def test_the_package_never_imports_dv():
+    """`dv` (through aermanager.parsers) imports `imp`, removed in Python 3.12."""
+    import subprocess
+    import sys
+    code = ("import sys, synoploss, synoploss.aedat, synoploss.mnist_dvs, synoploss.spiking, "
+            "synoploss.plots, synoploss.training, synoploss.mnist_data, synoploss.cifar_data; "
+            "print(sorted(m for m in sys.modules if m == 'dv' or m.startswith('aermanager.parsers')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
