@@ -9,7 +9,8 @@ For every finished round in training_log.csv (models/d{p0}_{p1}_{round}.pth):
     by each of --wscales for the optimised rounds, and by each of --baseline_scales for
     the plain network (the weight-scaling baseline). Accuracy and SynOps are measured by
     sinabs (the input layer, fed analog values, is excluded as in the paper).
-Output: results/log_inference.csv in --workdir.
+Output: results/log_inference.csv in --workdir, with energy per inference (energy_uj:
+SynOps x --energy_model's pJ per SynOp + the first layer's MACs at every step x pJ per MAC).
 """
 import argparse
 import sys
@@ -20,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from synoploss.cifar_data import load_cifar10
+from synoploss.energy import DEFAULT_ENERGY_MODEL, ENERGY_MODELS, energy_columns, energy_model
 from synoploss.io import read_csv, write_csv
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
 from synoploss.runtime import ensure_writable_dir, positive_float, positive_int
@@ -49,6 +51,10 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, nargs="+", default=None, help="only these rounds")
     parser.add_argument("--batch_size", type=positive_int, default=100)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
+                        help="energy per SynOp for the energy_uj column: "
+                             f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
+                             "PJ_PER_SYNOP[,PJ_PER_MAC]")
     return parser.parse_args(argv)
 
 
@@ -88,7 +94,10 @@ def main(argv=None):
         load_state(model, path)
         analog = evaluate_analog(set_quantize(model, False), loader, device)
         quantized = evaluate_analog(set_quantize(model, True), loader, device)
-        macs = sum(layer.macs for layer in count_macs(model, CIFAR10_INPUT)[1:])
+        layer_macs = count_macs(model, CIFAR10_INPUT)
+        macs = sum(layer.macs for layer in layer_macs[1:])
+        # the first layer gets the (scaled) image at every step: its MACs, n_dt times
+        input_macs = layer_macs[0].macs * args.n_dt
         with torch.no_grad():
             model.seq[1].weight.mul_(scale)
         result = compare_analog_and_spiking(model, CIFAR10_INPUT, loader,
@@ -99,7 +108,8 @@ def main(argv=None):
             analog_quantized_accuracy=quantized.accuracy,
             analog_synops=macs if round_index < 0 else quantized.synops, macs=macs,
             spiking_accuracy=result["snn_accuracy"], spiking_synops=result["snn_synops"],
-            n_dt=args.n_dt, model_path=str(path.relative_to(workdir)), data=description))
+            n_dt=args.n_dt, model_path=str(path.relative_to(workdir)), data=description,
+            **energy_columns(args.energy_model, result["snn_synops"], input_macs)))
         print(f"round {round_index:>3} x{scale:g}: analog {analog.accuracy:.4f}, spiking "
               f"{result['snn_accuracy']:.4f} at {result['snn_synops']:.4g} SynOps")
         # after every checkpoint and scale: an interrupted test keeps what it measured

@@ -13,6 +13,7 @@ from pathlib import Path
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from synoploss.energy import DEFAULT_ENERGY_MODEL, ENERGY_MODELS, energy_columns, energy_model
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_dvs import FramesDataset, SpikeTrainDataset, describe_dataset, pad_collate
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
@@ -37,6 +38,10 @@ def main(argv=None):
     parser.add_argument("--dt_us", type=positive_int, default=1000)
     parser.add_argument("--batch_size", type=positive_int, default=32)
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
+    parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
+                        help="energy per SynOp for the energy_uj column: "
+                             f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
+                             "PJ_PER_SYNOP[,PJ_PER_MAC]")
     args = parser.parse_args(argv)
     try:
         device = pick_device(args.device)
@@ -68,6 +73,7 @@ def main(argv=None):
         row.update(compare_analog_and_spiking(model, MNIST_DVS_INPUT, DataLoader(frames, 256),
                                               batches, device=device))
         row.update(model_path=model_path, n_samples=len(spikes), data=describe_dataset(data))
+        row.update(energy_columns(args.energy_model, row["snn_synops"]))
         rows.append(row)
         print(f"level {level:g}: SNN accuracy {row['snn_accuracy']:.4f}, "
               f"SNN SynOps {row['snn_synops']:.4g}")

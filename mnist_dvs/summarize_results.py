@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from synoploss.energy import DEFAULT_ENERGY_MODEL, ENERGY_MODELS, energy_model
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_dvs import read_spiking_curves
 from synoploss.runtime import nonnegative_float
@@ -41,6 +42,10 @@ def main(argv=None):
     parser.add_argument("--workdir", default=".")
     parser.add_argument("--max_drop", type=nonnegative_float, default=2.0,
                         help="accuracy drop (points) allowed for the reduction figure")
+    parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
+                        help="energy per SynOp for the energy column: "
+                             f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
+                             "PJ_PER_SYNOP[,PJ_PER_MAC]")
     args = parser.parse_args(argv)
     results = Path(args.workdir) / "results"
     columns = ["snn_accuracy", "snn_synops", "ann_synops", "model_path", "data"]
@@ -64,12 +69,19 @@ def main(argv=None):
                              snn_accuracy=row["snn_accuracy"], snn_synops=row["snn_synops"],
                              ann_synops=row["ann_synops"],
                              reduction=baseline["snn_synops"] / row["snn_synops"]))
+    chip = args.energy_model
+    for row in rows:  # MNIST-DVS input events are SynOps too: no analog input MACs
+        row.update(energy_model=chip.name, energy_uj=chip.energy_pj(row["snn_synops"]) / 1e6)
     write_csv(results / "summary.csv", rows)
     print(f"data: {baseline['data']}")
-    print(f"{'curve':<24}{'setting':<16}{'SNN acc':>9}{'SNN SynOps':>12}{'estimate':>11}{'reduction':>11}")
+    print(f"{'curve':<24}{'setting':<16}{'SNN acc':>9}{'SNN SynOps':>12}{'estimate':>11}"
+          f"{'reduction':>11}{'µJ/inference':>14}")
     for row in rows:
         print(f"{row['curve']:<24}{row['setting']:<16}{row['snn_accuracy'] * 100:8.2f}%"
-              f"{row['snn_synops']:12.4g}{row['ann_synops']:11.4g}{row['reduction']:10.2f}x")
+              f"{row['snn_synops']:12.4g}{row['ann_synops']:11.4g}{row['reduction']:10.2f}x"
+              f"{row['energy_uj']:14.4g}")
+    print(f"energy: SynOps x {chip.pj_per_synop:g} pJ ({chip.name}: {chip.source}); synaptic "
+          "operations only")
 
     if "SynOp+QAT" in curves:
         qat = curves["SynOp+QAT"]

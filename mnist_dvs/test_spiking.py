@@ -13,7 +13,8 @@ on the membrane potential, several spikes per step; each test chunk's events bin
 --dt_us (1 ms), state reset for every chunk, prediction = argmax of output spike counts.
 SynOps are measured by sinabs (hooks), per layer; the analog network's estimate on the
 same chunks (accumulated frames) is written beside them.
-Output: results/<name>_spiking.csv (weightscaling: results/weightscaling_spiking.csv).
+Output: results/<name>_spiking.csv (weightscaling: results/weightscaling_spiking.csv),
+with energy per inference (energy_uj: SynOps x --energy_model's pJ per SynOp).
 """
 import argparse
 import sys
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from synoploss.energy import DEFAULT_ENERGY_MODEL, ENERGY_MODELS, energy_columns, energy_model
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_dvs import (SPIKING_CURVES, FramesDataset, SpikeTrainDataset,
                                  describe_dataset, pad_collate)
@@ -53,6 +55,10 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     parser.add_argument("--seed", type=int, default=0, help="subset seed")
+    parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
+                        help="energy per SynOp for the energy_uj column: "
+                             f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
+                             "PJ_PER_SYNOP[,PJ_PER_MAC]")
     return parser.parse_args(argv)
 
 
@@ -87,6 +93,8 @@ def spiking_job(job):
     row.update(compare_analog_and_spiking(model, MNIST_DVS_INPUT, DataLoader(frames, 256),
                                           batches, min_v_mem=None, device=args.device))
     row.update(model_path=entry["model_path"], n_samples=len(spikes), dt_us=args.dt_us)
+    # the input events are counted as SynOps of the input layer: no analog input MACs
+    row.update(energy_columns(args.energy_model, row["snn_synops"]))
     return row
 
 

@@ -12,11 +12,13 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader, Subset
 
+from synoploss.energy import DEFAULT_ENERGY_MODEL, ENERGY_MODELS, energy_columns, energy_model
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_data import load_mnist
 from synoploss.models import MNIST_INPUT, MNISTQuantNet
 from synoploss.parallel import map_jobs
 from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking
+from synoploss.synops import count_macs
 from synoploss.training import load_state, pick_device
 from synoploss.runtime import ensure_writable_dir, positive_int
 
@@ -35,6 +37,10 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=positive_int, default=64)
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
+    parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
+                        help="energy per SynOp for the energy_uj column: "
+                             f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
+                             "PJ_PER_SYNOP[,PJ_PER_MAC]")
     return parser.parse_args(argv)
 
 
@@ -48,8 +54,11 @@ def spiking_job(job):
     row.update(compare_analog_and_spiking(model, MNIST_INPUT, scaled_loader,
                                           StaticInputBatches(loader, args.n_timesteps, scale),
                                           bias_rescaling=args.n_timesteps, device=args.device))
+    # the first layer gets the scaled image at every step: its MACs, n_timesteps times
+    input_macs = count_macs(model, MNIST_INPUT)[0].macs * args.n_timesteps
     return dict(row, n_timesteps=args.n_timesteps, model_path=entry["model_path"],
-                data=entry["data"])
+                data=entry["data"], **energy_columns(args.energy_model, row["snn_synops"],
+                                                     input_macs))
 
 
 def main(argv=None):

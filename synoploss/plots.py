@@ -18,11 +18,7 @@ from .mnist_dvs import SPIKING_CURVES, read_spiking_curves  # noqa: E402
 
 TRAINED_CURVES = ("SynOp+QAT", "SynOp")  # the curves whose models train.py logs
 
-# Energy per synaptic operation as reported for neuromorphic chips (pJ), see README.
-CHIP_ENERGY_PJ = {"Loihi": 23.6, "TrueNorth": 2.5, "SpiNNaker": 45.0, "SpiNNaker2": 10.0,
-                  "Tianjic": 1.54}
-# 45 nm CMOS, 32-bit float (Horowitz, ISSCC 2014): add 0.9 pJ, multiply-add 4.6 pJ.
-MAC_ENERGY_PJ = 4.6
+from .energy import ENERGY_MODELS, MAC_PJ_45NM  # noqa: E402
 # CIFAR-10 reference points taken from the papers (accuracy %, SynOps in millions).
 CIFAR_LITERATURE = [
     ("Sengupta et al. 2019", 91.55, 618.0),
@@ -304,15 +300,16 @@ def energy(workdir, analog_macs: float, figure_dir):
     with np.load(path) as saved:
         synops = {"no penalty": float(saved["baseline_activity"].sum()),
                   "optimised": float(saved["optimized_activity"].sum())}
-    chips = list(CHIP_ENERGY_PJ)
+    chips = list(ENERGY_MODELS)
     fig, ax = plt.subplots(figsize=(8, 4.2))
     positions = np.arange(len(chips))
     for offset, (label, value) in zip((-0.2, 0.2), synops.items()):
-        ax.bar(positions + offset, [value * CHIP_ENERGY_PJ[c] / 1e6 for c in chips], 0.4,
+        ax.bar(positions + offset, [ENERGY_MODELS[c].energy_pj(value) / 1e6 for c in chips], 0.4,
                label=f"SNN, {label} ({value:.3g} SynOps)")
-    ax.bar([len(chips)], [analog_macs * MAC_ENERGY_PJ / 1e6], 0.5, color="0.4",
-           label=f"analog CNN, {analog_macs:.3g} MACs x 4.6 pJ (45 nm)")
-    ax.set_xticks(list(positions) + [len(chips)], chips + ["CNN 45 nm"])
+    ax.bar([len(chips)], [analog_macs * MAC_PJ_45NM / 1e6], 0.5, color="0.4",
+           label=f"analog CNN, {analog_macs:.3g} MACs x {MAC_PJ_45NM:g} pJ (45 nm)")
+    ax.set_xticks(list(positions) + [len(chips)],
+                  [ENERGY_MODELS[c].label or c for c in chips] + ["CNN 45 nm"])
     ax.set_yscale("log"), ax.set_ylabel("energy per inference (µJ)"), ax.legend(fontsize=8)
     summary = _read(Path(workdir) / "results" / "nopenalty_spiking.csv")
     ax.set_title("MNIST-DVS: energy per inference, synaptic operations only"

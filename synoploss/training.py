@@ -83,7 +83,8 @@ def train_epoch(model: nn.Module, loader, optimizer, synop_loss=None, device="cp
     model.to(device)
     model.train()
     counter = SynOpCounter(model.modules())
-    totals = torch.zeros(5, dtype=torch.float64, device=device)  # loss, ce, correct, synops, n
+    totals = torch.zeros(4, dtype=torch.float64, device=device)  # loss, ce, correct, synops
+    count = 0
     bar = tqdm(loader, desc=description, leave=False, disable=not progress)
     for step, (data, target) in enumerate(bar):
         data = data.to(device, non_blocking=True)
@@ -104,18 +105,17 @@ def train_epoch(model: nn.Module, loader, optimizer, synop_loss=None, device="cp
             raise NonFiniteLossError(f"{description}: the optimiser step overflowed "
                                      f"({error}); lower the learning rate") from error
         batch = len(target)
+        count += batch
         totals += torch.stack([loss.detach().double() * batch,
                                cross_entropy.detach().double() * batch,
                                (output.argmax(1) == target).sum().double(),
-                               counter().detach().double() * batch,
-                               torch.tensor(batch, dtype=torch.float64, device=device)])
+                               counter().detach().double() * batch])
         if progress and step % 20 == 0:
             values = totals.tolist()
-            bar.set_postfix(loss=f"{values[0] / values[4]:.3f}",
-                            acc=f"{values[2] / values[4]:.3f}",
-                            synops=f"{values[3] / values[4]:.3g}")
+            bar.set_postfix(loss=f"{values[0] / count:.3f}", acc=f"{values[2] / count:.3f}",
+                            synops=f"{values[3] / count:.3g}")
     # NaN/inf anywhere in the epoch makes the sums non-finite: checked here, once
-    loss_sum, ce_sum, correct, synops, count = totals.tolist()
+    loss_sum, ce_sum, correct, synops = totals.tolist()
     if not math.isfinite(loss_sum) or not math.isfinite(ce_sum):
         raise NonFiniteLossError(f"{description}: loss became {loss_sum / max(count, 1)} "
                                  f"(cross-entropy {ce_sum / max(count, 1)})")

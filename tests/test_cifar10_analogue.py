@@ -52,6 +52,12 @@ def test_one_round_through_train_and_test(tmp_path):
     assert inference[["round", "weight_scale"]].values.tolist() == [[-1, 5], [-1, 50], [0, 1.5], [0, 2]]
     plain = inference[inference["round"] == -1]
     assert (plain["analog_synops"] == plain["macs"]).all()
+    # energy: SynOps x 23.6 pJ + the first conv's MACs (3x3x3 -> 10 channels at width 0.1,
+    # 32x32 outputs) at each of the 4 steps x 4.6 pJ
+    first_layer_macs = 3 * 3 * 3 * 10 * 32 * 32
+    assert (inference["input_macs"] == first_layer_macs * 4).all()
+    np.testing.assert_allclose(inference["energy_uj"], (inference["spiking_synops"] * 23.6
+                                                        + first_layer_macs * 4 * 4.6) / 1e6)
     assert plain["spiking_synops"].is_monotonic_increasing
     assert inference["data"].eq(STANDIN_DESCRIPTION).all()
 

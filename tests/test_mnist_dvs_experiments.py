@@ -71,6 +71,9 @@ def test_spiking_modes(trained, tiny_mnist_dvs, mode, name, rows):
     if mode == "weightscaling":
         assert frame["scale"].tolist() == [0.3, 0.6, 0.9]
         assert frame["snn_synops"].is_monotonic_increasing
+    # energy per inference on Loihi (the default): SynOps x 23.6 pJ, in µJ
+    assert (frame["energy_model"] == "loihi").all()
+    np.testing.assert_allclose(frame["energy_uj"], frame["snn_synops"] * 23.6e-6, rtol=1e-9)
 
 
 def test_estimate_and_measurement_on_a_trained_model(trained, tiny_mnist_dvs):
