@@ -24,6 +24,7 @@ from synoploss.cifar_data import load_cifar10
 from synoploss.energy import DEFAULT_ENERGY_MODEL, ENERGY_MODELS, energy_columns, energy_model
 from synoploss.io import read_csv, write_csv
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
+from synoploss.nir_export import export_nir
 from synoploss.runtime import ensure_writable_dir, positive_float, positive_int
 from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking
 from synoploss.synops import count_macs
@@ -51,6 +52,9 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, nargs="+", default=None, help="only these rounds")
     parser.add_argument("--batch_size", type=positive_int, default=100)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--export_nir", default=None, metavar="DIR",
+                        help="also write every tested spiking network as a NIR file into DIR "
+                             "(README, 'NIR export')")
     parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
                         help="energy per SynOp for the energy_uj column: "
                              f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
@@ -110,6 +114,10 @@ def main(argv=None):
             spiking_accuracy=result["snn_accuracy"], spiking_synops=result["snn_synops"],
             n_dt=args.n_dt, model_path=str(path.relative_to(workdir)), data=description,
             **energy_columns(args.energy_model, result["snn_synops"], input_macs)))
+        if args.export_nir:
+            nir_path = Path(args.export_nir) / f"{path.stem}_x{scale:g}.nir"
+            export_nir(model, CIFAR10_INPUT, nir_path, min_v_mem=-1.0)
+            rows[-1]["nir_path"] = str(nir_path)
         print(f"round {round_index:>3} x{scale:g}: analog {analog.accuracy:.4f}, spiking "
               f"{result['snn_accuracy']:.4f} at {result['snn_synops']:.4g} SynOps")
         # after every checkpoint and scale: an interrupted test keeps what it measured

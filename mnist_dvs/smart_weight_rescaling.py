@@ -17,6 +17,7 @@ from synoploss.energy import DEFAULT_ENERGY_MODEL, ENERGY_MODELS, energy_columns
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_dvs import FramesDataset, SpikeTrainDataset, describe_dataset, pad_collate
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
+from synoploss.nir_export import export_nir
 from synoploss.normalization import activation_percentiles, normalise_weights
 from synoploss.spiking import compare_analog_and_spiking
 from synoploss.training import load_state, pick_device
@@ -38,6 +39,9 @@ def main(argv=None):
     parser.add_argument("--dt_us", type=positive_int, default=1000)
     parser.add_argument("--batch_size", type=positive_int, default=32)
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
+    parser.add_argument("--export_nir", default=None, metavar="DIR",
+                        help="also write every tested spiking network as a NIR file into DIR "
+                             "(README, 'NIR export')")
     parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
                         help="energy per SynOp for the energy_uj column: "
                              f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
@@ -74,6 +78,9 @@ def main(argv=None):
                                               batches, device=device))
         row.update(model_path=model_path, n_samples=len(spikes), data=describe_dataset(data))
         row.update(energy_columns(args.energy_model, row["snn_synops"]))
+        if args.export_nir:
+            row["nir_path"] = str(Path(args.export_nir) / f"smartscaling_level{level:g}.nir")
+            export_nir(model, MNIST_DVS_INPUT, row["nir_path"], min_v_mem=None)
         rows.append(row)
         print(f"level {level:g}: SNN accuracy {row['snn_accuracy']:.4f}, "
               f"SNN SynOps {row['snn_synops']:.4g}")

@@ -29,6 +29,7 @@ from synoploss.io import read_csv, write_csv
 from synoploss.mnist_dvs import (SPIKING_CURVES, FramesDataset, SpikeTrainDataset,
                                  describe_dataset, pad_collate)
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
+from synoploss.nir_export import export_nir
 from synoploss.parallel import map_jobs
 from synoploss.spiking import compare_analog_and_spiking
 from synoploss.training import evaluate_analog, load_state, pick_device
@@ -55,6 +56,9 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     parser.add_argument("--seed", type=int, default=0, help="subset seed")
+    parser.add_argument("--export_nir", default=None, metavar="DIR",
+                        help="also write every tested spiking network as a NIR file into DIR "
+                             "(README, 'NIR export')")
     parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
                         help="energy per SynOp for the energy_uj column: "
                              f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
@@ -95,6 +99,11 @@ def spiking_job(job):
     row.update(model_path=entry["model_path"], n_samples=len(spikes), dt_us=args.dt_us)
     # the input events are counted as SynOps of the input layer: no analog input MACs
     row.update(energy_columns(args.energy_model, row["snn_synops"]))
+    if args.export_nir:
+        suffix = f"_x{scale:g}" if args.mode == "weightscaling" else ""
+        path = Path(args.export_nir) / f"{Path(entry['model_path']).stem}{suffix}.nir"
+        export_nir(model, MNIST_DVS_INPUT, path, min_v_mem=None)
+        row["nir_path"] = str(path)
     return row
 
 

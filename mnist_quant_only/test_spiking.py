@@ -17,7 +17,8 @@ from synoploss.io import read_csv, write_csv
 from synoploss.mnist_data import load_mnist
 from synoploss.models import MNIST_INPUT, MNISTQuantNet
 from synoploss.parallel import map_jobs
-from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking
+from synoploss.nir_export import export_nir
+from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking, to_spiking
 from synoploss.synops import count_macs
 from synoploss.training import load_state, pick_device
 from synoploss.runtime import ensure_writable_dir, positive_int
@@ -37,6 +38,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=positive_int, default=64)
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
+    parser.add_argument("--export_nir", default=None, metavar="DIR",
+                        help="also write every tested spiking network as a NIR file into DIR "
+                             "(README, 'NIR export')")
     parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
                         help="energy per SynOp for the energy_uj column: "
                              f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
@@ -54,6 +58,11 @@ def spiking_job(job):
     row.update(compare_analog_and_spiking(model, MNIST_INPUT, scaled_loader,
                                           StaticInputBatches(loader, args.n_timesteps, scale),
                                           bias_rescaling=args.n_timesteps, device=args.device))
+    if args.export_nir:
+        path = Path(args.export_nir) / f"{Path(entry['model_path']).stem}.nir"
+        export_nir(to_spiking(model, MNIST_INPUT, bias_rescaling=args.n_timesteps),
+                   MNIST_INPUT, path)
+        row["nir_path"] = str(path)
     # the first layer gets the scaled image at every step: its MACs, n_timesteps times
     input_macs = count_macs(model, MNIST_INPUT)[0].macs * args.n_timesteps
     return dict(row, n_timesteps=args.n_timesteps, model_path=entry["model_path"],

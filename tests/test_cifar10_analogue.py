@@ -47,8 +47,11 @@ def test_one_round_through_train_and_test(tmp_path):
     first_target = log.loc[log["round"] == 0, "target"].item()
     assert first_target == log["macs"].iloc[0]  # MACs without the input layer
     test.main(["--workdir", str(tmp_path), "--synthetic", "--n_test", "32",
-               "--baseline_scales", "5", "50", "--n_dt", "4", "--data_root", str(tmp_path / "none")])
+               "--baseline_scales", "5", "50", "--n_dt", "4", "--data_root", str(tmp_path / "none"),
+               "--export_nir", str(tmp_path / "nir")])
     inference = pd.read_csv(tmp_path / "results" / "log_inference.csv")
+    assert sorted(p.name for p in (tmp_path / "nir").iterdir()) == [
+        "d0.2_0.1_-1_x5.nir", "d0.2_0.1_-1_x50.nir", "d0.2_0.1_0_x1.5.nir", "d0.2_0.1_0_x2.nir"]
     assert inference[["round", "weight_scale"]].values.tolist() == [[-1, 5], [-1, 50], [0, 1.5], [0, 2]]
     plain = inference[inference["round"] == -1]
     assert (plain["analog_synops"] == plain["macs"]).all()

@@ -272,3 +272,13 @@ def test_bad_test_flags_are_named(tmp_path, capsys, script, argv, message):
         {"test_spiking": test_spiking, "smart": smart}[script].main(argv + ["--workdir",
                                                                            str(tmp_path)])
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_spiking_networks_export_to_nir(trained, tiny_mnist_dvs, tmp_path):
+    from synoploss.nir_export import import_nir
+    test_spiking.main(["--mode", "quantized", "--workdir", str(trained), "--data",
+                       str(tiny_mnist_dvs), "--export_nir", str(tmp_path)])
+    frame = pd.read_csv(trained / "results" / "l1-fanout-qtrain_spiking.csv")
+    assert [p.split("/")[-1] for p in frame["nir_path"]] == [
+        "l1-fanout-qtrain_2e+05.nir", "l1-fanout-qtrain_1e+06.nir"]
+    assert import_nir(frame["nir_path"].iloc[0]) is not None

@@ -1,4 +1,6 @@
 """The quantization-only MNIST scripts on the stand-in data."""
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -19,7 +21,8 @@ def test_two_scales_through_both_scripts(data_root, tmp_path):
     for qtrain in ([], ["--quantize_training"]):
         evaluation.main(common + qtrain)
         spiking.main(["--workdir", str(tmp_path), "--data_root", str(data_root),
-                      "--n_timesteps", "20", "--max_samples", "50", *qtrain])
+                      "--n_timesteps", "20", "--max_samples", "50", *qtrain,
+                      "--export_nir", str(tmp_path / "nir")])
     for qtrain in (False, True):
         results = pd.read_csv(tmp_path / "results" / f"quant_eval_qtrain_{qtrain}.csv")
         assert results["scale"].tolist() == [1.0, 3.0]
@@ -28,6 +31,7 @@ def test_two_scales_through_both_scripts(data_root, tmp_path):
         snn = pd.read_csv(tmp_path / "results" / f"spiking_qtrain_{qtrain}.csv")
         assert snn["scale"].tolist() == [1.0, 3.0] and (snn["n_timesteps"] == 20).all()
         assert {"snn_accuracy", "snn_synops", "ann_accuracy", "snn_input_layer_ops"} <= set(snn.columns)
+        assert all(Path(path).is_file() for path in snn["nir_path"])
     # rerun: finished scales are kept
     evaluation.main(common)
     assert len(pd.read_csv(tmp_path / "results" / "quant_eval_qtrain_False.csv")) == 2
