@@ -1,8 +1,8 @@
 # synoploss: `make demo` runs the main job on the embedded data; `make test` runs the tests.
-# The newest supported Python that runs here (3.13, 3.12, 3.11); `make test PYTHON=...`
-# picks another. (A pyenv shim of a version that is not active does not run: skipped.)
-PYTHON ?= $(firstword $(foreach version,3.13 3.12 3.11,$(shell python$(version) -c "import venv" >/dev/null 2>&1 && echo python$(version))) python3)
-VENV := .venv
+# The newest supported Python that runs here (3.13, 3.12, 3.11; scripts/find_python.sh);
+# `make test PYTHON=python3.12` picks another, VENV=... another environment folder.
+PYTHON ?= $(shell sh scripts/find_python.sh newest)
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_output

@@ -8,7 +8,9 @@ same code.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
+import aermanager.preprocess as aermanager_preprocess  # pure numpy; not .parsers (dv, imp)
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -103,12 +106,14 @@ def read_file_list(path) -> List[Tuple[str, int]]:
 
 # ---------------------------------------------------------------- events -> samples
 def filter_hot_pixels(events: np.ndarray, max_frequency_hz: float) -> np.ndarray:
-    """Drop every event of pixels that fire above `max_frequency_hz` over the recording."""
-    duration_s = max((int(events["t"][-1]) - int(events["t"][0])) / 1e6, 1e-6)
-    counts = np.zeros((SENSOR_SIZE, SENSOR_SIZE), dtype=np.int64)
-    np.add.at(counts, (events["y"], events["x"]), 1)
-    hot = counts / duration_s > max_frequency_hz
-    return events[~hot[events["y"], events["x"]]]
+    """Drop every event of pixels that fire above `max_frequency_hz` over the recording
+    (aermanager.preprocess.filter_hot_pixels, its report printed only when it drops some)."""
+    with contextlib.redirect_stdout(io.StringIO()) as report:
+        kept = aermanager_preprocess.filter_hot_pixels(events, (SENSOR_SIZE, SENSOR_SIZE),
+                                                        max_frequency_hz)
+    if len(kept) < len(events):
+        warnings.warn(report.getvalue().strip().replace("\n", "; "))
+    return kept
 
 
 def sensor_bins(resolution: int, crop: int | None = None) -> np.ndarray:
@@ -136,16 +141,17 @@ def to_output_resolution(events: np.ndarray, bins_xy: np.ndarray) -> np.ndarray:
 
 
 def accumulate_frame(events: np.ndarray, resolution: int) -> np.ndarray:
-    """Event counts, both polarities, indexed [y, x]."""
-    frame = np.zeros((resolution, resolution), dtype=np.int32)
-    np.add.at(frame, (events["y"].astype(np.int64), events["x"].astype(np.int64)), 1)
-    return frame
+    """Event counts, both polarities, indexed [y, x] (aermanager's accumulate_frames over
+    the output pixels, polarities summed)."""
+    edges = np.arange(resolution + 1)
+    frames = aermanager_preprocess.accumulate_frames([events], edges, edges)
+    return frames[0].sum(0).astype(np.int32)
 
 
 def chunk_events(events: np.ndarray, spike_count: int) -> List[np.ndarray]:
-    """Consecutive chunks of `spike_count` events; the remainder is dropped."""
-    return [events[start:start + spike_count]
-            for start in range(0, len(events) - spike_count + 1, spike_count)]
+    """Consecutive chunks of `spike_count` events; the remainder is dropped
+    (aermanager.preprocess.slice_by_count)."""
+    return aermanager_preprocess.slice_by_count(events, spike_count)
 
 
 @dataclass
@@ -417,6 +423,9 @@ class SpikeTrainDataset(Dataset):
 
 
 def bin_spiketrain(spiketrain: np.ndarray, dt_us: int, resolution: int) -> torch.Tensor:
+    """(T, 1, R, R) event counts in bins of `dt_us` from the first event, T covering the
+    last event. Not aermanager's create_raster_from_xytp: it drops the last events when
+    the chunk's span is an exact multiple of dt (tests/test_mnist_dvs.py shows it)."""
     bins = (spiketrain["t"] - spiketrain["t"][0]) // dt_us
     steps = int(bins[-1]) + 1
     raster = np.zeros((steps, 1, resolution, resolution), dtype=np.float32)

@@ -236,3 +236,37 @@ def test_a_chunk_spanning_minutes_skips_its_recording(tmp_path):
     with pytest.warns(UserWarning, match="spans 600.0 s"):
         summary = convert_dataset(root, tmp_path / "out", progress=False)
     assert summary.read == 0 and len(summary.skipped) == 1
+
+
+def test_aermanager_backed_helpers_equal_plain_numpy():
+    """chunk_events, accumulate_frame and filter_hot_pixels use aermanager.preprocess;
+    here they are checked against the plain numpy they replaced."""
+    events = random_recording(7500, seed=3)
+    chunks = chunk_events(events, 3000)
+    expected = [events[start:start + 3000] for start in range(0, 7500 - 3000 + 1, 3000)]
+    assert len(chunks) == 2 and all(np.array_equal(a, b) for a, b in zip(chunks, expected))
+    assert chunk_events(events[:2999], 3000) == []
+    binned = to_output_resolution(events, sensor_bins(64))
+    frame = np.zeros((64, 64), dtype=np.int32)
+    np.add.at(frame, (binned["y"].astype(np.int64), binned["x"].astype(np.int64)), 1)
+    assert np.array_equal(accumulate_frame(binned, 64), frame)
+    hot = events.copy()
+    hot["x"][:600], hot["y"][:600] = 5, 7  # one pixel with 600 events in 60 ms: 10 kHz
+    from synoploss.mnist_dvs import filter_hot_pixels
+    with pytest.warns(UserWarning, match="Found 1 hot pixels"):
+        kept = filter_hot_pixels(hot, max_frequency_hz=5000)
+    assert len(kept) == len(hot) - 600 - int(((events["x"][600:] == 5) & (events["y"][600:] == 7)).sum())
+    assert not ((kept["x"] == 5) & (kept["y"] == 7)).any()
+
+
+def test_spike_train_binning_keeps_the_last_event_where_aermanager_drops_it():
+    from aermanager.preprocess import create_raster_from_xytp
+
+    from synoploss.mnist_dvs import SPIKETRAIN_DTYPE, bin_spiketrain
+    train = np.zeros(4, dtype=SPIKETRAIN_DTYPE)
+    train["x"], train["y"], train["t"] = [1, 2, 3, 4], [0, 0, 0, 0], [0, 500, 1500, 2000]
+    ours = bin_spiketrain(train, 1000, 8)
+    assert ours.shape == (3, 1, 8, 8) and ours.sum() == 4
+    theirs = create_raster_from_xytp(train, 1000, np.arange(9), np.arange(9)).sum(1)
+    assert theirs.sum() == 3  # the event at exactly 2 x dt is lost there
+    np.testing.assert_array_equal(ours[:2, 0].numpy(), theirs[:2])
