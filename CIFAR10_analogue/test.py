@@ -21,10 +21,10 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from synoploss.cifar_data import load_cifar10
-from synoploss.energy import DEFAULT_ENERGY_MODEL, ENERGY_MODELS, energy_columns, energy_model
+from synoploss.energy import add_energy_flag, energy_columns
 from synoploss.io import read_csv, write_csv
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
-from synoploss.nir_export import export_nir
+from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.runtime import ensure_writable_dir, positive_float, positive_int
 from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking
 from synoploss.synops import count_macs
@@ -52,13 +52,8 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, nargs="+", default=None, help="only these rounds")
     parser.add_argument("--batch_size", type=positive_int, default=100)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--export_nir", default=None, metavar="DIR",
-                        help="also write every tested spiking network as a NIR file into DIR "
-                             "(README, 'NIR export')")
-    parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
-                        help="energy per SynOp for the energy_uj column: "
-                             f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
-                             "PJ_PER_SYNOP[,PJ_PER_MAC]")
+    add_export_nir_flag(parser)
+    add_energy_flag(parser)
     return parser.parse_args(argv)
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from synoploss.energy import DEFAULT_ENERGY_MODEL, ENERGY_MODELS, energy_columns, energy_model
+from synoploss.energy import add_energy_flag, energy_columns
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_dvs import FramesDataset, SpikeTrainDataset, describe_dataset, pad_collate
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
-from synoploss.nir_export import export_nir
+from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.normalization import activation_percentiles, normalise_weights
 from synoploss.spiking import compare_analog_and_spiking
 from synoploss.training import load_state, pick_device
@@ -39,13 +39,8 @@ def main(argv=None):
     parser.add_argument("--dt_us", type=positive_int, default=1000)
     parser.add_argument("--batch_size", type=positive_int, default=32)
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
-    parser.add_argument("--export_nir", default=None, metavar="DIR",
-                        help="also write every tested spiking network as a NIR file into DIR "
-                             "(README, 'NIR export')")
-    parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
-                        help="energy per SynOp for the energy_uj column: "
-                             f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
-                             "PJ_PER_SYNOP[,PJ_PER_MAC]")
+    add_export_nir_flag(parser)
+    add_energy_flag(parser)
     args = parser.parse_args(argv)
     try:
         device = pick_device(args.device)

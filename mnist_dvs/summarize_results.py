@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synoploss.energy import DEFAULT_ENERGY_MODEL, ENERGY_MODELS, energy_model
+from synoploss.energy import add_energy_flag
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_dvs import read_spiking_curves
 from synoploss.runtime import nonnegative_float
@@ -42,10 +42,7 @@ def main(argv=None):
     parser.add_argument("--workdir", default=".")
     parser.add_argument("--max_drop", type=nonnegative_float, default=2.0,
                         help="accuracy drop (points) allowed for the reduction figure")
-    parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
-                        help="energy per SynOp for the energy column: "
-                             f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
-                             "PJ_PER_SYNOP[,PJ_PER_MAC]")
+    add_energy_flag(parser)
     args = parser.parse_args(argv)
     results = Path(args.workdir) / "results"
     columns = ["snn_accuracy", "snn_synops", "ann_synops", "model_path", "data"]

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from synoploss.energy import DEFAULT_ENERGY_MODEL, ENERGY_MODELS, energy_columns, energy_model
+from synoploss.energy import add_energy_flag, energy_columns
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_dvs import (SPIKING_CURVES, FramesDataset, SpikeTrainDataset,
                                  describe_dataset, pad_collate)
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
-from synoploss.nir_export import export_nir
+from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.parallel import map_jobs
 from synoploss.spiking import compare_analog_and_spiking
 from synoploss.training import evaluate_analog, load_state, pick_device
@@ -56,13 +56,8 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     parser.add_argument("--seed", type=int, default=0, help="subset seed")
-    parser.add_argument("--export_nir", default=None, metavar="DIR",
-                        help="also write every tested spiking network as a NIR file into DIR "
-                             "(README, 'NIR export')")
-    parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
-                        help="energy per SynOp for the energy_uj column: "
-                             f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
-                             "PJ_PER_SYNOP[,PJ_PER_MAC]")
+    add_export_nir_flag(parser)
+    add_energy_flag(parser)
     return parser.parse_args(argv)
 
 

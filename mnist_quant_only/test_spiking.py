@@ -12,12 +12,12 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader, Subset
 
-from synoploss.energy import DEFAULT_ENERGY_MODEL, ENERGY_MODELS, energy_columns, energy_model
+from synoploss.energy import add_energy_flag, energy_columns
 from synoploss.io import read_csv, write_csv
 from synoploss.mnist_data import load_mnist
 from synoploss.models import MNIST_INPUT, MNISTQuantNet
 from synoploss.parallel import map_jobs
-from synoploss.nir_export import export_nir
+from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking, to_spiking
 from synoploss.synops import count_macs
 from synoploss.training import load_state, pick_device
@@ -38,13 +38,8 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=positive_int, default=64)
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
-    parser.add_argument("--export_nir", default=None, metavar="DIR",
-                        help="also write every tested spiking network as a NIR file into DIR "
-                             "(README, 'NIR export')")
-    parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
-                        help="energy per SynOp for the energy_uj column: "
-                             f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
-                             "PJ_PER_SYNOP[,PJ_PER_MAC]")
+    add_export_nir_flag(parser)
+    add_energy_flag(parser)
     return parser.parse_args(argv)
 
 

@@ -70,3 +70,11 @@ def energy_columns(model: EnergyModel, synops: float, input_macs: float = 0.0) -
     return dict(energy_model=model.name, pj_per_synop=model.pj_per_synop,
                 pj_per_mac=model.pj_per_mac, input_macs=float(input_macs),
                 energy_uj=model.energy_pj(synops, input_macs) / 1e6)
+
+
+def add_energy_flag(parser) -> None:
+    """--energy_model for a script that writes or reports spiking results."""
+    parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
+                        help="energy per SynOp for the energy_uj column: "
+                             f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
+                             "PJ_PER_SYNOP[,PJ_PER_MAC]")

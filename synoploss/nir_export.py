@@ -130,3 +130,10 @@ def import_nir(path, batch_size: int = 1, min_v_mem=None) -> ImportedNetwork:
             layer.min_v_mem = None if min_v_mem is None else nn.Parameter(
                 torch.tensor(float(min_v_mem)), requires_grad=False)
     return ImportedNetwork(net)
+
+
+def add_export_nir_flag(parser) -> None:
+    """--export_nir DIR for a script that tests spiking networks."""
+    parser.add_argument("--export_nir", default=None, metavar="DIR",
+                        help="also write every tested spiking network as a NIR file into DIR "
+                             "(README, 'NIR export')")
