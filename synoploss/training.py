@@ -55,7 +55,7 @@ def autocast_context(device, precision: str = "fp32"):
     """torch.autocast for `precision` "bf16" (convolutions and matmuls in bfloat16), a
     no-op for "fp32". NeuromorphicReLU floors and counts SynOps in float32 under it, so
     the quantized activations and the SynOp estimate stay exact integers and sums
-    (tests/test_training.py checks it)."""
+    (tests/test_quantize.py checks it)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     device = torch.device(device)
