@@ -238,7 +238,3 @@ class DeviceBatches:
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             yield images, self.labels[index]
-
-    @property
-    def sample_count(self) -> int:
-        return len(self.labels)
