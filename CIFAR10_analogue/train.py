@@ -17,7 +17,7 @@ DistributedDataParallel (NCCL on GPUs, gloo on CPU); every process reads its sha
 each batch, only rank 0 writes; the SynOp estimate is averaged over processes before the
 loss, so the loss is the single-process loss on the whole batch.
 
-Data: real CIFAR-10 in --data_root (--download where the network allows); --synthetic
+Data: real CIFAR-10 in --data_root (--download where the network allows); --standin
 uses the procedural stand-in when CIFAR-10 is not there (named as such in the log).
 
 Speed on a GPU: --data_path device (the default there) keeps the uint8 dataset on the GPU
@@ -26,35 +26,32 @@ per-image PIL transforms; --precision bf16 trains under bfloat16 autocast (quant
 and the SynOp estimate stay in float32); channels_last memory layout on CUDA. See
 benchmarks/train_throughput.py.
 """
-import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
-
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from torch.utils.data.distributed import DistributedSampler
 
 from synoploss import distributed
-from synoploss.cifar_data import DeviceBatches, load_cifar10
-from synoploss.io import append_row, read_csv, save_torch
+from synoploss.data.cifar10 import (DATA_PATHS, DeviceBatches, load_cifar10, resolve_data_path,
+                                     training_batches)
+from synoploss.evaluation import evaluate_analog
+from synoploss.io import append_row, load_state, read_csv, save_torch
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
-from synoploss.runtime import (ensure_writable_dir, nonnegative_float, nonnegative_int,
-                               positive_float, positive_int, probability)
+from synoploss.results import CifarCheckpoint, Workdir
+from synoploss.runtime import (add_alias, ensure_writable_dir, fail, nonnegative_float,
+                               nonnegative_int, positive_float, positive_int, probability,
+                               script_parser, seed_everything)
 from synoploss.synops import SynOpCounter, count_macs
-from synoploss.training import (PRECISIONS, NonFiniteLossError, evaluate_analog, fit,
-                                divergence, load_state, seed_everything)
+from synoploss.training import PRECISIONS, NonFiniteLossError, divergence, fit
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, __file__)
     parser.add_argument("--data_root", default="data", help="torchvision CIFAR-10 root")
     parser.add_argument("--download", action="store_true", help="download CIFAR-10 if missing")
-    parser.add_argument("--synthetic", action="store_true",
+    parser.add_argument("--standin", action="store_true",
                         help="use the procedural stand-in when CIFAR-10 is not there")
     parser.add_argument("--n_train", type=positive_int, default=None,
                         help="training images: the stand-in's size (default 5000), or the "
@@ -81,7 +78,7 @@ def parse_args(argv=None):
     parser.add_argument("--resume", action="store_true", help="continue after the last round")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--data_path", choices=["auto", "device", "torchvision"], default="auto",
+    parser.add_argument("--data_path", choices=DATA_PATHS, default="auto",
                         help="device: the uint8 dataset on --device, augmentation batched "
                              "there; torchvision: DataLoader with per-image PIL transforms; "
                              "auto: device on CUDA, torchvision on CPU")
@@ -93,13 +90,8 @@ def parse_args(argv=None):
     parser.add_argument("--loader_workers", type=nonnegative_int, default=0,
                         help="DataLoader processes (torchvision data path)")
     parser.add_argument("--no_progress", action="store_true")
+    add_alias(parser, "--synthetic", "--standin")
     return parser.parse_args(argv)
-
-
-def data_path_name(args, device):
-    if args.data_path != "auto":
-        return args.data_path
-    return "device" if device.type == "cuda" else "torchvision"
 
 
 def use_channels_last(args, device):
@@ -108,21 +100,16 @@ def use_channels_last(args, device):
 
 def build_loaders(args, context, device, train_set, test_set):
     """(train batches, test batches, DistributedSampler or None) for the chosen data path."""
-    local_batch = args.batch_size // context.world_size
-    if data_path_name(args, device) == "device":
-        channels_last = use_channels_last(args, device)
-        train = DeviceBatches(train_set.images, train_set.targets, local_batch, device,
-                              train=True, seed=args.seed, rank=context.rank,
-                              world_size=context.world_size, channels_last=channels_last)
+    channels_last = use_channels_last(args, device)
+    train, sampler = training_batches(
+        train_set, args.batch_size // context.world_size, device, args.data_path, seed=args.seed,
+        rank=context.rank, world_size=context.world_size, channels_last=channels_last,
+        workers=args.loader_workers)
+    if resolve_data_path(args.data_path, device) == "device":
         test = DeviceBatches(test_set.images, test_set.targets, 500, device, train=False,
                              channels_last=channels_last)
-        return train, test, None
-    sampler = DistributedSampler(train_set, context.world_size, context.rank, seed=args.seed) \
-        if context.distributed else None
-    train = DataLoader(train_set, local_batch, shuffle=sampler is None, sampler=sampler,
-                       num_workers=args.loader_workers, drop_last=context.distributed,
-                       pin_memory=device.type == "cuda")
-    test = DataLoader(test_set, 500, num_workers=args.loader_workers)
+    else:
+        test = DataLoader(test_set, 500, num_workers=args.loader_workers)
     return train, test, sampler
 
 
@@ -131,7 +118,7 @@ def milestones(epochs):
 
 
 def checkpoint_name(args, round_index):
-    return f"d{args.dropout[0]:g}_{args.dropout[1]:g}_{round_index}.pth"
+    return CifarCheckpoint(tuple(args.dropout), round_index).filename
 
 
 def finished_rounds(log_path, args, models_dir=None):
@@ -162,7 +149,7 @@ def main(argv=None):
     try:
         context, device = distributed.setup(args.device)
     except ValueError as error:
-        sys.exit(f"train.py: {error}")
+        fail(__file__, error)
     try:
         run(args, context, device)
     finally:
@@ -170,42 +157,43 @@ def main(argv=None):
 
 
 def run(args, context, device):
-    workdir = Path(args.workdir)
-    log_path = workdir / "training_log.csv"
+    files = Workdir(args.workdir)
+    log_path = files.training_log
     if context.is_main:
         try:  # before any training: a file or an unwritable folder stops us now
-            ensure_writable_dir(workdir)
-            ensure_writable_dir(workdir / "models", "--workdir")
+            ensure_writable_dir(files.root)
+            ensure_writable_dir(files.models, "--workdir")
         except ValueError as error:
-            sys.exit(f"train.py: {error}")
+            fail(__file__, error)
     seed_everything(args.seed)
     try:
         train_set, test_set, description = load_cifar10(
-            args.data_root, args.download, args.synthetic, args.n_train, args.n_test, args.seed)
+            args.data_root, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
+            download=args.download, standin=args.standin)
     except FileNotFoundError as error:
-        sys.exit(f"train.py: {error}")
+        fail(__file__, error)
     if args.batch_size % context.world_size:
-        sys.exit(f"train.py: --batch_size {args.batch_size} is not divisible by the "
-                 f"{context.world_size} processes")
+        fail(__file__, f"--batch_size {args.batch_size} is not divisible by the "
+                       f"{context.world_size} processes")
     train_loader, test_loader, sampler = build_loaders(args, context, device, train_set, test_set)
     if context.is_main:
         print(f"data: {description}; {len(train_set)} train / {len(test_set)} test images; "
-              f"{context.world_size} process(es) on {device}; {data_path_name(args, device)} "
+              f"{context.world_size} process(es) on {device}; {resolve_data_path(args.data_path, device)} "
               f"data path, {args.precision}")
 
     try:
-        done = finished_rounds(log_path, args, workdir / "models") if args.resume else {}
+        done = finished_rounds(log_path, args, files.models) if args.resume else {}
     except ValueError as error:
-        sys.exit(f"train.py: {error}")
+        fail(__file__, error)
     if not args.resume and log_path.is_file() and context.is_main:
-        sys.exit(f"train.py: {log_path} exists; pass --resume to continue it or use another "
-                 "--workdir")
+        fail(__file__, f"{log_path} exists; pass --resume to continue it or use another "
+                       "--workdir")
     model = CIFAR10AnalogueClassifier(dropout_rate=args.dropout, width=args.width)
     macs = count_macs(model, CIFAR10_INPUT)
     target = float(sum(layer.macs for layer in macs[1:]))  # without the input layer
     if done:
         last = max(done)
-        load_state(model, workdir / "models" / checkpoint_name(args, last))
+        load_state(model, files.models / checkpoint_name(args, last))
         if last >= 0:
             target = done[last]
         if context.is_main:
@@ -255,10 +243,10 @@ def run(args, context, device):
             if problem:
                 raise NonFiniteLossError(problem)
         except (NonFiniteLossError, OverflowError, FloatingPointError) as error:
-            sys.exit(f"train.py: round {round_index} (target {target:.4g}): {error}; the "
-                     "finished rounds are kept, fix the settings and --resume")
+            fail(__file__, f"round {round_index} (target {target:.4g}): {error}; the "
+                           "finished rounds are kept, fix the settings and --resume")
         if context.is_main:
-            save_torch(model.state_dict(), workdir / "models" / checkpoint_name(args, round_index))
+            save_torch(model.state_dict(), files.models / checkpoint_name(args, round_index))
             last = read_csv(log_path)
             last = last[last["round"] == round_index].sort_values("epoch").iloc[-1]
             print(f"round {round_index}: test accuracy {last['test_accuracy']:.4f}, estimated "

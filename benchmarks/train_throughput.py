@@ -27,14 +27,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
-from synoploss.cifar_data import ArrayImageDataset, DeviceBatches, cifar_transforms, normalise
+from synoploss.data.cifar10 import (DATA_PATHS, ArrayImageDataset, cifar_transforms, normalise,
+                                     resolve_data_path, training_batches)
 from synoploss.io import atomic_path
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10AnalogueClassifier, set_quantize
 from synoploss.synops import SynOpCounter
-from synoploss.training import PRECISIONS, autocast_context, pick_device, train_epoch
+from synoploss.runtime import pick_device
+from synoploss.training import PRECISIONS, autocast_context, train_epoch
 
 PLAIN_EPOCHS, ROUNDS, ROUND_EPOCHS, EPOCH_IMAGES = 350, 31, 350, 50_000
 COLUMNS = ["utc", "device", "torch", "network", "width", "batch_size", "precision",
@@ -56,7 +57,7 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=30, help="timed steps for (a)")
     parser.add_argument("--precision", choices=PRECISIONS, nargs="+", default=None,
                         help="default: fp32 and bf16 on CUDA, fp32 on CPU")
-    parser.add_argument("--data_path", choices=["auto", "device", "torchvision"], default="auto",
+    parser.add_argument("--data_path", choices=DATA_PATHS, default="auto",
                         help="auto: device on CUDA, torchvision on CPU (as train.py)")
     parser.add_argument("--channels_last", choices=["auto", "on", "off"], default="auto")
     parser.add_argument("--loader_workers", type=int, default=None,
@@ -136,15 +137,6 @@ def epoch_rate(model, synop_loss, optimizer, batches, device, precision):
     return images / seconds, images, seconds
 
 
-def make_batches(data_path, images, labels, batch_size, device, channels_last, workers):
-    if data_path == "device":
-        return DeviceBatches(images, labels, batch_size, device, train=True,
-                             channels_last=channels_last, drop_last=True)
-    return DataLoader(ArrayImageDataset(images, labels, cifar_transforms(True)), batch_size,
-                      shuffle=True, num_workers=workers, drop_last=True,
-                      pin_memory=device.type == "cuda", persistent_workers=workers > 0)
-
-
 def append_rows(path, rows):
     path = Path(path)
     previous = path.read_text() if path.is_file() else ""
@@ -168,7 +160,7 @@ def main(argv=None):
     batch_size = args.batch_size or (512 if cuda else 64)
     epoch_images = args.epoch_images or (EPOCH_IMAGES if cuda else 1024)
     precisions = args.precision or (["fp32", "bf16"] if cuda else ["fp32"])
-    data_path = args.data_path if args.data_path != "auto" else ("device" if cuda else "torchvision")
+    data_path = resolve_data_path(args.data_path, device)
     channels_last = args.channels_last == "on" or (args.channels_last == "auto" and cuda)
     name = torch.cuda.get_device_name(device) if cuda else \
         f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
@@ -179,8 +171,9 @@ def main(argv=None):
     labels = rng.integers(0, 10, epoch_images)
     workers = args.loader_workers if args.loader_workers is not None else \
         (min(8, os.cpu_count() or 1) if cuda else 0)
-    batches = make_batches(data_path, images, labels, batch_size, device, channels_last,
-                           workers)
+    batches, _ = training_batches(ArrayImageDataset(images, labels, cifar_transforms(True)),
+                                  batch_size, device, data_path, channels_last=channels_last,
+                                  workers=workers, drop_last=True)
     rows, epoch_seconds = [], {}
     for precision in precisions:
         for network in args.networks:

@@ -8,28 +8,25 @@ events (a trailing remainder is dropped); each chunk becomes one sample
               from the chunk's first event
   bins_xy     bin edges in sensor pixels, label, source (the recording's path).
 
-Without real data (no --root, or --synthetic) it first records the embedded stand-in:
+Without real data (no --root, or --standin) it first records the embedded stand-in:
 scikit-learn's handwritten digits filmed by a DVS emulator, written as real AER-DAT2.0
 files in the real folder layout, then converts them with the same code.
 
 Resumable: finished recordings are kept unless --overwrite. Writes are atomic.
 """
-import argparse
 import os
-import sys
 from pathlib import Path
 
-from synoploss.mnist_dvs import (LIST_NAMES, ConversionSettings, convert_dataset,
-                                 generate_emulated_recordings, make_file_lists,
-                                 write_file_list)
-from synoploss.runtime import positive_float, positive_int
+from synoploss.data.emulator import write_standin_recordings
+from synoploss.data.mnist_dvs import (LIST_NAMES, ConversionSettings, convert_dataset,
+                                      make_file_lists, write_file_list)
+from synoploss.runtime import add_alias, fail, positive_float, positive_int, script_parser
 
 DEFAULT_ROOT = Path(__file__).resolve().parent / "MNIST_DVS"  # where makelist.py lives
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, __file__)
     parser.add_argument("--root", help="MNIST-DVS root (grabbed_data{d}/scale16/...). Uses its "
                         "file lists, or writes them first (scale 16, 800 train per digit). "
                         f"Default: {DEFAULT_ROOT} if it holds recordings, else the stand-in")
@@ -48,9 +45,9 @@ def main(argv=None):
                         help="convert again from scratch: removes <out>/train, test and the "
                              "resume markers first (needed when the settings or the file "
                              "lists changed since the last conversion into --out)")
-    parser.add_argument("--synthetic", action="store_true",
+    parser.add_argument("--standin", action="store_true",
                         help="record and convert the emulated stand-in dataset")
-    parser.add_argument("--synthetic_root", default=None,
+    parser.add_argument("--standin_root", default=None,
                         help="where the emulated recordings go (default: <out>/emulated_aedat)")
     parser.add_argument("--train_per_digit", type=positive_int, default=None,
                         help="recordings per digit for training (real: 800; emulated: 140 of the\n"
@@ -60,31 +57,33 @@ def main(argv=None):
     parser.add_argument("--events_per_recording", type=positive_int, default=9000,
                         help="events in each emulated recording (3 chunks of 3000)")
     parser.add_argument("--seed", type=int, default=0, help="emulator seed")
+    add_alias(parser, "--synthetic", "--standin")
+    add_alias(parser, "--synthetic_root", "--standin_root")
     args = parser.parse_args(argv)
-    if args.root is None and not args.synthetic and any(DEFAULT_ROOT.glob("grabbed_data*/scale16")):
+    if args.root is None and not args.standin and any(DEFAULT_ROOT.glob("grabbed_data*/scale16")):
         args.root = str(DEFAULT_ROOT)
         print(f"using the MNIST-DVS recordings in {DEFAULT_ROOT}")
 
-    if args.root is None or args.synthetic:
-        root = Path(args.synthetic_root or Path(args.out) / "emulated_aedat")
+    if args.root is None or args.standin:
+        root = Path(args.standin_root or Path(args.out) / "emulated_aedat")
         print(f"No real MNIST-DVS given: recording the emulated STAND-IN into {root}")
         try:
-            generate_emulated_recordings(
+            write_standin_recordings(
                 root, train_per_digit=args.train_per_digit or 140,
                 test_per_digit=args.test_per_digit,
                 events_per_recording=args.events_per_recording, seed=args.seed,
                 workers=args.workers)
         except ValueError as error:
-            sys.exit(f"generate_DV4_dataset: {error}")
+            fail(__file__, error)
     else:
         root = Path(args.root)
         if not root.is_dir():
-            sys.exit(f"generate_DV4_dataset: --root {root} is not a folder")
+            fail(__file__, f"--root {root} is not a folder")
         if not all((root / name).is_file() for name in LIST_NAMES.values()):
             try:
                 train, test = make_file_lists(root, 16, args.train_per_digit or 800)
             except FileNotFoundError as error:
-                sys.exit(f"generate_DV4_dataset: {error}")
+                fail(__file__, error)
             write_file_list(root / LIST_NAMES["train"], train)
             write_file_list(root / LIST_NAMES["test"], test)
 
@@ -94,10 +93,10 @@ def main(argv=None):
     try:
         summary = convert_dataset(root, args.out, settings, workers=args.workers)
     except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"generate_DV4_dataset: {error}")
+        fail(__file__, error)
     print(summary.report())
     if summary.read + summary.kept == 0:
-        sys.exit("generate_DV4_dataset: no recording could be converted")
+        fail(__file__, "no recording could be converted")
 
 
 if __name__ == "__main__":

@@ -9,26 +9,23 @@ Writes results/opt_benchmark.npz (baseline_activity, optimized_activity: SNN Syn
 sample per layer; baseline_accuracy, optimized_accuracy; layer_names, model paths) and
 prints the comparison.
 """
-import argparse
-import sys
-from pathlib import Path
-
 import numpy as np
 
 from synoploss.io import read_csv, save_npz
-from synoploss.runtime import nonnegative_float
+from synoploss.results import BASELINE, SPIKING_CURVES, TRAINED_CURVES, Workdir
+from synoploss.runtime import fail, nonnegative_float, script_parser
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, __file__)
     parser.add_argument("--workdir", default=".", help="folder holding results/")
     parser.add_argument("--model", default=None,
                         help="model path (as in the log, e.g. models/l1-fanout-qtrain_6e+05.pth)")
     parser.add_argument("--max_drop", type=nonnegative_float, default=1.5,
                         help="largest SNN accuracy drop (points) for the automatic choice")
-    parser.add_argument("--candidates", default="l1-fanout-qtrain",
-                        help="which results to choose from (l1-fanout-qtrain or l1-fanout)")
+    names = [SPIKING_CURVES[label] for label in TRAINED_CURVES]
+    parser.add_argument("--candidates", default=SPIKING_CURVES["SynOp+QAT"], choices=names,
+                        help=f"which results to choose from ({' or '.join(names)})")
     return parser.parse_args(argv)
 
 
@@ -49,25 +46,24 @@ def select(baseline, candidates, model=None, max_drop=1.5):
 
 def main(argv=None):
     args = parse_args(argv)
-    results = Path(args.workdir) / "results"
+    files = Workdir(args.workdir)
     try:
         columns = ["snn_accuracy", "snn_synops", "model_path"]
-        baseline = read_csv(results / "nopenalty_spiking.csv", required=columns,
-                            numeric=columns[:2])
-        candidates = read_csv(results / f"{args.candidates}_spiking.csv", required=columns,
+        baseline = read_csv(files.spiking_csv(BASELINE), required=columns, numeric=columns[:2])
+        candidates = read_csv(files.spiking_csv(args.candidates), required=columns,
                               numeric=columns[:2])
         if baseline.empty or candidates.empty:
-            raise ValueError(f"{results}: a spiking results file has no rows")
+            raise ValueError(f"{files.results}: a spiking results file has no rows")
         baseline = baseline.iloc[0]
         chosen = select(baseline, candidates, args.model, args.max_drop)
     except (FileNotFoundError, LookupError, ValueError) as error:
-        sys.exit(f"optimization_benchmarking.py: {error} (run test_spiking.py --mode "
-                 "nopenalty and --mode quantized first)")
+        fail(__file__, f"{error} (run test_spiking.py --mode nopenalty and --mode quantized "
+                       "first)")
     layers = [column[len("snn_synops_"):] for column in candidates.columns
               if column.startswith("snn_synops_")]
     baseline_activity = np.array([baseline[f"snn_synops_{layer}"] for layer in layers])
     optimized_activity = np.array([chosen[f"snn_synops_{layer}"] for layer in layers])
-    save_npz(results / "opt_benchmark.npz", baseline_activity=baseline_activity,
+    save_npz(files.opt_benchmark, baseline_activity=baseline_activity,
              optimized_activity=optimized_activity,
              baseline_accuracy=float(baseline["snn_accuracy"]),
              optimized_accuracy=float(chosen["snn_accuracy"]), layer_names=np.array(layers),
@@ -80,7 +76,7 @@ def main(argv=None):
     total_before, total_after = baseline_activity.sum(), optimized_activity.sum()
     print(f"{'total':>14} {total_before:12.4g} {total_after:12.4g} "
           f"{total_before / max(total_after, 1e-9):9.2f}x")
-    print(f"{results / 'opt_benchmark.npz'} written")
+    print(f"{files.opt_benchmark} written")
 
 
 if __name__ == "__main__":

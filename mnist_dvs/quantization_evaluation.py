@@ -5,28 +5,26 @@ a quantized and as a non-quantized analog network, and as a spiking network.
 Output: results/quantization_evaluation.csv (quantize_training, quantize_test, accuracy,
 estimated SynOps, SNN accuracy and SynOps measured by sinabs).
 """
-import argparse
-import sys
 from pathlib import Path
 
 from torch.utils.data import DataLoader
 
+from synoploss.data.mnist_dvs import FramesDataset, SpikeTrainDataset, describe
+from synoploss.evaluation import compare_analog_and_spiking, evaluate_analog
 from synoploss.io import save_torch, write_csv
 from synoploss.loss import SynOpLoss
-from synoploss.mnist_dvs import FramesDataset, SpikeTrainDataset, describe_dataset, pad_collate
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
-from synoploss.spiking import compare_analog_and_spiking
+from synoploss.results import Workdir
+from synoploss.runtime import (add_alias, ensure_writable_dir, fail, pick_device,
+                               positive_float, positive_int, script_parser, seed_everything)
 from synoploss.synops import SynOpCounter
-from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, pick_device,
-                                seed_everything)
-from synoploss.runtime import ensure_writable_dir, positive_float, positive_int
+from synoploss.training import NonFiniteLossError, fit
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, __file__)
     parser.add_argument("--workdir", default=".", help="models/ and results/ go here")
-    parser.add_argument("--data", default="data")
+    parser.add_argument("--data_root", default="data", help="converted data (train/, test/)")
     parser.add_argument("--target", type=positive_float, default=None,
                         help="SynOp target per sample (default: no SynOp loss)")
     parser.add_argument("--n_epochs", type=positive_int, default=8)
@@ -39,21 +37,22 @@ def main(argv=None):
     parser.add_argument("--dt_us", type=positive_int, default=1000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no_progress", action="store_true")
+    add_alias(parser, "--data", "--data_root")
     args = parser.parse_args(argv)
     try:
         device = pick_device(args.device)
     except ValueError as error:
-        sys.exit(f"quantization_evaluation.py: {error}")
-    workdir, data = Path(args.workdir), Path(args.data)
+        fail(__file__, error)
+    files, data = Workdir(args.workdir), Path(args.data_root)
     try:
-        ensure_writable_dir(workdir / "models", "--workdir")
-        ensure_writable_dir(workdir / "results", "--workdir")
+        ensure_writable_dir(files.models, "--workdir")
+        ensure_writable_dir(files.results, "--workdir")
         train_set = FramesDataset(data / "train", args.max_train_samples, args.seed)
         frames = FramesDataset(data / "test", args.max_samples)
         spikes = SpikeTrainDataset(data / "test", args.dt_us, args.max_samples)
     except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"quantization_evaluation.py: {error}")
-    description = describe_dataset(data)
+        fail(__file__, error)
+    description = describe(data)
     rows = []
     for quantize_training in (False, True):
         seed_everything(args.seed)
@@ -65,17 +64,16 @@ def main(argv=None):
             fit(model, loader, args.n_epochs, args.lr, synop_loss, device, args.lr_schedule,
                 description=f"qtrain={quantize_training}", progress=not args.no_progress)
         except NonFiniteLossError as error:
-            sys.exit(f"quantization_evaluation.py: qtrain={quantize_training}: {error}")
-        save_torch(model.state_dict(), workdir / "models" / f"quanteval_qtrain_{quantize_training}.pth")
+            fail(__file__, f"qtrain={quantize_training}: {error}")
+        save_torch(model.state_dict(),
+                   files.models / f"quanteval_qtrain_{quantize_training}.pth")
         for quantize_test in (False, True):
             set_quantize(model, quantize_test)
             row = dict(quantize_training=quantize_training, quantize_test=quantize_test)
             if quantize_test:  # the spiking network is the same for both; test it once
-                batches = DataLoader(spikes, batch_sampler=spikes.batches_by_duration(32),
-                                     collate_fn=pad_collate)
                 row.update(compare_analog_and_spiking(model, MNIST_DVS_INPUT,
-                                                      DataLoader(frames, 256), batches,
-                                                      device=device))
+                                                      DataLoader(frames, 256),
+                                                      spikes.loader(32), device=device))
             else:
                 stats = evaluate_analog(model, DataLoader(frames, 256), device)
                 row.update(ann_accuracy=stats.accuracy, ann_synops=stats.synops)
@@ -84,7 +82,7 @@ def main(argv=None):
                   f"{'quantized' if quantize_test else 'non-quantized'}: accuracy "
                   f"{row['ann_accuracy']:.4f}"
                   + (f", SNN accuracy {row['snn_accuracy']:.4f}" if quantize_test else ""))
-    write_csv(workdir / "results" / "quantization_evaluation.csv", rows)
+    write_csv(files.quantization_evaluation, rows)
 
 
 if __name__ == "__main__":

@@ -10,17 +10,14 @@ baseline; then
 Writes results/summary.csv. These are reports, not pass/fail gates: the numbers are what
 they are.
 """
-import argparse
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from synoploss.energy import add_energy_flag
 from synoploss.io import read_csv, write_csv
-from synoploss.mnist_dvs import read_spiking_curves
-from synoploss.runtime import nonnegative_float
+from synoploss.results import BASELINE, Workdir, read_spiking_curves
+from synoploss.runtime import fail, nonnegative_float, script_parser
+
 
 def curve_above(upper: pd.DataFrame, lower: pd.DataFrame) -> tuple[float, int]:
     """Mean accuracy gap (points) of `upper` over `lower`, interpolating `lower` (in log
@@ -37,24 +34,22 @@ def curve_above(upper: pd.DataFrame, lower: pd.DataFrame) -> tuple[float, int]:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, __file__)
     parser.add_argument("--workdir", default=".")
     parser.add_argument("--max_drop", type=nonnegative_float, default=2.0,
                         help="accuracy drop (points) allowed for the reduction figure")
     add_energy_flag(parser)
     args = parser.parse_args(argv)
-    results = Path(args.workdir) / "results"
+    files = Workdir(args.workdir)
     columns = ["snn_accuracy", "snn_synops", "ann_synops", "model_path", "data"]
     try:
-        baseline = read_csv(results / "nopenalty_spiking.csv", required=columns,
-                            numeric=columns[:3])
+        baseline = read_csv(files.spiking_csv(BASELINE), required=columns, numeric=columns[:3])
         if baseline.empty:
-            raise ValueError(f"{results / 'nopenalty_spiking.csv'}: no rows")
+            raise ValueError(f"{files.spiking_csv(BASELINE)}: no rows")
         baseline = baseline.iloc[0]
         curves = read_spiking_curves(args.workdir)
     except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"summarize_results.py: {error} (run test_spiking.py --mode nopenalty)")
+        fail(__file__, f"{error} (run test_spiking.py --mode nopenalty)")
     rows = [dict(curve="baseline", model=baseline["model_path"], setting="",
                  snn_accuracy=baseline["snn_accuracy"], snn_synops=baseline["snn_synops"],
                  ann_synops=baseline["ann_synops"], reduction=1.0)]
@@ -69,7 +64,7 @@ def main(argv=None):
     chip = args.energy_model
     for row in rows:  # MNIST-DVS input events are SynOps too: no analog input MACs
         row.update(energy_model=chip.name, energy_uj=chip.energy_pj(row["snn_synops"]) / 1e6)
-    write_csv(results / "summary.csv", rows)
+    write_csv(files.summary, rows)
     print(f"data: {baseline['data']}")
     print(f"{'curve':<24}{'setting':<16}{'SNN acc':>9}{'SNN SynOps':>12}{'estimate':>11}"
           f"{'reduction':>11}{'µJ/inference':>14}")

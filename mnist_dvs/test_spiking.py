@@ -16,37 +16,34 @@ same chunks (accumulated frames) is written beside them.
 Output: results/<name>_spiking.csv (weightscaling: results/weightscaling_spiking.csv),
 with energy per inference (energy_uj: SynOps x --energy_model's pJ per SynOp).
 """
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 
+from synoploss.data.mnist_dvs import FramesDataset, SpikeTrainDataset, describe
 from synoploss.energy import add_energy_flag, energy_columns
-from synoploss.io import read_csv, write_csv
-from synoploss.mnist_dvs import (SPIKING_CURVES, FramesDataset, SpikeTrainDataset,
-                                 describe_dataset, pad_collate)
-from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
+from synoploss.evaluation import compare_analog_and_spiking, evaluate_analog
+from synoploss.io import load_state, read_csv, write_csv
+from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, scale_first_layer, set_quantize
 from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.parallel import map_jobs
-from synoploss.spiking import compare_analog_and_spiking
-from synoploss.training import evaluate_analog, load_state, pick_device
-from synoploss.runtime import ensure_writable_dir, positive_float, positive_int
+from synoploss.results import BASELINE, SPIKING_CURVES, WEIGHT_SCALING, Workdir
+from synoploss.runtime import (add_alias, ensure_writable_dir, fail, pick_device,
+                               positive_float, positive_int, script_parser)
 
+# --mode -> the models it tests (by name in the training log)
 MODES = {"quantized": SPIKING_CURVES["SynOp+QAT"], "nonquantized": SPIKING_CURVES["SynOp"],
-         "nopenalty": "nopenalty", "weightscaling": "nopenalty"}
+         "nopenalty": BASELINE, "weightscaling": BASELINE}
 DEFAULT_SCALES = [round(value, 2) for value in np.arange(0.10, 0.951, 0.05)]
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, __file__)
     parser.add_argument("--mode", required=True, choices=[*MODES, "ann"])
     parser.add_argument("--workdir", default=".", help="folder with training_log.csv, models/; "
                         "results/ is written there")
-    parser.add_argument("--data", default="data", help="converted data (test/ is used)")
+    parser.add_argument("--data_root", default="data", help="converted data (test/ is used)")
     parser.add_argument("--dt_us", type=positive_int, default=1000, help="time bin in µs (1 ms)")
     parser.add_argument("--scales", type=positive_float, nargs="+", default=DEFAULT_SCALES,
                         help="first-layer weight factors for weightscaling (0.10..0.95)")
@@ -58,6 +55,7 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="subset seed")
     add_export_nir_flag(parser)
     add_energy_flag(parser)
+    add_alias(parser, "--data", "--data_root")
     return parser.parse_args(argv)
 
 
@@ -75,18 +73,15 @@ _SHARED = {}
 
 def load_model(workdir, entry, scale=1.0):
     model = MNISTDVSNet(quantize=bool(entry["quantize_training"]))
-    load_state(model, Path(workdir) / entry["model_path"])
-    with torch.no_grad():
-        model.seq[0].weight.mul_(scale)
-    return model
+    load_state(model, Workdir(workdir).model(entry["model_path"]))
+    return scale_first_layer(model, scale)
 
 
 def spiking_job(job):
     workdir, entry, scale, args = job
     frames, spikes = _SHARED["frames"], _SHARED["spikes"]
     model = load_model(workdir, entry, scale)
-    batches = DataLoader(spikes, batch_sampler=spikes.batches_by_duration(args.batch_size),
-                         collate_fn=pad_collate)
+    batches = spikes.loader(args.batch_size)
     row = dict(name=entry["name"], target=entry["target"], alpha=entry["alpha"], scale=scale,
                quantize_training=entry["quantize_training"])
     row.update(compare_analog_and_spiking(model, MNIST_DVS_INPUT, DataLoader(frames, 256),
@@ -95,7 +90,7 @@ def spiking_job(job):
     # the input events are counted as SynOps of the input layer: no analog input MACs
     row.update(energy_columns(args.energy_model, row["snn_synops"]))
     if args.export_nir:
-        suffix = f"_x{scale:g}" if args.mode == "weightscaling" else ""
+        suffix = f"_x{scale:g}" if args.mode == WEIGHT_SCALING else ""
         path = Path(args.export_nir) / f"{Path(entry['model_path']).stem}{suffix}.nir"
         export_nir(model, MNIST_DVS_INPUT, path, min_v_mem=None)
         row["nir_path"] = str(path)
@@ -111,7 +106,7 @@ def ann_job(job):
                                 DataLoader(_SHARED["frames"], 256), args.device)
         rows.append(dict(name=entry["name"], target=entry["target"], alpha=entry["alpha"],
                          quantize_training=entry["quantize_training"], quantize_test=quantize,
-                         accuracy=stats.accuracy, synops=stats.synops,
+                         ann_accuracy=stats.accuracy, ann_synops=stats.synops,
                          model_path=entry["model_path"]))
     return rows
 
@@ -121,29 +116,29 @@ def main(argv=None):
     try:
         args.device = pick_device(args.device)
     except ValueError as error:
-        sys.exit(f"test_spiking.py: {error}")
+        fail(__file__, error)
     workdir = Path(args.workdir)
-    log_path = workdir / "training_log.csv"
+    files = Workdir(workdir)
+    log_path = files.training_log
     if not log_path.is_file():
         present = sorted(p.name for p in workdir.iterdir()) if workdir.is_dir() else []
-        sys.exit(f"test_spiking.py: {log_path} not found (run train.py with --workdir "
-                 f"{workdir} first); {workdir} holds: {present or 'nothing'}")
+        fail(__file__, f"{log_path} not found (run train.py with --workdir {workdir} "
+                       f"first); {workdir} holds: {present or 'nothing'}")
     try:
-        ensure_writable_dir(workdir / "results", "--workdir")
+        ensure_writable_dir(files.results, "--workdir")
         log = read_csv(log_path, required=["name", "target", "alpha", "quantize_training",
                                            "model_path"], numeric=["target", "alpha"])
         entries = select_models(log, args.mode)
-        test_root = Path(args.data) / "test"
+        test_root = Path(args.data_root) / "test"
         _SHARED["frames"] = FramesDataset(test_root, args.max_samples, args.seed)
         if args.mode != "ann":
             _SHARED["spikes"] = SpikeTrainDataset(test_root, args.dt_us, args.max_samples,
                                                   args.seed)
     except (FileNotFoundError, LookupError, ValueError) as error:
-        sys.exit(f"test_spiking.py: {error}")
-    data_description = describe_dataset(args.data)
-    scales = args.scales if args.mode == "weightscaling" else [1.0]
+        fail(__file__, error)
+    data_description = describe(args.data_root)
+    scales = args.scales if args.mode == WEIGHT_SCALING else [1.0]
     jobs = [(workdir, entry, scale, args) for _, entry in entries.iterrows() for scale in scales]
-    results = workdir / "results"
     try:
         if args.mode == "ann":
             by_name = {}
@@ -151,17 +146,17 @@ def main(argv=None):
                 for row in rows:
                     by_name.setdefault(row["name"], []).append(dict(row, data=data_description))
             for name, rows in by_name.items():
-                write_csv(results / f"{name}_ann.csv", rows)
-                print(f"{results / f'{name}_ann.csv'}: {len(rows)} rows")
+                write_csv(files.ann_csv(name), rows)
+                print(f"{files.ann_csv(name)}: {len(rows)} rows")
             return
         rows = [dict(row, data=data_description) for row in map_jobs(spiking_job, jobs, args.workers, device=args.device)]
     except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"test_spiking.py: {error}")
-    name = SPIKING_CURVES["weight scaling"] if args.mode == "weightscaling" else MODES[args.mode]
-    out = results / f"{name}_spiking.csv"
+        fail(__file__, error)
+    name = WEIGHT_SCALING if args.mode == WEIGHT_SCALING else MODES[args.mode]
+    out = files.spiking_csv(name)
     write_csv(out, rows)
     for row in rows:
-        label = f"scale {row['scale']:.2f}" if args.mode == "weightscaling" else \
+        label = f"scale {row['scale']:.2f}" if args.mode == WEIGHT_SCALING else \
             f"target {row['target']:.3g}" if row["target"] == row["target"] else row["name"]
         print(f"{label:>16}: SNN accuracy {row['snn_accuracy']:.4f}, SNN SynOps "
               f"{row['snn_synops']:.4g} (analog estimate {row['ann_synops']:.4g})")

@@ -17,26 +17,27 @@ Examples:
   python mnist_dvs/train.py --nopenalty                      # baseline
   python mnist_dvs/train.py --quantize_training --shard $((SLURM_ARRAY_TASK_ID+1))/8
 """
-import argparse
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from synoploss.io import append_row, parse_shard, read_csv, save_torch
+from synoploss.data.mnist_dvs import load_mnist_dvs
+from synoploss.evaluation import evaluate_analog
+from synoploss.io import append_row, load_state, read_csv, save_torch
 from synoploss.loss import SynOpLoss
-from synoploss.mnist_dvs import FramesDataset, describe_dataset
 from synoploss.models import MNISTDVSNet
-from synoploss.runtime import ensure_writable_dir, positive_float, positive_int
+from synoploss.results import Workdir, format_target, mnist_dvs_checkpoint, model_name
+from synoploss.runtime import (add_alias, ensure_writable_dir, fail, parse_shard, pick_device,
+                               positive_float, positive_int, script_parser, seed_everything)
 from synoploss.synops import SynOpCounter
-from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, format_target,
-                                divergence, load_state, pick_device, seed_everything)
+from synoploss.training import NonFiniteLossError, divergence, fit
 
-@dataclass
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     target: float | None
@@ -44,16 +45,11 @@ class ModelSpec:
 
     @property
     def filename(self):
-        if self.alpha is not None:
-            return f"{self.name}_alpha{self.alpha:g}.pth"
-        if self.target is None:
-            return f"{self.name}.pth"
-        return f"{self.name}_{format_target(self.target)}.pth"
+        return mnist_dvs_checkpoint(self.name, self.target, self.alpha)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, __file__)
     parser.add_argument("--quantize_training", action="store_true",
                         help="quantization-aware training (floor ReLU, step surrogate)")
     parser.add_argument("--nopenalty", action="store_true",
@@ -73,7 +69,7 @@ def parse_args(argv=None):
                         help="constant (the paper) or cosine decay to 0 over the epochs, "
                              "which steadies short runs on small data")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data", default="data",
+    parser.add_argument("--data_root", default="data",
                         help="converted data (train/ and test/ from generate_DV4_dataset.py)")
     parser.add_argument("--workdir", default=".",
                         help="where models/ and training_log.csv are written")
@@ -88,6 +84,7 @@ def parse_args(argv=None):
     parser.add_argument("--shard", default="1/1",
                         help="i/n: train only models k with k %% n == i - 1 of the sweep")
     parser.add_argument("--no_progress", action="store_true", help="hide tqdm bars")
+    add_alias(parser, "--data", "--data_root")
     args = parser.parse_args(argv)
     if args.init_from:
         # load it now: a foreign checkpoint must stop the sweep before any training
@@ -119,13 +116,13 @@ def parse_args(argv=None):
 
 
 def sweep(args):
-    qtrain = "-qtrain" if args.quantize_training else ""
+    name = model_name(synop_loss=not args.nopenalty, quantize_training=args.quantize_training)
     if args.nopenalty:
-        return [ModelSpec(f"nopenalty{qtrain}", None, None)]
+        return [ModelSpec(name, None, None)]
     if args.alpha:
-        return [ModelSpec(f"l1-fanout{qtrain}", None, alpha) for alpha in args.alpha]
+        return [ModelSpec(name, None, alpha) for alpha in args.alpha]
     targets = np.geomspace(args.target_min, args.target_max, args.n_models)
-    return [ModelSpec(f"l1-fanout{qtrain}", float(target), None) for target in targets]
+    return [ModelSpec(name, float(target), None) for target in targets]
 
 
 def train_model(spec, args, train_set, device):
@@ -152,18 +149,17 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         device = pick_device(args.device)
-        workdir = ensure_writable_dir(args.workdir)
-        ensure_writable_dir(workdir / "models", "--workdir")
+        files = Workdir(ensure_writable_dir(args.workdir))
+        ensure_writable_dir(files.models, "--workdir")
     except ValueError as error:
-        sys.exit(f"train.py: {error}")
-    log_path = workdir / "training_log.csv"
-    data = Path(args.data)
+        fail(__file__, error)
+    log_path = files.training_log
     try:
-        train_set = FramesDataset(data / "train", args.max_train_samples, args.seed)
-        test_set = FramesDataset(data / "test", args.max_test_samples, args.seed)
+        train_set, test_set, data_description = load_mnist_dvs(
+            args.data_root, n_train=args.max_train_samples, n_test=args.max_test_samples,
+            seed=args.seed)
     except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"train.py: {error}")
-    data_description = describe_dataset(data)
+        fail(__file__, error)
     print(f"data: {data_description}; {len(train_set)} train / {len(test_set)} test frames; "
           f"device {device}")
     test_loader = DataLoader(test_set, 512)
@@ -173,14 +169,14 @@ def main(argv=None):
         try:
             done = set(read_csv(log_path, required=["model_path"])["model_path"].astype(str))
         except ValueError as error:
-            sys.exit(f"train.py: {error}")
+            fail(__file__, error)
     shard_index, shard_count = args.shard
     specs = [spec for number, spec in enumerate(sweep(args))
              if number % shard_count == shard_index - 1]
     failed = []
     for spec in specs:
-        model_path = Path("models") / spec.filename
-        if str(model_path) in done:
+        model_path = files.model_entry(spec.filename)
+        if model_path in done:
             print(f"{model_path}: already in {log_path}, skipped")
             continue
         started = time.time()
@@ -197,19 +193,19 @@ def main(argv=None):
                   file=sys.stderr)
             failed.append(spec.filename)
             continue
-        save_torch(model.state_dict(), workdir / model_path)
+        save_torch(model.state_dict(), files.model(model_path))
         append_row(log_path, dict(
             name=spec.name, target=spec.target, alpha=spec.alpha, epochs=args.n_epochs,
             init_from=args.init_from or "",
             quantize_training=args.quantize_training, seed=args.seed,
             test_accuracy=test.accuracy, estimated_synops=test.synops,
-            cross_entropy=test.cross_entropy, model_path=str(model_path),
+            cross_entropy=test.cross_entropy, model_path=model_path,
             wall_seconds=round(time.time() - started, 1), data=data_description),
             key=["model_path"])
         print(f"{model_path}: test accuracy {test.accuracy:.4f}, estimated SynOps "
               f"{test.synops:.4g} (target {format_target(spec.target)})")
     if failed:
-        sys.exit(f"train.py: {len(failed)} model(s) failed: {', '.join(failed)}")
+        fail(__file__, f"{len(failed)} model(s) failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -11,27 +11,26 @@ Data: MNIST through torchvision under --data_root (--download where the network 
 without it, scikit-learn's handwritten digits are written there in MNIST's idx format and
 used instead, named as the stand-in in the results.
 """
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
+from synoploss.data.mnist import load_mnist
+from synoploss.evaluation import evaluate_analog
 from synoploss.io import append_row, read_csv, save_torch
-from synoploss.mnist_data import load_mnist
 from synoploss.models import MNISTQuantNet, set_quantize
-from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, pick_device,
-                                seed_everything)
-from synoploss.runtime import (ensure_writable_dir, nonnegative_float, nonnegative_int,
-                               positive_float, positive_int)
+from synoploss.results import Workdir, quant_only_checkpoint
+from synoploss.runtime import (ensure_writable_dir, fail, nonnegative_float, nonnegative_int,
+                               pick_device, positive_float, positive_int, script_parser,
+                               seed_everything)
+from synoploss.training import NonFiniteLossError, fit
 
 DEFAULT_SCALES = [round(value, 1) for value in np.arange(0.1, 5.0, 0.2)]
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, __file__)
     parser.add_argument("--quantize_training", action="store_true", help="train with QAT")
     parser.add_argument("--scales", type=positive_float, nargs="+", default=DEFAULT_SCALES,
                         help="input scales (default 0.1 to 4.9 in steps of 0.2)")
@@ -57,23 +56,22 @@ def main(argv=None):
     try:
         device = pick_device(args.device)
     except ValueError as error:
-        sys.exit(f"quantization_evaluation.py: {error}")
-    workdir = Path(args.workdir)
+        fail(__file__, error)
+    files = Workdir(args.workdir)
     qtrain = args.quantize_training
     try:
-        train_set, test_set, description = load_mnist(args.data_root, args.download)
+        train_set, test_set, description = load_mnist(
+            args.data_root, n_train=args.max_train_samples, download=args.download)
     except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"quantization_evaluation.py: {error}")
-    if args.max_train_samples:
-        train_set = Subset(train_set, range(min(args.max_train_samples, len(train_set))))
+        fail(__file__, error)
     print(f"data: {description}; {len(train_set)} train / {len(test_set)} test images")
-    results = workdir / "results" / f"quant_eval_qtrain_{qtrain}.csv"
+    results = files.quant_eval_csv(qtrain)
     try:
-        ensure_writable_dir(workdir / "models", "--workdir")
+        ensure_writable_dir(files.models, "--workdir")
         done = set(read_csv(results, required=["scale"], numeric=["scale"])["scale"].round(6)) \
             if results.is_file() else set()
     except ValueError as error:
-        sys.exit(f"quantization_evaluation.py: {error}")
+        fail(__file__, error)
     test_loader = DataLoader(test_set, 512)
     for scale in args.scales:
         if round(scale, 6) in done:
@@ -92,14 +90,14 @@ def main(argv=None):
         except NonFiniteLossError as error:
             print(f"FAILED scale {scale:g}: {error}", file=sys.stderr)
             continue
-        model_path = Path("models") / f"scale_{scale:g}_qtrain_{qtrain}.pth"
-        save_torch(model.state_dict(), workdir / model_path)
+        model_path = files.model_entry(quant_only_checkpoint(scale, qtrain))
+        save_torch(model.state_dict(), files.model(model_path))
         quantized = evaluate_analog(set_quantize(model, True), test_loader, device, scaled)
         analog = evaluate_analog(set_quantize(model, False), test_loader, device, scaled)
         append_row(results, dict(scale=scale, quantize_training=qtrain,
-                                 quantized_accuracy=quantized.accuracy,
-                                 analog_accuracy=analog.accuracy,
-                                 quantized_synops=quantized.synops, model_path=str(model_path),
+                                 ann_quantized_accuracy=quantized.accuracy,
+                                 ann_accuracy=analog.accuracy,
+                                 ann_synops=quantized.synops, model_path=model_path,
                                  data=description), key=["scale"])
         print(f"scale {scale:g}: quantized {quantized.accuracy:.4f}, analog {analog.accuracy:.4f}")
 

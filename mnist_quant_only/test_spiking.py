@@ -6,29 +6,27 @@ divided by the number of steps); the scaled image divided by --n_timesteps is in
 each of --n_timesteps steps; prediction = argmax of output spikes. Accuracy and SynOps
 (measured by sinabs, input layer excluded) -> results/spiking_qtrain_{q}.csv.
 """
-import argparse
-import sys
 from pathlib import Path
 
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
+from synoploss.data.mnist import load_mnist
 from synoploss.energy import add_energy_flag, energy_columns
-from synoploss.io import read_csv, write_csv
-from synoploss.mnist_data import load_mnist
+from synoploss.evaluation import compare_analog_and_spiking
+from synoploss.io import load_state, read_csv, write_csv
 from synoploss.models import MNIST_INPUT, MNISTQuantNet
-from synoploss.parallel import map_jobs
 from synoploss.nir_export import add_export_nir_flag, export_nir
-from synoploss.spiking import StaticInputBatches, compare_analog_and_spiking, to_spiking
+from synoploss.parallel import map_jobs
+from synoploss.results import Workdir
+from synoploss.runtime import ensure_writable_dir, fail, pick_device, positive_int, script_parser
+from synoploss.spiking import StaticInputBatches, to_spiking
 from synoploss.synops import count_macs
-from synoploss.training import load_state, pick_device
-from synoploss.runtime import ensure_writable_dir, positive_int
 
 _SHARED = {}
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, __file__)
     parser.add_argument("--quantize_training", action="store_true",
                         help="test the QAT models (default: those trained without)")
     parser.add_argument("--n_timesteps", type=positive_int, default=100)
@@ -45,7 +43,7 @@ def parse_args(argv=None):
 
 def spiking_job(job):
     workdir, entry, args = job
-    model = load_state(MNISTQuantNet(quantize=True), Path(workdir) / entry["model_path"])
+    model = load_state(MNISTQuantNet(quantize=True), Workdir(workdir).model(entry["model_path"]))
     scale = float(entry["scale"])
     loader = DataLoader(_SHARED["test"], args.batch_size)
     scaled_loader = [(data * scale, target) for data, target in loader]
@@ -70,23 +68,21 @@ def main(argv=None):
     try:
         args.device = pick_device(args.device)
     except ValueError as error:
-        sys.exit(f"test_spiking.py: {error}")
-    workdir = Path(args.workdir)
+        fail(__file__, error)
+    files = Workdir(args.workdir)
     qtrain = args.quantize_training
     try:
-        ensure_writable_dir(workdir / "results", "--workdir")
-        entries = read_csv(workdir / "results" / f"quant_eval_qtrain_{qtrain}.csv",
+        ensure_writable_dir(files.results, "--workdir")
+        entries = read_csv(files.quant_eval_csv(qtrain),
                            required=["scale", "model_path", "quantize_training", "data"],
                            numeric=["scale"])
-        _, test_set, _ = load_mnist(args.data_root, standin=True)
+        _, test_set, _ = load_mnist(args.data_root, n_test=args.max_samples, standin=True)
     except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"test_spiking.py: {error} (run quantization_evaluation.py first)")
-    if args.max_samples:
-        test_set = Subset(test_set, range(min(args.max_samples, len(test_set))))
+        fail(__file__, f"{error} (run quantization_evaluation.py first)")
     _SHARED["test"] = test_set
-    jobs = [(workdir, entry, args) for _, entry in entries.sort_values("scale").iterrows()]
+    jobs = [(files.root, entry, args) for _, entry in entries.sort_values("scale").iterrows()]
     rows = list(map_jobs(spiking_job, jobs, args.workers, device=args.device))
-    out = workdir / "results" / f"spiking_qtrain_{qtrain}.csv"
+    out = files.quant_spiking_csv(qtrain)
     write_csv(out, rows)
     for row in rows:
         print(f"scale {row['scale']:g}: SNN accuracy {row['snn_accuracy']:.4f} "

@@ -17,7 +17,7 @@ mnist_dvs() {
   test -f "$D/dataset_info.json"
 
   # Reduced sweep: small data needs small batches and more epochs than the paper's 8.
-  local TRAIN="--data $D --workdir $W --batch_size 32 --lr 3e-3 --lr_schedule cosine --n_epochs 15 --no_progress"
+  local TRAIN="--data_root $D --workdir $W --batch_size 32 --lr 3e-3 --lr_schedule cosine --n_epochs 15 --no_progress"
   stage "MNIST-DVS: training (baseline; SynOp+QAT and SynOp-alone sweeps in two shards)"
   $PY mnist_dvs/train.py $TRAIN --nopenalty
   for shard in 1/2 2/2; do
@@ -26,14 +26,14 @@ mnist_dvs() {
   done
   wait
 
-  local TEST="--workdir $W --data $D --workers 2 --max_samples 500"
+  local TEST="--workdir $W --data_root $D --workers 2 --max_samples 500"
   stage "MNIST-DVS: spiking tests (sinabs)"
   for mode in nopenalty quantized nonquantized; do
     $PY mnist_dvs/test_spiking.py --mode $mode $TEST
   done
   $PY mnist_dvs/test_spiking.py --mode weightscaling $TEST --scales 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9
   $PY mnist_dvs/test_spiking.py --mode ann $TEST
-  $PY mnist_dvs/smart_weight_rescaling.py --workdir $W --data $D --max_samples 500 --levels 4 8 16 32 64
+  $PY mnist_dvs/smart_weight_rescaling.py --workdir $W --data_root $D --max_samples 500 --levels 4 8 16 32 64
   stage "MNIST-DVS: benchmark and summary"
   $PY mnist_dvs/optimization_benchmarking.py --workdir $W --max_drop 2 || true
   $PY mnist_dvs/summarize_results.py --workdir $W
@@ -53,7 +53,7 @@ mnist_quant_only() {
 }
 
 cifar10() {
-  local W="$OUT/cifar10" DATA="--synthetic --n_train 1500 --n_test 500 --data_root $OUT/cifar10/data"
+  local W="$OUT/cifar10" DATA="--standin --n_train 1500 --n_test 500 --data_root $OUT/cifar10/data"
   stage "CIFAR-10 (procedural stand-in, width 0.25): plain network, then QAT + SynOp rounds"
   # no dropout between layers (--dropout 0.2 0): with the paper's 0.1 this small, short run
   # stayed at chance for 30 epochs (measured; README, "Initialisation")

@@ -33,30 +33,30 @@ run() {
 }
 
 cifar10() {
-  local W="$CHECK_DIR/cifar10" DATA="--synthetic --n_train 4096 --n_test 512 --data_root $CHECK_DIR/none"
+  local W="$CHECK_DIR/cifar10" DATA="--standin --n_train 4096 --n_test 512 --data_root $CHECK_DIR/none"
   for precision in fp32 bf16; do
     $PY CIFAR10_analogue/train.py $DATA --width 1.0 --n_epochs 2 --round_epochs 1 --n_rounds 2 \
       --batch_size 512 --precision $precision --workdir "$W/$precision" --no_progress --device cuda
     $PY CIFAR10_analogue/test.py $DATA --workdir "$W/$precision" --baseline_scales 5 50 \
-      --n_dt 10 --device cuda
+      --n_timesteps 10 --device cuda
   done
 }
 
 mnist_dvs() {
   local W="$CHECK_DIR/mnist_dvs" D="$CHECK_DIR/mnist_dvs/data"
-  $PY mnist_dvs/generate_DV4_dataset.py --synthetic --out "$D" --synthetic_root "$W/aedat" \
+  $PY mnist_dvs/generate_DV4_dataset.py --standin --out "$D" --standin_root "$W/aedat" \
     --train_per_digit 6 --test_per_digit 2 --workers 4
-  local TRAIN="--data $D --workdir $W --n_epochs 2 --batch_size 64 --no_progress --device cuda"
+  local TRAIN="--data_root $D --workdir $W --n_epochs 2 --batch_size 64 --no_progress --device cuda"
   $PY mnist_dvs/train.py $TRAIN --nopenalty
   $PY mnist_dvs/train.py $TRAIN --quantize_training --n_models 2 --target_min 3e5 --target_max 1e6
   $PY mnist_dvs/train.py $TRAIN --n_models 2 --target_min 3e5 --target_max 1e6
   for mode in nopenalty quantized nonquantized ann; do
-    $PY mnist_dvs/test_spiking.py --mode $mode --workdir "$W" --data "$D" --device cuda
+    $PY mnist_dvs/test_spiking.py --mode $mode --workdir "$W" --data_root "$D" --device cuda
   done
   $PY mnist_dvs/test_spiking.py --mode weightscaling --scales 0.3 0.6 0.9 --workdir "$W" \
-    --data "$D" --device cuda
-  $PY mnist_dvs/smart_weight_rescaling.py --workdir "$W" --data "$D" --levels 8 16 --device cuda
-  $PY mnist_dvs/quantization_evaluation.py --workdir "$W" --data "$D" --n_epochs 1 \
+    --data_root "$D" --device cuda
+  $PY mnist_dvs/smart_weight_rescaling.py --workdir "$W" --data_root "$D" --levels 8 16 --device cuda
+  $PY mnist_dvs/quantization_evaluation.py --workdir "$W" --data_root "$D" --n_epochs 1 \
     --no_progress --device cuda
   $PY mnist_dvs/optimization_benchmarking.py --workdir "$W" --max_drop 100
   $PY mnist_dvs/summarize_results.py --workdir "$W"

@@ -1,4 +1,5 @@
-"""Files that survive interruptions: atomic writes and a CSV log safe for many writers."""
+"""Files that survive interruptions (atomic writes, a CSV log safe for many writers), CSV
+reading that checks what it reads, and checkpoint loading that names what does not fit."""
 from __future__ import annotations
 
 import contextlib
@@ -13,6 +14,7 @@ from typing import Dict, Iterable, List
 import pandas as pd
 import numpy as np
 import torch
+import torch.nn as nn
 
 
 def _current_umask() -> int:
@@ -134,12 +136,33 @@ def append_row(path, row: Dict, key: List[str] | None = None) -> None:
             frame.to_csv(temporary, index=False)
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """'i/n' (1-based i) -> (i, n); a clear error otherwise."""
+def load_state(model: nn.Module, path) -> nn.Module:
+    """Load a checkpoint (a state dict, or a dict with 'state_dict') into `model`.
+
+    Errors name the file and what does not fit, e.g. a checkpoint of another network.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard must look like i/n, e.g. 2/4, got {text!r}") from None
-    if not 1 <= index <= count:
-        raise ValueError(f"--shard {text}: need 1 <= i <= n")
-    return index, count
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({error})") from error
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong_shape = [f"{key} {tuple(state[key].shape)} != {tuple(expected[key].shape)}"
+                   for key in set(expected) & set(state)
+                   if tuple(state[key].shape) != tuple(expected[key].shape)]
+    if missing or unexpected or wrong_shape:
+        details = "; ".join(part for part in (
+            f"missing {missing}" if missing else "",
+            f"unexpected {unexpected}" if unexpected else "",
+            f"wrong shapes {sorted(wrong_shape)}" if wrong_shape else "") if part)
+        raise ValueError(f"{path}: checkpoint does not fit {type(model).__name__} ({details})")
+    model.load_state_dict(state)
+    return model

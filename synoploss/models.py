@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from .quantize import NeuromorphicReLU, QuantizeLayer, SumPool2d
-from .synops import assign_fanout
+from .synops import assign_fanout, flatten_layers
 
 MNIST_DVS_INPUT = (1, 64, 64)
 CIFAR10_INPUT = (3, 32, 32)
@@ -112,4 +112,21 @@ def set_quantize(model: nn.Module, quantize: bool) -> nn.Module:
     for layer in model.modules():
         if isinstance(layer, (NeuromorphicReLU, QuantizeLayer)):
             layer.quantize = quantize
+    return model
+
+
+def first_weight_layer(model: nn.Module) -> nn.Module:
+    """The first convolution or linear layer: the one whose weights scale the input
+    (weight scaling, and the CIFAR-10 input gain). Its index differs between the networks
+    (MNIST-DVS starts with an input ReLU, CIFAR-10 with dropout), so it is found, not typed."""
+    for layer in flatten_layers(model):
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            return layer
+    raise ValueError(f"{type(model).__name__} has no convolution or linear layer")
+
+
+@torch.no_grad()
+def scale_first_layer(model: nn.Module, scale: float) -> nn.Module:
+    """Multiply the first weight layer's weights by `scale` (in place; returns `model`)."""
+    first_weight_layer(model).weight.mul_(scale)
     return model

@@ -14,11 +14,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .mnist_dvs import SPIKING_CURVES, read_spiking_curves  # noqa: E402
-
-TRAINED_CURVES = ("SynOp+QAT", "SynOp")  # the curves whose models train.py logs
-
 from .energy import ENERGY_MODELS, MAC_PJ_45NM  # noqa: E402
+from .results import (BASELINE, SPIKING_CURVES, TRAINED_CURVES, Workdir,  # noqa: E402
+                      read_results, read_spiking_curves)
+
 # CIFAR-10 reference points taken from the papers (accuracy %, SynOps in millions).
 CIFAR_LITERATURE = [
     ("Sengupta et al. 2019", 91.55, 618.0),
@@ -38,8 +37,6 @@ FIGURE_NAMES = {"mnist_dvs_data": "mnist_dvs_data",
                 "mnist_dvs_estimate_vs_measured": "mnist_dvs_estimate_vs_measured",
                 "cifar10": "cifar10_spiking", "mnist_quant_only": "mnist_quant_only",
                 "energy": "energy"}
-TEXT_COLUMNS = {"data", "model_path", "name", "curve", "setting", "init_from", "model",
-                "layer", "baseline_model", "optimized_model"}
 
 
 def draw(function, *arguments, figure_dir):
@@ -57,27 +54,6 @@ def draw(function, *arguments, figure_dir):
     except KeyError as error:
         plt.close("all")
         return [], f"a results file lacks the column {error}"
-
-
-def _read(path) -> pd.DataFrame:
-    """A results CSV whose number columns hold only numbers: a garbage row is named
-    (file, line, column) instead of turning a column into categories on the axes."""
-    from .io import read_csv
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing")
-    frame = read_csv(path)
-    if frame.empty:
-        raise ValueError(f"{path}: no rows (did its experiment finish?)")
-    numeric = []
-    for column in frame.columns:
-        if column in TEXT_COLUMNS or pd.api.types.is_numeric_dtype(frame[column]):
-            continue
-        values = frame[column].dropna()
-        parsed = pd.to_numeric(values, errors="coerce")
-        if len(values) and parsed.notna().mean() >= 0.5:  # a number column with garbage
-            numeric.append(column)
-    return read_csv(path, numeric=numeric) if numeric else frame
 
 
 def _data_note(frame: pd.DataFrame) -> str:
@@ -133,7 +109,7 @@ def mnist_dvs_data(data_dir, figure_dir, dt_us=1000, strip=8):
 
 
 def mnist_dvs_analog(workdir, figure_dir):
-    log = _read(Path(workdir) / "training_log.csv")
+    log = read_results(Workdir(workdir).training_log)
     curves = read_spiking_curves(workdir)
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for label in TRAINED_CURVES:
@@ -145,7 +121,7 @@ def mnist_dvs_analog(workdir, figure_dir):
         rows = curves["weight scaling"].sort_values("ann_synops")
         ax.plot(rows["ann_synops"], rows["ann_accuracy"] * 100, "s-", label="weight scaling",
                 color=COLOURS["weight scaling"])
-    base = log[log["name"] == "nopenalty"]
+    base = log[log["name"] == BASELINE]
     ax.plot(base["estimated_synops"], base["test_accuracy"] * 100, "*", ms=15, color="k",
             label="no penalty")
     ax.set_xscale("log"), ax.set_xlabel("estimated SynOps per sample")
@@ -155,7 +131,7 @@ def mnist_dvs_analog(workdir, figure_dir):
 
 
 def mnist_dvs_targets(workdir, figure_dir):
-    log = _read(Path(workdir) / "training_log.csv")
+    log = read_results(Workdir(workdir).training_log)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for label in TRAINED_CURVES:
         name = SPIKING_CURVES[label]
@@ -177,8 +153,8 @@ def mnist_dvs_targets(workdir, figure_dir):
 
 
 def mnist_dvs_spiking(workdir, figure_dir):
-    results = Path(workdir) / "results"
-    baseline = _read(results / "nopenalty_spiking.csv").iloc[0]
+    files = Workdir(workdir)
+    baseline = read_results(files.spiking_csv(BASELINE)).iloc[0]
     curves = read_spiking_curves(workdir)
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [2, 1.4, 0.8]})
     ax = axes[0]
@@ -191,7 +167,7 @@ def mnist_dvs_spiking(workdir, figure_dir):
     ax.set_xscale("log"), ax.set_xlabel("SynOps per sample (measured by sinabs)")
     ax.set_ylabel("spiking test accuracy (%)"), ax.legend(fontsize=8)
     ax.set_title("MNIST-DVS, spiking networks" + _data_note(pd.DataFrame([baseline])), fontsize=9)
-    benchmark = results / "opt_benchmark.npz"
+    benchmark = files.opt_benchmark
     if benchmark.is_file():
         with np.load(benchmark) as saved:
             names = [str(n) for n in saved["layer_names"]]
@@ -216,7 +192,7 @@ def mnist_dvs_spiking(workdir, figure_dir):
 def mnist_dvs_estimate_vs_measured(workdir, figure_dir):
     curves = read_spiking_curves(workdir)
     if not curves:
-        raise FileNotFoundError(f"{Path(workdir) / 'results'} has no *_spiking.csv")
+        raise FileNotFoundError(f"{Workdir(workdir).results} has no *_spiking.csv")
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.3))
     limits = []
     for label, frame in curves.items():
@@ -238,15 +214,15 @@ def mnist_dvs_estimate_vs_measured(workdir, figure_dir):
 
 # ---------------------------------------------------------------- CIFAR-10
 def cifar10(workdir, figure_dir):
-    inference = _read(Path(workdir) / "results" / "log_inference.csv")
+    inference = read_results(Workdir(workdir).cifar_inference)
     standin = _data_note(inference)
     fig, ax = plt.subplots(figsize=(7, 5))
-    plain = inference[inference["round"] < 0].sort_values("spiking_synops")
-    ax.plot(plain["spiking_synops"] / 1e6, plain["spiking_accuracy"] * 100, "s-",
+    plain = inference[inference["round"] < 0].sort_values("snn_synops")
+    ax.plot(plain["snn_synops"] / 1e6, plain["snn_accuracy"] * 100, "s-",
             color=COLOURS["weight scaling"], label="weight scaling (plain network)")
     for scale, rows in inference[inference["round"] >= 0].groupby("weight_scale"):
-        rows = rows.sort_values("spiking_synops")
-        ax.plot(rows["spiking_synops"] / 1e6, rows["spiking_accuracy"] * 100, "o-",
+        rows = rows.sort_values("snn_synops")
+        ax.plot(rows["snn_synops"] / 1e6, rows["snn_accuracy"] * 100, "o-",
                 label=f"SynOp+QAT rounds, first layer x{scale:g}")
     if len(plain):
         ax.axvline(plain["macs"].iloc[0] / 1e6, color="0.6", ls=":",
@@ -268,20 +244,20 @@ def cifar10(workdir, figure_dir):
 
 # ---------------------------------------------------------------- MNIST, quantization only
 def mnist_quant_only(workdir, figure_dir):
-    results = Path(workdir) / "results"
-    frames = {q: _read(results / f"quant_eval_qtrain_{q}.csv") for q in (False, True)}
+    files = Workdir(workdir)
+    frames = {q: read_results(files.quant_eval_csv(q)) for q in (False, True)}
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for qtrain, frame in frames.items():
         frame = frame.sort_values("scale")
         label = "QAT" if qtrain else "no QAT"
         colour = "C0" if qtrain else "C3"
-        left.plot(frame["scale"], frame["quantized_accuracy"] * 100, "o-", color=colour,
+        left.plot(frame["scale"], frame["ann_quantized_accuracy"] * 100, "o-", color=colour,
                   label=f"{label}, tested quantized")
-        left.plot(frame["scale"], frame["analog_accuracy"] * 100, "o--", color=colour,
+        left.plot(frame["scale"], frame["ann_accuracy"] * 100, "o--", color=colour,
                   label=f"{label}, tested analog")
-        spiking = results / f"spiking_qtrain_{qtrain}.csv"
+        spiking = files.quant_spiking_csv(qtrain)
         if spiking.is_file():
-            snn = _read(spiking).sort_values("scale")
+            snn = read_results(spiking).sort_values("scale")
             right.plot(snn["scale"], snn["snn_accuracy"] * 100, "o-", color=colour, label=label)
     for ax in (left, right):
         ax.set_xlabel("input scale"), ax.set_ylabel("test accuracy (%)"), ax.legend(fontsize=8)
@@ -294,7 +270,7 @@ def mnist_quant_only(workdir, figure_dir):
 def energy(workdir, analog_macs: float, figure_dir):
     """Energy per inference of the MNIST-DVS baseline and optimised spiking networks on
     each chip (SynOps x energy per SynOp) beside the analog network's MACs at 45 nm."""
-    path = Path(workdir) / "results" / "opt_benchmark.npz"
+    path = Workdir(workdir).opt_benchmark
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing")
     with np.load(path) as saved:
@@ -311,7 +287,7 @@ def energy(workdir, analog_macs: float, figure_dir):
     ax.set_xticks(list(positions) + [len(chips)],
                   [ENERGY_MODELS[c].label or c for c in chips] + ["CNN 45 nm"])
     ax.set_yscale("log"), ax.set_ylabel("energy per inference (µJ)"), ax.legend(fontsize=8)
-    summary = _read(Path(workdir) / "results" / "nopenalty_spiking.csv")
+    summary = read_results(Workdir(workdir).spiking_csv(BASELINE))
     ax.set_title("MNIST-DVS: energy per inference, synaptic operations only"
                  + _data_note(summary), fontsize=9)
     return save(fig, figure_dir, "energy")

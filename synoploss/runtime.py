@@ -1,14 +1,81 @@
-"""What every experiment script needs before it starts: flag values checked in
-`parse_args` (argparse types that name the flag and the allowed range), and output folders
-created and probed for writing before any training, so that a wrong flag or an unwritable
-folder stops a run at once instead of after hours of work."""
+"""What every experiment script needs around its experiment: a parser with the script's
+docstring as --help, flag values checked in `parse_args` (argparse types that name the
+flag and the allowed range), renamed flags kept as hidden aliases, output folders probed
+for writing before any training (a wrong flag or an unwritable folder stops a run at once,
+not after hours of work), one way to stop with an error, seeding, the device and the
+shard of a sweep."""
 from __future__ import annotations
 
 import argparse
 import math
 import os
+import random
+import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def script_parser(doc: str, script_file: str) -> argparse.ArgumentParser:
+    """The parser of an experiment script: its module docstring is the --help text, laid
+    out as written, and error messages start with the script's file name."""
+    return argparse.ArgumentParser(prog=Path(script_file).name, description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def fail(script_file: str, error) -> None:
+    """Stop the script with exit status 1 and `<script>.py: <error>` on stderr (errors in
+    this package name the file, flag or row, and the fix)."""
+    sys.exit(f"{Path(script_file).name}: {error}")
+
+
+class _DeprecatedAlias(argparse.Action):
+    def __init__(self, option_strings, dest, new_flag=None, **kwargs):
+        self.new_flag = new_flag
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: {option_string} is now {self.new_flag} (the old name still "
+              "works in this release)", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_alias(parser: argparse.ArgumentParser, old_flag: str, new_flag: str) -> None:
+    """Accept `old_flag` for the already defined `new_flag`, hidden from --help, with a
+    note on stderr: renamed flags keep working for one release."""
+    action = next(action for action in parser._actions if new_flag in action.option_strings)
+    kwargs = dict(dest=action.dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    if action.nargs == 0:  # a store_true flag
+        kwargs.update(nargs=0, const=action.const)
+        parser.add_argument(old_flag, action=_DeprecatedFlag, new_flag=new_flag, **kwargs)
+        return
+    parser.add_argument(old_flag, action=_DeprecatedAlias, new_flag=new_flag,
+                        nargs=action.nargs, type=action.type, choices=action.choices, **kwargs)
+
+
+class _DeprecatedFlag(_DeprecatedAlias):
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, self.const, option_string)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' (1-based i) -> (i, n): the share of a sweep one job trains; a clear error
+    otherwise."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n, e.g. 2/4, got {text!r}") from None
+    if not 1 <= index <= count:
+        raise ValueError(f"--shard {text}: need 1 <= i <= n")
+    return index, count
 
 
 def _number(kind, text):
@@ -84,3 +151,26 @@ def ensure_writable_dir(path, flag: str = "--workdir") -> Path:
         raise ValueError(f"{flag} {path}: cannot write there ({error.strerror or error})") \
             from error
     return path
+
+
+def pick_device(name) -> torch.device:
+    """"auto" (or None): cuda when available, else cpu; otherwise the named device, checked
+    now (ValueError naming the flag), not at the first tensor moved there."""
+    if isinstance(name, torch.device):
+        name = str(name)
+    if name in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"--device {name}: not a device name (use auto, cpu, cuda or "
+                         f"cuda:N)") from error
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} "
+                             "CUDA device(s)")
+    elif device.type != "cpu":
+        raise ValueError(f"--device {name}: only cpu and cuda are supported")
+    return device

@@ -131,45 +131,6 @@ def evaluate_spiking(net, batches: Iterable, device=None, progress: bool | str =
         output_spikes=np.concatenate(outputs) if keep_output else None)
 
 
-def compare_analog_and_spiking(model: nn.Module, input_shape: Sequence[int], frame_loader,
-                               spike_batches: Iterable, min_v_mem: float | None = None,
-                               device="cpu", progress: bool | str = False,
-                               bias_rescaling: float = 1.0) -> dict:
-    """The same samples through the analog model (accuracy, estimated SynOps per layer)
-    and through its sinabs spiking copy (accuracy, SynOps per layer measured by sinabs).
-
-    Keys: ann_accuracy, ann_synops, snn_accuracy, snn_synops, and per counted layer
-    ann_synops_<layer> and snn_synops_<layer> (<layer>: the NeuromorphicReLU's name).
-    A network whose first weight layer gets the analog input directly (no spiking input
-    layer) has no SynOps there: sinabs' count for it (input value times fan-out) is kept
-    apart as snn_input_layer_ops, as the paper excludes the input layer.
-    """
-    from .synops import SynOpCounter
-    from .training import evaluate_analog
-
-    model = model.to(device)
-    analog = evaluate_analog(model, frame_loader, device)
-    net = to_spiking(model, input_shape, min_v_mem=min_v_mem, bias_rescaling=bias_rescaling)
-    spiking = evaluate_spiking(net, spike_batches, device=device, progress=progress)
-    counted = SynOpCounter(model.modules()).modules
-    names = {id(module): name for name, module in model.named_modules()}
-    layer_names = [names[id(module)].replace(".", "_") or "relu" for module in counted]
-    measured = spiking.layer_synops
-    row = dict(ann_accuracy=analog.accuracy, ann_synops=analog.synops,
-               snn_accuracy=spiking.accuracy)
-    if len(measured) == len(layer_names) + 1:
-        row["snn_input_layer_ops"] = measured[0]
-        measured = measured[1:]
-    if len(measured) != len(layer_names):
-        raise RuntimeError(f"sinabs counted {len(measured)} layers, the estimate "
-                           f"{len(layer_names)}: the model is not a plain chain")
-    row["snn_synops"] = float(sum(measured))
-    for name, estimated, value in zip(layer_names, analog.layer_synops, measured):
-        row[f"ann_synops_{name}"] = estimated
-        row[f"snn_synops_{name}"] = value
-    return row
-
-
 class StaticInputBatches:
     """Batches (data * scale / steps repeated over `steps` time steps, label) from a
     loader of static inputs: the analog input injected as a constant current, so that

@@ -1,12 +1,10 @@
-"""Training and analog evaluation shared by the experiment scripts."""
+"""The training loop shared by the experiment scripts: Adam with the paper's learning-rate
+schedules, the SynOp loss, bf16 autocast, and the checks that a trained model is a result."""
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -17,35 +15,6 @@ from .synops import SynOpCounter
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def pick_device(name) -> torch.device:
-    """"auto" (or None): cuda when available, else cpu; otherwise the named device, checked
-    now (ValueError naming the flag), not at the first tensor moved there."""
-    if isinstance(name, torch.device):
-        name = str(name)
-    if name in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise ValueError(f"--device {name}: not a device name (use auto, cpu, cuda or "
-                         f"cuda:N)") from error
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: CUDA is not available on this machine")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} "
-                             "CUDA device(s)")
-    elif device.type != "cpu":
-        raise ValueError(f"--device {name}: only cpu and cuda are supported")
-    return device
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -123,37 +92,6 @@ def train_epoch(model: nn.Module, loader, optimizer, synop_loss=None, device="cp
     return EpochStats(loss_sum / count, ce_sum / count, correct / count, synops / count)
 
 
-@torch.no_grad()
-def evaluate_analog(model: nn.Module, loader, device="cpu", transform=None,
-                    precision: str = "fp32") -> EpochStats:
-    """Accuracy, cross-entropy and estimated SynOps per sample (mean) in eval mode.
-    The model is moved to `device` first."""
-    device = torch.device(device)
-    model.to(device)
-    model.eval()
-    counter = SynOpCounter(model.modules())
-    totals = torch.zeros(2, dtype=torch.float64, device=device)  # cross-entropy, correct
-    layer_synops, count = 0.0, 0
-    for data, target in loader:
-        data = data.to(device, non_blocking=True)
-        target = target.to(device, non_blocking=True)
-        if transform is not None:
-            data = transform(data)
-        with autocast_context(device, precision):
-            output = model(data).float()
-        batch = len(target)
-        totals += torch.stack([F.cross_entropy(output, target, reduction="sum").double(),
-                               (output.argmax(1) == target).sum().double()])
-        layer_synops = layer_synops + counter.layer_synops().double() * batch
-        count += batch
-    count = max(count, 1)
-    cross_entropy, correct = totals.tolist()
-    layer_synops = [float(value) / count for value in
-                    np.atleast_1d(torch.as_tensor(layer_synops).cpu().numpy())]
-    return EpochStats(float("nan"), cross_entropy / count, correct / count, sum(layer_synops),
-                      layer_synops)
-
-
 WEIGHT_LIMIT = 1e4  # trained weights of these networks are of order 0.01-10
 
 
@@ -171,44 +109,6 @@ def divergence(model: nn.Module, limit: float = WEIGHT_LIMIT) -> str | None:
             return (f"diverged: |{name}| reaches {largest:.3g} (trained weights stay far "
                     f"below {limit:g}); lower --lr")
     return None
-
-
-def load_state(model: nn.Module, path) -> nn.Module:
-    """Load a checkpoint (a state dict, or a dict with 'state_dict') into `model`.
-
-    Errors name the file and what does not fit, e.g. a checkpoint of another network.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({error})") from error
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = [f"{key} {tuple(state[key].shape)} != {tuple(expected[key].shape)}"
-                   for key in set(expected) & set(state)
-                   if tuple(state[key].shape) != tuple(expected[key].shape)]
-    if missing or unexpected or wrong_shape:
-        details = "; ".join(part for part in (
-            f"missing {missing}" if missing else "",
-            f"unexpected {unexpected}" if unexpected else "",
-            f"wrong shapes {sorted(wrong_shape)}" if wrong_shape else "") if part)
-        raise ValueError(f"{path}: checkpoint does not fit {type(model).__name__} ({details})")
-    model.load_state_dict(state)
-    return model
-
-
-def format_target(value: float) -> str:
-    """A compact, file-name-safe label for a SynOp target (e.g. 1.58e+05)."""
-    return "none" if value is None or (isinstance(value, float) and math.isnan(value)) \
-        else f"{value:.3g}"
 
 
 def fit(model: nn.Module, loader, n_epochs: int, lr: float, synop_loss=None, device="cpu",

@@ -8,14 +8,15 @@ import torch
 import torch.nn as nn
 
 from conftest import load_script
-from synoploss.cifar_data import STANDIN_DESCRIPTION, load_cifar10, synthetic_images
+from synoploss.data.cifar10 import STANDIN_DESCRIPTION
 from synoploss.models import CIFAR10AnalogueClassifier
-from synoploss.training import load_state
+from synoploss.io import load_state
+from synoploss.results import Workdir
 
 train = load_script("CIFAR10_analogue/train.py")
 test = load_script("CIFAR10_analogue/test.py")
 
-TINY = ["--synthetic", "--n_train", "64", "--n_test", "32", "--width", "0.1", "--batch_size",
+TINY = ["--standin", "--n_train", "64", "--n_test", "32", "--width", "0.1", "--batch_size",
         "16", "--no_progress", "--device", "cpu"]
 
 
@@ -41,27 +42,27 @@ def test_original_state_dict_loads_into_the_full_width_model(tmp_path):
 def test_one_round_through_train_and_test(tmp_path):
     common = TINY + ["--workdir", str(tmp_path), "--data_root", str(tmp_path / "none")]
     train.main(common + ["--n_epochs", "1", "--round_epochs", "1", "--n_rounds", "1"])
-    log = pd.read_csv(tmp_path / "training_log.csv")
+    log = pd.read_csv(Workdir(tmp_path).training_log)
     assert log["round"].tolist() == [-1, 0]
     assert log["data"].eq(STANDIN_DESCRIPTION).all()
     first_target = log.loc[log["round"] == 0, "target"].item()
     assert first_target == log["macs"].iloc[0]  # MACs without the input layer
-    test.main(["--workdir", str(tmp_path), "--synthetic", "--n_test", "32",
-               "--baseline_scales", "5", "50", "--n_dt", "4", "--data_root", str(tmp_path / "none"),
+    test.main(["--workdir", str(tmp_path), "--standin", "--n_test", "32",
+               "--baseline_scales", "5", "50", "--n_timesteps", "4", "--data_root", str(tmp_path / "none"),
                "--export_nir", str(tmp_path / "nir")])
-    inference = pd.read_csv(tmp_path / "results" / "log_inference.csv")
+    inference = pd.read_csv(Workdir(tmp_path).cifar_inference)
     assert sorted(p.name for p in (tmp_path / "nir").iterdir()) == [
         "d0.2_0.1_-1_x5.nir", "d0.2_0.1_-1_x50.nir", "d0.2_0.1_0_x1.5.nir", "d0.2_0.1_0_x2.nir"]
     assert inference[["round", "weight_scale"]].values.tolist() == [[-1, 5], [-1, 50], [0, 1.5], [0, 2]]
     plain = inference[inference["round"] == -1]
-    assert (plain["analog_synops"] == plain["macs"]).all()
+    assert (plain["ann_synops"] == plain["macs"]).all()
     # energy: SynOps x 23.6 pJ + the first conv's MACs (3x3x3 -> 10 channels at width 0.1,
     # 32x32 outputs) at each of the 4 steps x 4.6 pJ
     first_layer_macs = 3 * 3 * 3 * 10 * 32 * 32
     assert (inference["input_macs"] == first_layer_macs * 4).all()
-    np.testing.assert_allclose(inference["energy_uj"], (inference["spiking_synops"] * 23.6
+    np.testing.assert_allclose(inference["energy_uj"], (inference["snn_synops"] * 23.6
                                                         + first_layer_macs * 4 * 4.6) / 1e6)
-    assert plain["spiking_synops"].is_monotonic_increasing
+    assert plain["snn_synops"].is_monotonic_increasing
     assert inference["data"].eq(STANDIN_DESCRIPTION).all()
 
 
@@ -74,30 +75,12 @@ def test_resume_continues_after_the_last_round(tmp_path):
     with pytest.raises(SystemExit, match="pass --resume"):
         train.main(common + ["--n_rounds", "2"])
     train.main(common + ["--n_rounds", "2", "--resume"])
-    log = pd.read_csv(tmp_path / "training_log.csv")
+    log = pd.read_csv(Workdir(tmp_path).training_log)
     assert log["round"].tolist() == [-1, 0, 1]
     assert plain.stat().st_mtime == stamp
     # round 1's target is round 0's estimated SynOps (decay 1.0 before round 16)
     round0 = log[log["round"] == 0].iloc[-1]
     assert log.loc[log["round"] == 1, "target"].item() == pytest.approx(round0["test_synops"], rel=1e-6)
-
-
-def test_missing_cifar_says_where_and_how(tmp_path):
-    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py.*--download.*--synthetic"):
-        load_cifar10(tmp_path)
-    with pytest.raises(SystemExit, match="CIFAR-10 not found"):
-        train.main(["--data_root", str(tmp_path), "--workdir", str(tmp_path)])
-
-
-def test_standin_is_deterministic_and_balanced():
-    images, labels = synthetic_images(40, seed=3)
-    again, labels_again = synthetic_images(40, seed=3)
-    assert np.array_equal(images, again) and np.array_equal(labels, labels_again)
-    assert images.shape == (40, 32, 32, 3) and images.dtype == np.uint8
-    assert np.bincount(labels).tolist() == [4] * 10
-    # colour alone does not tell the class: the class means overlap widely
-    means = np.array([images[labels == c].mean() for c in range(10)])
-    assert means.std() < 25
 
 
 def test_gpu_data_path_and_bf16_run_on_the_cpu_too(tmp_path):
@@ -106,12 +89,12 @@ def test_gpu_data_path_and_bf16_run_on_the_cpu_too(tmp_path):
     common = TINY + ["--workdir", str(tmp_path), "--data_root", str(tmp_path / "none")]
     train.main(common + ["--n_epochs", "1", "--round_epochs", "1", "--n_rounds", "1",
                          "--data_path", "device", "--precision", "bf16", "--channels_last", "on"])
-    log = pd.read_csv(tmp_path / "training_log.csv")
+    log = pd.read_csv(Workdir(tmp_path).training_log)
     assert log["round"].tolist() == [-1, 0]
     assert np.isfinite(log["test_synops"]).all() and (log["test_synops"] > 0).all()
-    test.main(["--workdir", str(tmp_path), "--synthetic", "--n_test", "32", "--n_dt", "4",
+    test.main(["--workdir", str(tmp_path), "--standin", "--n_test", "32", "--n_timesteps", "4",
                "--baseline_scales", "5", "--data_root", str(tmp_path / "none")])
-    assert len(pd.read_csv(tmp_path / "results" / "log_inference.csv")) == 3
+    assert len(pd.read_csv(Workdir(tmp_path).cifar_inference)) == 3
 
 
 @pytest.mark.parametrize("flag,value,message", [
@@ -132,20 +115,37 @@ def test_resume_retrains_a_logged_round_whose_checkpoint_is_missing(tmp_path, ca
     train.main(common + ["--n_rounds", "1", "--resume"])
     assert "round 0 is in" in capsys.readouterr().out
     assert (tmp_path / "models" / "d0.2_0.1_0.pth").is_file()
-    log = pd.read_csv(tmp_path / "training_log.csv")
+    log = pd.read_csv(Workdir(tmp_path).training_log)
     assert log["round"].tolist() == [-1, 0]  # replaced, not duplicated
 
 
 @pytest.mark.parametrize("argv,message", [
     (["--width", "0"], "--width: must be positive"),
-    (["--n_dt", "0"], "--n_dt: must be a positive integer"),
+    (["--n_timesteps", "0"], "--n_timesteps: must be a positive integer"),
     (["--dropout", "0.2", "1.5"], r"--dropout: must be in \[0, 1\)"),
 ])
 def test_bad_cifar_flags_are_named(tmp_path, capsys, argv, message):
-    script = test if argv[0] == "--n_dt" else train
+    script = test if argv[0] == "--n_timesteps" else train
     with pytest.raises(SystemExit):
         script.main(argv + ["--workdir", str(tmp_path)])
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_the_scripts_say_where_cifar_is_missing(tmp_path):
+    with pytest.raises(SystemExit, match="train.py: CIFAR-10 not found"):
+        train.main(["--data_root", str(tmp_path), "--workdir", str(tmp_path)])
+
+
+def test_renamed_flags_still_work(tmp_path, capsys):
+    """--synthetic and --n_dt, the names of the last release, are hidden aliases now."""
+    common = ["--workdir", str(tmp_path), "--data_root", str(tmp_path / "none")]
+    train.main(TINY[1:] + common + ["--synthetic", "--n_epochs", "1", "--round_epochs", "1",
+                                    "--n_rounds", "1"])
+    test.main(common + ["--synthetic", "--n_test", "16", "--n_dt", "2", "--rounds", "0",
+                        "--wscales", "1.0"])
+    err = capsys.readouterr().err
+    assert "--synthetic is now --standin" in err and "--n_dt is now --n_timesteps" in err
+    assert pd.read_csv(Workdir(tmp_path).cifar_inference)["n_timesteps"].tolist() == [2]
 
 
 def test_test_py_writes_each_result_as_it_goes(tmp_path, monkeypatch):
@@ -162,6 +162,6 @@ def test_test_py_writes_each_result_as_it_goes(tmp_path, monkeypatch):
 
     monkeypatch.setattr(test, "compare_analog_and_spiking", fail_on_second)
     with pytest.raises(KeyboardInterrupt):
-        test.main(["--workdir", str(tmp_path), "--synthetic", "--n_test", "16", "--n_dt", "2",
+        test.main(["--workdir", str(tmp_path), "--standin", "--n_test", "16", "--n_timesteps", "2",
                    "--baseline_scales", "5", "50", "--data_root", str(tmp_path / "none")])
-    assert len(pd.read_csv(tmp_path / "results" / "log_inference.csv")) == 1
+    assert len(pd.read_csv(Workdir(tmp_path).cifar_inference)) == 1

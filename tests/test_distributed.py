@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO
 from ddp_check import build, fixed_batch, step
 from synoploss.distributed import global_mean
+from synoploss.results import Workdir
 
 
 def torchrun(*arguments, timeout=240):
@@ -40,10 +41,10 @@ def test_global_mean_is_identity_in_one_process():
 
 
 def test_train_script_under_torchrun(tmp_path):
-    torchrun(REPO / "CIFAR10_analogue" / "train.py", "--synthetic", "--n_train", "64",
+    torchrun(REPO / "CIFAR10_analogue" / "train.py", "--standin", "--n_train", "64",
              "--n_test", "32", "--width", "0.1", "--n_epochs", "1", "--round_epochs", "1",
              "--n_rounds", "1", "--batch_size", "16", "--workdir", tmp_path, "--no_progress",
              "--data_root", tmp_path / "none", "--device", "cpu")
-    log = pd.read_csv(tmp_path / "training_log.csv")
+    log = pd.read_csv(Workdir(tmp_path).training_log)
     assert log["round"].tolist() == [-1, 0] and (log["world_size"] == 2).all()
     assert (tmp_path / "models" / "d0.2_0.1_0.pth").is_file()

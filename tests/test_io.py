@@ -5,8 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synoploss.io import (append_row, atomic_path, parse_shard, read_csv, save_npz,
-                          write_csv)
+import torch
+import torch.nn as nn
+
+from synoploss.io import append_row, atomic_path, load_state, read_csv, save_npz, write_csv
 
 
 def test_atomic_path_keeps_the_old_file_on_failure(tmp_path):
@@ -47,17 +49,6 @@ def test_concurrent_writers_lose_nothing(tmp_path):
 def test_write_csv_has_a_header(tmp_path):
     write_csv(tmp_path / "r.csv", [dict(a=1, b=2.5)])
     assert (tmp_path / "r.csv").read_text().splitlines()[0] == "a,b"
-
-
-@pytest.mark.parametrize("text,expected", [("1/1", (1, 1)), ("3/4", (3, 4))])
-def test_parse_shard(text, expected):
-    assert parse_shard(text) == expected
-
-
-@pytest.mark.parametrize("text", ["0/4", "5/4", "2", "a/b", "1/0"])
-def test_parse_shard_errors(text):
-    with pytest.raises(ValueError, match="shard"):
-        parse_shard(text)
 
 
 def test_read_csv_errors(tmp_path):
@@ -102,3 +93,34 @@ def test_written_files_are_readable_by_the_group(tmp_path):
     for name in ("x.csv", "x.npz"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
     assert 0o666 & ~umask != 0o600  # the check means something with this umask
+
+
+def checkpointed_model():
+    return nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "checkpoint not found"),
+    (b"garbage, not a checkpoint", "not a readable PyTorch checkpoint"),
+])
+def test_load_state_errors(tmp_path, content, message):
+    path = tmp_path / "model.pth"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises((FileNotFoundError, ValueError), match=message):
+        load_state(checkpointed_model(), path)
+
+
+def test_load_state_accepts_wrapped_dicts(tmp_path):
+    model = checkpointed_model()
+    torch.save({"state_dict": model.state_dict(), "epoch": 3}, tmp_path / "wrapped.pth")
+    load_state(checkpointed_model(), tmp_path / "wrapped.pth")
+
+
+
+
+def test_load_state_names_what_does_not_fit(tmp_path):
+    torch.save(nn.Sequential(nn.Conv2d(1, 5, 3, bias=False)).state_dict(), tmp_path / "other.pth")
+    with pytest.raises(ValueError, match=r"other.pth: checkpoint does not fit Sequential .*"
+                                         r"missing \['3.bias', '3.weight'\].*wrong shapes"):
+        load_state(checkpointed_model(), tmp_path / "other.pth")

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import REPO, load_script
+from synoploss.results import Workdir
 
 train = load_script("mnist_dvs/train.py")
 test_spiking = load_script("mnist_dvs/test_spiking.py")
@@ -25,7 +26,7 @@ QUICK = ["--n_epochs", "1", "--batch_size", "16", "--no_progress", "--device", "
 @pytest.fixture(scope="module")
 def trained(tiny_mnist_dvs, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("sweep")
-    common = ["--data", str(tiny_mnist_dvs), "--workdir", str(workdir), *QUICK]
+    common = ["--data_root", str(tiny_mnist_dvs), "--workdir", str(workdir), *QUICK]
     train.main(common + ["--nopenalty"])
     train.main(common + ["--quantize_training", "--n_models", "2", "--target_min", "2e5",
                          "--target_max", "1e6"])
@@ -34,7 +35,7 @@ def trained(tiny_mnist_dvs, tmp_path_factory):
 
 
 def test_training_log(trained):
-    log = pd.read_csv(trained / "training_log.csv")
+    log = pd.read_csv(Workdir(trained).training_log)
     assert sorted(log["model_path"]) == [
         "models/l1-fanout-qtrain_1e+06.pth", "models/l1-fanout-qtrain_2e+05.pth",
         "models/l1-fanout_1e+06.pth", "models/l1-fanout_2e+05.pth", "models/nopenalty.pth"]
@@ -47,19 +48,19 @@ def test_training_log(trained):
 
 def test_resume_skips_logged_models(trained, tiny_mnist_dvs, capsys):
     stamp = (trained / "models" / "nopenalty.pth").stat().st_mtime
-    train.main(["--data", str(tiny_mnist_dvs), "--workdir", str(trained), *QUICK, "--nopenalty"])
+    train.main(["--data_root", str(tiny_mnist_dvs), "--workdir", str(trained), *QUICK, "--nopenalty"])
     assert "already in" in capsys.readouterr().out
     assert (trained / "models" / "nopenalty.pth").stat().st_mtime == stamp
-    assert len(pd.read_csv(trained / "training_log.csv")) == 5
+    assert len(pd.read_csv(Workdir(trained).training_log)) == 5
 
 
 @pytest.mark.parametrize("mode,name,rows", [
     ("nopenalty", "nopenalty", 1), ("quantized", "l1-fanout-qtrain", 2),
     ("nonquantized", "l1-fanout", 2), ("weightscaling", "weightscaling", 3)])
 def test_spiking_modes(trained, tiny_mnist_dvs, mode, name, rows):
-    test_spiking.main(["--mode", mode, "--workdir", str(trained), "--data", str(tiny_mnist_dvs),
+    test_spiking.main(["--mode", mode, "--workdir", str(trained), "--data_root", str(tiny_mnist_dvs),
                        "--scales", "0.3", "0.6", "0.9", "--batch_size", "8"])
-    frame = pd.read_csv(trained / "results" / f"{name}_spiking.csv")
+    frame = pd.read_csv(Workdir(trained).spiking_csv(name))
     assert len(frame) == rows
     layers = ["input_relu", "seq_1", "seq_4", "seq_7"]
     assert {f"snn_synops_{l}" for l in layers} <= set(frame.columns)
@@ -84,11 +85,11 @@ def test_estimate_and_measurement_on_a_trained_model(trained, tiny_mnist_dvs):
     for dt_us in (10 ** 9, 1000):
         out = trained / f"dt{dt_us}"
         out.mkdir()
-        (out / "training_log.csv").write_bytes((trained / "training_log.csv").read_bytes())
+        (Workdir(out).training_log).write_bytes((Workdir(trained).training_log).read_bytes())
         (out / "models").symlink_to(trained / "models")
-        test_spiking.main(["--mode", "quantized", "--workdir", str(out), "--data",
+        test_spiking.main(["--mode", "quantized", "--workdir", str(out), "--data_root",
                            str(tiny_mnist_dvs), "--dt_us", str(dt_us)])
-        results[dt_us] = pd.read_csv(out / "results" / "l1-fanout-qtrain_spiking.csv")
+        results[dt_us] = pd.read_csv(Workdir(out).spiking_csv("l1-fanout-qtrain"))
     whole = results[10 ** 9]
     np.testing.assert_allclose(whole["snn_synops"], whole["ann_synops"], rtol=1e-5)
     np.testing.assert_allclose(whole["snn_accuracy"], whole["ann_accuracy"])
@@ -97,22 +98,22 @@ def test_estimate_and_measurement_on_a_trained_model(trained, tiny_mnist_dvs):
 
 
 def test_ann_mode_and_benchmark_and_summary(trained, tiny_mnist_dvs, capsys):
-    test_spiking.main(["--mode", "ann", "--workdir", str(trained), "--data", str(tiny_mnist_dvs)])
-    ann = pd.read_csv(trained / "results" / "l1-fanout-qtrain_ann.csv")
+    test_spiking.main(["--mode", "ann", "--workdir", str(trained), "--data_root", str(tiny_mnist_dvs)])
+    ann = pd.read_csv(Workdir(trained).ann_csv("l1-fanout-qtrain"))
     assert len(ann) == 4 and set(ann["quantize_test"]) == {True, False}
     for mode in ("nopenalty", "quantized"):
-        test_spiking.main(["--mode", mode, "--workdir", str(trained), "--data", str(tiny_mnist_dvs)])
+        test_spiking.main(["--mode", mode, "--workdir", str(trained), "--data_root", str(tiny_mnist_dvs)])
     benchmark.main(["--workdir", str(trained), "--max_drop", "100"])
-    saved = np.load(trained / "results" / "opt_benchmark.npz")
+    saved = np.load(Workdir(trained).opt_benchmark)
     assert {"baseline_activity", "optimized_activity", "baseline_accuracy",
             "optimized_accuracy"} <= set(saved.files)
     assert saved["baseline_activity"].shape == saved["optimized_activity"].shape == (4,)
-    chosen = pd.read_csv(trained / "results" / "l1-fanout-qtrain_spiking.csv")
+    chosen = pd.read_csv(Workdir(trained).spiking_csv("l1-fanout-qtrain"))
     assert saved["optimized_activity"].sum() == pytest.approx(chosen["snn_synops"].min())
     summarize.main(["--workdir", str(trained)])
     output = capsys.readouterr().out
     assert "estimated vs measured SynOps" in output and "STAND-IN" in output
-    assert len(pd.read_csv(trained / "results" / "summary.csv")) >= 3
+    assert len(pd.read_csv(Workdir(trained).summary)) >= 3
 
 
 def test_benchmark_with_a_chosen_model_and_a_wrong_one(trained):
@@ -122,40 +123,40 @@ def test_benchmark_with_a_chosen_model_and_a_wrong_one(trained):
 
 
 def test_smart_rescaling_and_quantization_evaluation(trained, tiny_mnist_dvs):
-    smart.main(["--workdir", str(trained), "--data", str(tiny_mnist_dvs), "--levels", "4", "16",
+    smart.main(["--workdir", str(trained), "--data_root", str(tiny_mnist_dvs), "--levels", "4", "16",
                 "--calibration_samples", "30"])
-    frame = pd.read_csv(trained / "results" / "smartscaling_spiking.csv")
+    frame = pd.read_csv(Workdir(trained).spiking_csv("smartscaling"))
     assert frame["level"].tolist() == [4, 16] and frame["snn_synops"].is_monotonic_increasing
-    quant_eval.main(["--workdir", str(trained), "--data", str(tiny_mnist_dvs), *QUICK])
-    frame = pd.read_csv(trained / "results" / "quantization_evaluation.csv")
+    quant_eval.main(["--workdir", str(trained), "--data_root", str(tiny_mnist_dvs), *QUICK])
+    frame = pd.read_csv(Workdir(trained).quantization_evaluation)
     assert len(frame) == 4 and frame["snn_accuracy"].notna().sum() == 2
 
 
 def test_sharding_splits_the_sweep(tiny_mnist_dvs, tmp_path):
-    common = ["--data", str(tiny_mnist_dvs), "--workdir", str(tmp_path), *QUICK,
+    common = ["--data_root", str(tiny_mnist_dvs), "--workdir", str(tmp_path), *QUICK,
               "--quantize_training", "--n_models", "3"]
     train.main(common + ["--shard", "2/2"])
-    log = pd.read_csv(tmp_path / "training_log.csv")
+    log = pd.read_csv(Workdir(tmp_path).training_log)
     assert log["model_path"].tolist() == ["models/l1-fanout-qtrain_1.41e+05.pth"]
     train.main(common + ["--shard", "1/2"])
-    sharded = pd.read_csv(tmp_path / "training_log.csv").sort_values("model_path")
+    sharded = pd.read_csv(Workdir(tmp_path).training_log).sort_values("model_path")
     assert len(sharded) == 3
     # a model's result does not depend on the shard layout
     whole = tmp_path / "whole"
     train.main(common[:3] + [str(whole)] + common[4:])
-    unsharded = pd.read_csv(whole / "training_log.csv").sort_values("model_path")
+    unsharded = pd.read_csv(Workdir(whole).training_log).sort_values("model_path")
     assert unsharded["model_path"].tolist() == sharded["model_path"].tolist()
     np.testing.assert_allclose(unsharded["estimated_synops"], sharded["estimated_synops"])
     np.testing.assert_allclose(unsharded["test_accuracy"], sharded["test_accuracy"])
 
 
 def test_a_failing_model_keeps_the_log_valid(tiny_mnist_dvs, tmp_path, capsys):
-    common = ["--data", str(tiny_mnist_dvs), "--workdir", str(tmp_path), *QUICK]
+    common = ["--data_root", str(tiny_mnist_dvs), "--workdir", str(tmp_path), *QUICK]
     train.main(common + ["--nopenalty"])
     with pytest.raises(SystemExit, match=r"[12] model\(s\) failed"):
         train.main(common + ["--n_models", "2", "--lr", "1e30"])
     assert "FAILED l1-fanout target" in capsys.readouterr().err
-    log = pd.read_csv(tmp_path / "training_log.csv")
+    log = pd.read_csv(Workdir(tmp_path).training_log)
     assert "models/nopenalty.pth" in log["model_path"].tolist()
     assert log["test_accuracy"].notna().all()
 
@@ -174,11 +175,11 @@ def test_spiking_bad_input(tmp_path, argv, message):
 
 
 def test_missing_mode_models_lists_what_exists(trained, tiny_mnist_dvs, tmp_path):
-    log = pd.read_csv(trained / "training_log.csv")
-    log[log["name"] == "nopenalty"].to_csv(tmp_path / "training_log.csv", index=False)
+    log = pd.read_csv(Workdir(trained).training_log)
+    log[log["name"] == "nopenalty"].to_csv(Workdir(tmp_path).training_log, index=False)
     with pytest.raises(SystemExit, match=r"it has: \['nopenalty'\]"):
         test_spiking.main(["--mode", "quantized", "--workdir", str(tmp_path),
-                           "--data", str(tiny_mnist_dvs)])
+                           "--data_root", str(tiny_mnist_dvs)])
 
 
 def test_generate_and_makelist_cli(tmp_path):
@@ -186,7 +187,7 @@ def test_generate_and_makelist_cli(tmp_path):
         generate.main(["--root", str(tmp_path / "absent"), "--out", str(tmp_path / "out")])
     with pytest.raises(SystemExit, match="no recordings"):
         makelist.main(["--root", str(tmp_path)])
-    generate.main(["--synthetic", "--out", str(tmp_path / "out"), "--train_per_digit", "1",
+    generate.main(["--standin", "--out", str(tmp_path / "out"), "--train_per_digit", "1",
                    "--test_per_digit", "1", "--events_per_recording", "3000", "--workers", "1"])
     assert len(list((tmp_path / "out" / "train").glob("*.npz"))) == 10
     makelist.main(["--root", str(tmp_path / "out" / "emulated_aedat"), "--train_per_digit", "1"])
@@ -201,7 +202,7 @@ def test_help(script):
 
 
 def test_generate_prefers_real_recordings_in_the_default_folder(tmp_path, monkeypatch):
-    from test_mnist_dvs import fake_dataset
+    from test_data_mnist_dvs import fake_dataset
     root = fake_dataset(tmp_path / "MNIST_DVS", per_digit=2, digits=(0, 1), events=3500)
     monkeypatch.setattr(generate, "DEFAULT_ROOT", root)
     generate.main(["--out", str(tmp_path / "out"), "--workers", "1"])
@@ -221,7 +222,7 @@ def test_generate_prefers_real_recordings_in_the_default_folder(tmp_path, monkey
 def test_bad_training_flags_stop_before_any_training(tiny_mnist_dvs, tmp_path, capsys, extra,
                                                      message):
     with pytest.raises(SystemExit) as raised:
-        train.main(["--data", str(tiny_mnist_dvs), "--workdir", str(tmp_path / "w"),
+        train.main(["--data_root", str(tiny_mnist_dvs), "--workdir", str(tmp_path / "w"),
                     "--no_progress", *extra])
     text = capsys.readouterr().err + str(raised.value.code)
     assert re.search(message or "--device foo: not a device name", text)
@@ -232,11 +233,11 @@ def test_unusable_workdir_and_foreign_checkpoint_fail_before_training(tiny_mnist
                                                                       capsys):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(SystemExit, match="--workdir .*afile: is a file"):
-        train.main(["--data", str(tiny_mnist_dvs), "--workdir", str(tmp_path / "afile"), *QUICK])
+        train.main(["--data_root", str(tiny_mnist_dvs), "--workdir", str(tmp_path / "afile"), *QUICK])
     foreign = tmp_path / "foreign.pth"
     torch.save({"weight": torch.zeros(3)}, foreign)
     with pytest.raises(SystemExit):
-        train.main(["--data", str(tiny_mnist_dvs), "--workdir", str(tmp_path / "w"), *QUICK,
+        train.main(["--data_root", str(tiny_mnist_dvs), "--workdir", str(tmp_path / "w"), *QUICK,
                     "--init_from", str(foreign)])
     assert "does not fit MNISTDVSNet" in capsys.readouterr().err
     assert not (tmp_path / "w" / "models").exists()
@@ -245,20 +246,20 @@ def test_unusable_workdir_and_foreign_checkpoint_fail_before_training(tiny_mnist
 def test_a_diverged_model_is_not_logged_as_a_result(tiny_mnist_dvs, tmp_path, capsys):
     """--lr 1e9 leaves every ReLU silent at cross-entropy ln 10 without any NaN."""
     with pytest.raises(SystemExit, match=r"1 model\(s\) failed: nopenalty.pth"):
-        train.main(["--data", str(tiny_mnist_dvs), "--workdir", str(tmp_path), *QUICK,
+        train.main(["--data_root", str(tiny_mnist_dvs), "--workdir", str(tmp_path), *QUICK,
                     "--nopenalty", "--lr", "1e9"])
     # on this tiny run the loss also turns NaN; either way the model is refused
     assert re.search("FAILED nopenalty .*(diverged|nan)", capsys.readouterr().err)
-    assert not (tmp_path / "training_log.csv").exists()
+    assert not (Workdir(tmp_path).training_log).exists()
 
 
 @pytest.mark.parametrize("content", ["", "name,model_path\n"])
 def test_empty_or_columnless_results_are_named(tmp_path, content):
     (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "nopenalty_spiking.csv").write_text(content)
+    (Workdir(tmp_path).spiking_csv("nopenalty")).write_text(content)
     with pytest.raises(SystemExit, match="nopenalty_spiking.csv: no column"):
         summarize.main(["--workdir", str(tmp_path)])
-    (tmp_path / "training_log.csv").write_text(content)
+    (Workdir(tmp_path).training_log).write_text(content)
     with pytest.raises(SystemExit, match="training_log.csv: no column"):
         test_spiking.main(["--mode", "quantized", "--workdir", str(tmp_path)])
 
@@ -276,9 +277,9 @@ def test_bad_test_flags_are_named(tmp_path, capsys, script, argv, message):
 
 def test_spiking_networks_export_to_nir(trained, tiny_mnist_dvs, tmp_path):
     from synoploss.nir_export import import_nir
-    test_spiking.main(["--mode", "quantized", "--workdir", str(trained), "--data",
+    test_spiking.main(["--mode", "quantized", "--workdir", str(trained), "--data_root",
                        str(tiny_mnist_dvs), "--export_nir", str(tmp_path)])
-    frame = pd.read_csv(trained / "results" / "l1-fanout-qtrain_spiking.csv")
+    frame = pd.read_csv(Workdir(trained).spiking_csv("l1-fanout-qtrain"))
     assert [p.split("/")[-1] for p in frame["nir_path"]] == [
         "l1-fanout-qtrain_2e+05.nir", "l1-fanout-qtrain_1e+06.nir"]
     assert import_nir(frame["nir_path"].iloc[0]) is not None

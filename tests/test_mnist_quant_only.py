@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from conftest import load_script
+from synoploss.results import Workdir
 
 evaluation = load_script("mnist_quant_only/quantization_evaluation.py")
 spiking = load_script("mnist_quant_only/test_spiking.py")
@@ -24,17 +25,17 @@ def test_two_scales_through_both_scripts(data_root, tmp_path):
                       "--n_timesteps", "20", "--max_samples", "50", *qtrain,
                       "--export_nir", str(tmp_path / "nir")])
     for qtrain in (False, True):
-        results = pd.read_csv(tmp_path / "results" / f"quant_eval_qtrain_{qtrain}.csv")
+        results = pd.read_csv(Workdir(tmp_path).quant_eval_csv(qtrain))
         assert results["scale"].tolist() == [1.0, 3.0]
         assert results["data"].str.startswith("STAND-IN").all()
         assert (tmp_path / f"models/scale_1_qtrain_{qtrain}.pth").is_file()
-        snn = pd.read_csv(tmp_path / "results" / f"spiking_qtrain_{qtrain}.csv")
+        snn = pd.read_csv(Workdir(tmp_path).quant_spiking_csv(qtrain))
         assert snn["scale"].tolist() == [1.0, 3.0] and (snn["n_timesteps"] == 20).all()
         assert {"snn_accuracy", "snn_synops", "ann_accuracy", "snn_input_layer_ops"} <= set(snn.columns)
         assert all(Path(path).is_file() for path in snn["nir_path"])
     # rerun: finished scales are kept
     evaluation.main(common)
-    assert len(pd.read_csv(tmp_path / "results" / "quant_eval_qtrain_False.csv")) == 2
+    assert len(pd.read_csv(Workdir(tmp_path).quant_eval_csv(False))) == 2
 
 
 def test_qat_loses_less_accuracy_when_quantized(data_root, tmp_path):
@@ -47,8 +48,8 @@ def test_qat_loses_less_accuracy_when_quantized(data_root, tmp_path):
     evaluation.main(common + ["--quantize_training"])
     drops = {}
     for qtrain in (False, True):
-        row = pd.read_csv(tmp_path / "results" / f"quant_eval_qtrain_{qtrain}.csv").iloc[0]
-        drops[qtrain] = row["analog_accuracy"] - row["quantized_accuracy"]
+        row = pd.read_csv(Workdir(tmp_path).quant_eval_csv(qtrain)).iloc[0]
+        drops[qtrain] = row["ann_accuracy"] - row["ann_quantized_accuracy"]
     assert drops[False] > 0.05
     assert drops[True] < drops[False] - 0.05
 

@@ -3,9 +3,10 @@ import torch
 import torch.nn as nn
 from sinabs.hooks import conv_connection_map
 
-from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
+from synoploss.io import load_state
+from synoploss.models import (MNIST_DVS_INPUT, CIFAR10AnalogueClassifier, MNISTDVSNet,
+                              first_weight_layer, scale_first_layer, set_quantize)
 from synoploss.quantize import NeuromorphicReLU
-from synoploss.training import load_state
 
 
 def original_mnist_dvs_state():
@@ -64,8 +65,8 @@ def two_class_standin(count, seed, classes=(0, 6)):
     """Normalised stand-in images of two classes (disc, vertical bars) and their labels."""
     import numpy as np
 
-    from synoploss.cifar_data import cifar_transforms, synthetic_images
-    images, labels = synthetic_images(count * 5, seed)
+    from synoploss.data.cifar10 import cifar_transforms, standin_images
+    images, labels = standin_images(count * 5, seed)
     keep = np.isin(labels, classes)
     data = torch.stack([cifar_transforms(train=False)(image) for image in images[keep]])
     return data, torch.as_tensor(labels[keep])
@@ -104,3 +105,15 @@ def test_cifar_network_starts_sane_and_learns_at_every_width(width, epochs):
     with torch.no_grad():
         accuracy = (model(test_data).argmax(1) == test_labels).float().mean().item()
     assert accuracy >= 0.65, f"width {width}: held-out accuracy {accuracy:.3f} (chance 0.5)"
+
+
+@pytest.mark.parametrize("network,expected", [
+    (lambda: MNISTDVSNet(), lambda model: model.seq[0]),
+    (lambda: CIFAR10AnalogueClassifier(width=0.1), lambda model: model.seq[1]),  # after dropout
+])
+def test_first_weight_layer_is_found_not_typed(network, expected):
+    model = network()
+    assert first_weight_layer(model) is expected(model)
+    before = expected(model).weight.detach().clone()
+    scale_first_layer(model, 2.5)
+    torch.testing.assert_close(expected(model).weight.detach(), before * 2.5)

@@ -4,8 +4,8 @@ import sinabs
 import torch
 from torch.utils.data import DataLoader
 
-from synoploss.cifar_data import load_cifar10
-from synoploss.mnist_dvs import SpikeTrainDataset, pad_collate
+from synoploss.data.cifar10 import load_cifar10
+from synoploss.data.mnist_dvs import SpikeTrainDataset, pad_collate
 from synoploss.models import (CIFAR10_INPUT, MNIST_DVS_INPUT, CIFAR10AnalogueClassifier,
                               MNISTDVSNet)
 from synoploss.nir_export import export_nir, import_nir, nir_sequential
@@ -50,7 +50,7 @@ def test_cifar_round_trip_on_standin_images(tmp_path):
         model.seq[1].weight.mul_(2)
     net = to_spiking(model, CIFAR10_INPUT, min_v_mem=-1.0)
     export_nir(net, CIFAR10_INPUT, tmp_path / "cifar.nir")
-    _, test_set, _ = load_cifar10(tmp_path / "none", synthetic=True, n_train=0, n_test=4)
+    _, test_set, _ = load_cifar10(tmp_path / "none", standin=True, n_train=0, n_test=4)
     data, _ = next(iter(StaticInputBatches(DataLoader(test_set, 4), steps=5)))
     reference = run_spiking(net, data)
     back = import_nir(tmp_path / "cifar.nir", batch_size=4, min_v_mem=-1.0)

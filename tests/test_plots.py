@@ -2,6 +2,7 @@ import pytest
 
 from conftest import write_fake_results
 from synoploss import plots
+from synoploss.results import Workdir
 
 FIGURES = [
     ("mnist_dvs_analog", "mnist_dvs", "mnist_dvs_analog_accuracy_synops"),
@@ -41,14 +42,14 @@ def test_draw_removes_the_old_figure_and_names_a_garbage_row(tmp_path):
     figures = tmp_path / "figures"
     paths, problem = plots.draw(plots.cifar10, results / "cifar10", figure_dir=figures)
     assert problem is None and paths[0].is_file()
-    log = results / "cifar10" / "results" / "log_inference.csv"
+    log = Workdir(results / "cifar10").cifar_inference
     lines = log.read_text().splitlines()
     fields = lines[2].split(",")
-    column = lines[0].split(",").index("spiking_accuracy")
+    column = lines[0].split(",").index("snn_accuracy")
     fields[column] = "garbage"
     lines[2] = ",".join(fields)
     log.write_text("\n".join(lines) + "\n")
     paths, problem = plots.draw(plots.cifar10, results / "cifar10", figure_dir=figures)
-    assert paths == [] and "log_inference.csv: line 3, column 'spiking_accuracy'" in problem
+    assert paths == [] and "log_inference.csv: line 3, column 'snn_accuracy'" in problem
     assert not (figures / "cifar10_spiking.png").exists()  # no stale figure left behind
     assert not (figures / "cifar10_spiking.pdf").exists()

@@ -4,8 +4,9 @@ import os
 
 import pytest
 
-from synoploss.runtime import (ensure_writable_dir, nonnegative_int, percentile, positive_float,
-                               positive_int, probability)
+from synoploss.runtime import (add_alias, ensure_writable_dir, fail, nonnegative_int,
+                               parse_shard, percentile, pick_device, positive_float,
+                               positive_int, probability, script_parser)
 
 
 @pytest.mark.parametrize("kind,text,expected", [
@@ -55,3 +56,48 @@ def test_a_file_or_a_read_only_folder_is_refused(tmp_path):
             ensure_writable_dir(locked / "results", "--out")
     finally:
         locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("text,expected", [("1/1", (1, 1)), ("3/4", (3, 4))])
+def test_parse_shard(text, expected):
+    assert parse_shard(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "2", "a/b", "1/0"])
+def test_parse_shard_errors(text):
+    with pytest.raises(ValueError, match="shard"):
+        parse_shard(text)
+
+
+def test_a_renamed_flag_still_works_hidden_and_says_so(capsys):
+    parser = script_parser("the experiment", "/somewhere/train.py")
+    parser.add_argument("--data_root", default="data")
+    parser.add_argument("--standin", action="store_true")
+    add_alias(parser, "--data", "--data_root")
+    add_alias(parser, "--synthetic", "--standin")
+    assert vars(parser.parse_args([])) == dict(data_root="data", standin=False)
+    capsys.readouterr()
+    args = parser.parse_args(["--data", "elsewhere", "--synthetic"])
+    assert (args.data_root, args.standin) == ("elsewhere", True)
+    err = capsys.readouterr().err
+    assert "train.py: --data is now --data_root" in err and "--synthetic is now --standin" in err
+    help_text = parser.format_help()
+    assert "--data_root" in help_text and "--data " not in help_text and "--synthetic" not in help_text
+
+
+def test_fail_exits_with_the_script_name():
+    with pytest.raises(SystemExit) as stopped:
+        fail("/x/y/test_spiking.py", ValueError("results/a.csv: no rows"))
+    assert stopped.value.code == "test_spiking.py: results/a.csv: no rows"
+
+
+@pytest.mark.parametrize("name,message", [("gpu", "not a device name"),
+                                          ("mps", "only cpu and cuda")])
+def test_a_bad_device_name_is_refused_before_any_work(name, message):
+    with pytest.raises(ValueError, match=f"--device {name}: {message}"):
+        pick_device(name)
+
+
+def test_auto_device_is_cpu_without_cuda():
+    import torch
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -6,8 +6,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from synoploss.loss import SynOpLoss
 from synoploss.quantize import NeuromorphicReLU
 from synoploss.synops import SynOpCounter, assign_fanout
-from synoploss.training import (NonFiniteLossError, evaluate_analog, fit, format_target,
-                                load_state, seed_everything)
+from synoploss.evaluation import evaluate_analog
+from synoploss.runtime import seed_everything
+from synoploss.training import NonFiniteLossError, fit
 
 
 def toy_problem(samples=128):
@@ -52,29 +53,6 @@ def test_nan_loss_is_reported():
         model[1].weight.fill_(float("nan"))
     with pytest.raises(NonFiniteLossError, match="loss became nan"):
         fit(model, loader, 1, 1e-3, progress=False, description="target 1e+05")
-
-
-@pytest.mark.parametrize("content,message", [
-    (None, "checkpoint not found"),
-    (b"garbage, not a checkpoint", "not a readable PyTorch checkpoint"),
-])
-def test_load_state_errors(tmp_path, content, message):
-    path = tmp_path / "model.pth"
-    if content is not None:
-        path.write_bytes(content)
-    with pytest.raises((FileNotFoundError, ValueError), match=message):
-        load_state(toy_model(), path)
-
-
-def test_load_state_accepts_wrapped_dicts(tmp_path):
-    model = toy_model()
-    torch.save({"state_dict": model.state_dict(), "epoch": 3}, tmp_path / "wrapped.pth")
-    load_state(toy_model(), tmp_path / "wrapped.pth")
-
-
-@pytest.mark.parametrize("value,text", [(158489.3, "1.58e+05"), (None, "none"), (2e6, "2e+06")])
-def test_format_target(value, text):
-    assert format_target(value) == text
 
 
 @pytest.mark.parametrize("min_epochs,expected", [(0, 2), (5, 5)])

@@ -4,16 +4,14 @@ Output: mnistdvs_filelist_train.txt and mnistdvs_filelist_test.txt in the datase
 tab-separated (path relative to the root, label). The first --train_per_digit recordings
 of each digit, sorted by name, train; the rest test. Deterministic.
 """
-import argparse
-import sys
 from pathlib import Path
 
-from synoploss.mnist_dvs import LIST_NAMES, make_file_lists, write_file_list
+from synoploss.data.mnist_dvs import LIST_NAMES, make_file_lists, write_file_list
+from synoploss.runtime import fail, script_parser
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, __file__)
     parser.add_argument("--root", default=str(Path(__file__).resolve().parent),
                         help="MNIST-DVS root holding grabbed_data0..9 (default: this folder)")
     parser.add_argument("--scale", type=int, choices=(4, 8, 16), default=16,
@@ -25,7 +23,7 @@ def main(argv=None):
     try:
         train, test = make_file_lists(args.root, args.scale, args.train_per_digit)
     except FileNotFoundError as error:
-        sys.exit(f"makelist: {error}")
+        fail(__file__, error)
     for split, entries in (("train", train), ("test", test)):
         path = Path(args.root) / LIST_NAMES[split]
         write_file_list(path, entries)

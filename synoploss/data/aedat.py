@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from .io import atomic_path
+from ..io import atomic_path
 
 # aermanager's event layout (`aermanager.parsers.events_struct`), typed here: importing
 # aermanager.parsers imports `dv`, whose `import imp` fails on Python 3.12 and later

@@ -1,10 +1,10 @@
-"""synoploss.cifar_data: the GPU-resident data path against the torchvision one."""
+"""synoploss.data.cifar10: the stand-in, the loader, and the GPU-resident data path against the torchvision one."""
 import numpy as np
 import pytest
 import torch
 
-from synoploss.cifar_data import (CROP_PADDING, DeviceBatches, cifar_transforms, normalise,
-                                  random_crop_flip, synthetic_images)
+from synoploss.data.cifar10 import (CROP_PADDING, DeviceBatches, cifar_transforms, load_cifar10,
+                                   normalise, random_crop_flip, standin_images)
 
 SIZE = 32
 SPAN = 2 * CROP_PADDING + 1  # offsets 0..8 on each axis
@@ -89,7 +89,7 @@ def test_device_crop_equals_torchvision_for_the_same_draw():
 
 
 def test_evaluation_batches_equal_the_torchvision_test_transform():
-    images, labels = synthetic_images(20, seed=0)
+    images, labels = standin_images(20, seed=0)
     batches = DeviceBatches(images, labels, 8, "cpu", train=False)
     data = torch.cat([batch for batch, _ in batches])
     expected = torch.stack([cifar_transforms(train=False)(image) for image in images])
@@ -100,7 +100,7 @@ def test_evaluation_batches_equal_the_torchvision_test_transform():
 
 @pytest.mark.parametrize("world_size", [2, 3])
 def test_ranks_hold_disjoint_equal_shards(world_size):
-    images, labels = synthetic_images(50, seed=1)
+    images, labels = standin_images(50, seed=1)
     images[:, 0, 0, 0] = np.arange(50)  # an id in every image
     shards = [DeviceBatches(images, labels, 4, "cpu", train=False, rank=rank,
                             world_size=world_size) for rank in range(world_size)]
@@ -112,7 +112,7 @@ def test_ranks_hold_disjoint_equal_shards(world_size):
 
 
 def test_training_order_is_seeded_and_changes_every_epoch():
-    images, labels = synthetic_images(30, seed=2)
+    images, labels = standin_images(30, seed=2)
 
     def epoch_labels(batches):
         return torch.cat([target for _, target in batches]).tolist()
@@ -126,10 +126,26 @@ def test_training_order_is_seeded_and_changes_every_epoch():
 
 
 def test_channels_last_and_bad_input():
-    images, labels = synthetic_images(4, seed=0)
+    images, labels = standin_images(4, seed=0)
     data, _ = next(iter(DeviceBatches(images, labels, 4, "cpu", train=True, channels_last=True)))
     assert data.is_contiguous(memory_format=torch.channels_last)
     with pytest.raises(ValueError, match="uint8 images"):
         DeviceBatches(images.astype(np.float32), labels, 4, "cpu", train=True)
     with pytest.raises(ValueError, match="batch_size"):
         DeviceBatches(images, labels, 0, "cpu", train=True)
+
+
+def test_missing_cifar_says_where_and_how(tmp_path):
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py.*--download.*--standin"):
+        load_cifar10(tmp_path)
+
+
+def test_standin_is_deterministic_and_balanced():
+    images, labels = standin_images(40, seed=3)
+    again, labels_again = standin_images(40, seed=3)
+    assert np.array_equal(images, again) and np.array_equal(labels, labels_again)
+    assert images.shape == (40, 32, 32, 3) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [4] * 10
+    # colour alone does not tell the class: the class means overlap widely
+    means = np.array([images[labels == c].mean() for c in range(10)])
+    assert means.std() < 25

@@ -5,26 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from synoploss.aedat import EVENT_DTYPE, write_aedat
-from synoploss.mnist_dvs import (EMULATED_DESCRIPTION, LIST_NAMES, REAL_DESCRIPTION,
-                                 ConversionSettings, FramesDataset, SpikeTrainDataset,
-                                 accumulate_frame, chunk_events, convert_dataset,
-                                 describe_dataset, generate_emulated_recordings,
-                                 make_file_lists, pad_collate, read_file_list, sensor_bins,
-                                 to_output_resolution, write_file_list)
-
-
-def events_of(xs, ys, ts, ps=None):
-    events = np.zeros(len(xs), dtype=EVENT_DTYPE)
-    events["x"], events["y"], events["t"] = xs, ys, ts
-    events["p"] = ps if ps is not None else np.arange(len(xs)) % 2
-    return events
-
-
-def random_recording(count, seed, duration_us=60_000):
-    rng = np.random.default_rng(seed)
-    return events_of(rng.integers(0, 128, count), rng.integers(0, 128, count),
-                     np.sort(rng.integers(0, duration_us, count)))
+from conftest import random_recording
+from synoploss.data.aedat import write_aedat
+from synoploss.data.emulator import STANDIN_DESCRIPTION, write_standin_recordings
+from synoploss.data.mnist_dvs import (LIST_NAMES, REAL_DESCRIPTION, ConversionSettings,
+                                      FramesDataset, SpikeTrainDataset, convert_dataset,
+                                      describe, load_mnist_dvs, make_file_lists, pad_collate,
+                                      read_file_list, write_file_list)
 
 
 def fake_dataset(root, per_digit=4, digits=(0, 1, 2), events=7000):
@@ -34,29 +21,6 @@ def fake_dataset(root, per_digit=4, digits=(0, 1, 2), events=7000):
             path = root / f"grabbed_data{digit}" / "scale16" / f"mnist_{digit}_scale16_{number + 1:04d}.aedat"
             write_aedat(path, random_recording(events, seed=digit * 100 + number))
     return root
-
-
-def test_frame_mass_at_y_x():
-    # 3 events at x=5, y=2 and 1 at x=60, y=40: an asymmetric pattern
-    events = to_output_resolution(events_of([10, 11, 10, 121], [4, 5, 5, 81], [0, 1, 2, 3]),
-                                  sensor_bins(64))
-    frame = accumulate_frame(events, 64)
-    assert frame[2, 5] == 3 and frame[40, 60] == 1 and frame.sum() == 4
-    assert frame[5, 2] == 0
-
-
-@pytest.mark.parametrize("crop,resolution,x,expected", [
-    (None, 64, 127, 63), (None, 64, 0, 0), (None, 32, 5, 1),
-    (64, 64, 32, 0), (64, 64, 95, 63), (64, 64, 31, None), (64, 64, 96, None),
-])
-def test_binning_and_crop(crop, resolution, x, expected):
-    events = to_output_resolution(events_of([x], [64], [0]), sensor_bins(resolution, crop))
-    assert (events["x"].tolist() == [expected]) if expected is not None else len(events) == 0
-
-
-def test_chunks_drop_the_remainder():
-    chunks = chunk_events(np.arange(7000), 3000)
-    assert [len(c) for c in chunks] == [3000, 3000] and chunks[1][0] == 3000
 
 
 def test_makelist_is_deterministic_and_split_per_digit(tmp_path):
@@ -93,7 +57,7 @@ def test_conversion_names_counts_and_keys(tmp_path):
         spiketrain = sample["spiketrain"]
         assert set(spiketrain.dtype.names) == {"x", "y", "t", "p"} and spiketrain["t"][0] == 0
         assert spiketrain["x"].max() < 64 and sample["bins_xy"].shape == (2, 65)
-    assert describe_dataset(tmp_path / "out") == REAL_DESCRIPTION
+    assert describe(tmp_path / "out") == REAL_DESCRIPTION
 
 
 def test_bad_files_are_skipped_and_counted(tmp_path):
@@ -161,7 +125,7 @@ def test_damaged_sample_names_the_file(tmp_path):
 
 
 def test_small_emulated_dataset_end_to_end(tmp_path):
-    root = generate_emulated_recordings(tmp_path / "emulated", train_per_digit=2,
+    root = write_standin_recordings(tmp_path / "emulated", train_per_digit=2,
                                         test_per_digit=1, events_per_recording=6000,
                                         progress=False)
     train = read_file_list(root / LIST_NAMES["train"])
@@ -170,7 +134,7 @@ def test_small_emulated_dataset_end_to_end(tmp_path):
     assert not {name for name, _ in train} & {name for name, _ in test}
     summary = convert_dataset(root, tmp_path / "out", progress=False)
     assert summary.read == 30 and sum(summary.samples["train"].values()) == 40
-    assert describe_dataset(tmp_path / "out") == EMULATED_DESCRIPTION
+    assert describe(tmp_path / "out") == STANDIN_DESCRIPTION
     durations = SpikeTrainDataset(tmp_path / "out" / "test").durations
     assert 5 <= np.median(durations) <= 200  # tens of 1 ms bins per chunk, as real chunks
 
@@ -238,35 +202,3 @@ def test_a_chunk_spanning_minutes_skips_its_recording(tmp_path):
     assert summary.read == 0 and len(summary.skipped) == 1
 
 
-def test_aermanager_backed_helpers_equal_plain_numpy():
-    """chunk_events, accumulate_frame and filter_hot_pixels use aermanager.preprocess;
-    here they are checked against the plain numpy they replaced."""
-    events = random_recording(7500, seed=3)
-    chunks = chunk_events(events, 3000)
-    expected = [events[start:start + 3000] for start in range(0, 7500 - 3000 + 1, 3000)]
-    assert len(chunks) == 2 and all(np.array_equal(a, b) for a, b in zip(chunks, expected))
-    assert chunk_events(events[:2999], 3000) == []
-    binned = to_output_resolution(events, sensor_bins(64))
-    frame = np.zeros((64, 64), dtype=np.int32)
-    np.add.at(frame, (binned["y"].astype(np.int64), binned["x"].astype(np.int64)), 1)
-    assert np.array_equal(accumulate_frame(binned, 64), frame)
-    hot = events.copy()
-    hot["x"][:600], hot["y"][:600] = 5, 7  # one pixel with 600 events in 60 ms: 10 kHz
-    from synoploss.mnist_dvs import filter_hot_pixels
-    with pytest.warns(UserWarning, match="Found 1 hot pixels"):
-        kept = filter_hot_pixels(hot, max_frequency_hz=5000)
-    assert len(kept) == len(hot) - 600 - int(((events["x"][600:] == 5) & (events["y"][600:] == 7)).sum())
-    assert not ((kept["x"] == 5) & (kept["y"] == 7)).any()
-
-
-def test_spike_train_binning_keeps_the_last_event_where_aermanager_drops_it():
-    from aermanager.preprocess import create_raster_from_xytp
-
-    from synoploss.mnist_dvs import SPIKETRAIN_DTYPE, bin_spiketrain
-    train = np.zeros(4, dtype=SPIKETRAIN_DTYPE)
-    train["x"], train["y"], train["t"] = [1, 2, 3, 4], [0, 0, 0, 0], [0, 500, 1500, 2000]
-    ours = bin_spiketrain(train, 1000, 8)
-    assert ours.shape == (3, 1, 8, 8) and ours.sum() == 4
-    theirs = create_raster_from_xytp(train, 1000, np.arange(9), np.arange(9)).sum(1)
-    assert theirs.sum() == 3  # the event at exactly 2 x dt is lost there
-    np.testing.assert_array_equal(ours[:2, 0].numpy(), theirs[:2])

@@ -1,4 +1,5 @@
-"""A DVS128 emulator that records handwritten digits moving on a screen.
+"""A DVS128 emulator that records handwritten digits moving on a screen, and the
+MNIST-DVS stand-in recorded with it.
 
 Stand-in for MNIST-DVS (Serrano-Gotarredona & Linares-Barranco 2015), which filmed MNIST
 digits moving slowly on an LCD monitor with a DVS128. The source images here are
@@ -14,13 +15,21 @@ events occur at random. Timestamps are microseconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .aedat import EVENT_DTYPE, SENSOR_SIZE
+from ..io import write_json
+from ..parallel import map_jobs
+from .aedat import EVENT_DTYPE, SENSOR_SIZE, write_aedat
+from .digits import SKLEARN_DIGITS, resize_bilinear, sklearn_digits
+from .mnist_dvs import LIST_NAMES, write_file_list
+
+STANDIN_DESCRIPTION = (f"STAND-IN: emulated MNIST-DVS ({SKLEARN_DIGITS} recorded by a "
+                       "DVS128 emulator)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class EmulatorConfig:
     contrast_threshold: float = 0.2       # log-intensity step per event
     threshold_mismatch: float = 0.03      # std of the per-pixel threshold
@@ -31,35 +40,6 @@ class EmulatorConfig:
     speed_px_s: float = 130.0             # mean speed of the digit on the screen
     background: float = 0.95              # screen brightness around the digit
     ink: float = 0.12                     # brightness of the digit's strokes
-
-
-def mnist_digit(image8: np.ndarray) -> np.ndarray:
-    """An 8x8 sklearn digit (0..16) as an MNIST-like 28x28 image in [0, 1]: bilinearly
-    upsampled to 20x20 and centred in a 4-pixel border, as MNIST centres its digits."""
-    mnist = np.zeros((28, 28))
-    mnist[4:24, 4:24] = _resize_bilinear(np.asarray(image8, dtype=np.float64) / 16.0, 20)
-    return np.clip(mnist, 0, 1)
-
-
-def upsample_digit(image8: np.ndarray, size: int) -> np.ndarray:
-    """An 8x8 sklearn digit to a size x size image in [0, 1] via its MNIST-like 28x28
-    version, so the strokes keep soft edges."""
-    return np.clip(_resize_bilinear(mnist_digit(image8), size), 0, 1)
-
-
-def _resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:
-    rows, cols = image.shape
-    y = (np.arange(size) + 0.5) * rows / size - 0.5
-    x = (np.arange(size) + 0.5) * cols / size - 0.5
-    y0 = np.clip(np.floor(y).astype(int), 0, rows - 1)
-    x0 = np.clip(np.floor(x).astype(int), 0, cols - 1)
-    y1 = np.clip(y0 + 1, 0, rows - 1)
-    x1 = np.clip(x0 + 1, 0, cols - 1)
-    fy = np.clip(y - y0, 0, 1)[:, None]
-    fx = np.clip(x - x0, 0, 1)[None, :]
-    top = image[y0][:, x0] * (1 - fx) + image[y0][:, x1] * fx
-    bottom = image[y1][:, x0] * (1 - fx) + image[y1][:, x1] * fx
-    return top * (1 - fy) + bottom * fy
 
 
 def _trajectory(rng, duration_us, step_us, speed_px_s, extent):
@@ -95,14 +75,15 @@ def _render(canvas_digit, centre, config):
     return config.background + (config.ink - config.background) * coverage
 
 
-def record_digit(image8: np.ndarray, n_events: int, seed: int,
+def record_digit(image: np.ndarray, n_events: int, seed: int,
                  config: EmulatorConfig = EmulatorConfig()) -> np.ndarray:
     """Emulate a DVS128 filming the digit moving on a screen until `n_events` events.
+    `image`: an MNIST-like digit (28x28, ink in [0, 1], synoploss.data.digits).
 
     Returns structured events (x, y, t, p) ordered by time, t in µs from 0.
     """
     rng = np.random.default_rng(seed)
-    digit = upsample_digit(image8, config.digit_size)
+    digit = np.clip(resize_bilinear(np.asarray(image, dtype=np.float64), config.digit_size), 0, 1)
     thresholds_on = np.clip(rng.normal(config.contrast_threshold, config.threshold_mismatch,
                                        (SENSOR_SIZE, SENSOR_SIZE)), 0.05, None)
     thresholds_off = np.clip(rng.normal(config.contrast_threshold, config.threshold_mismatch,
@@ -146,3 +127,46 @@ def record_digit(image8: np.ndarray, n_events: int, seed: int,
     events = events[np.argsort(events["t"], kind="stable")][:n_events]
     events["t"] -= events["t"][0] if len(events) else 0
     return events
+
+
+# ---------------------------------------------------------------- the stand-in
+def write_standin_recordings(root, train_per_digit: int = 140, test_per_digit: int = 34,
+                                 events_per_recording: int = 9000, seed: int = 0,
+                                 workers: int = 1, progress: bool = True) -> Path:
+    """Record sklearn's handwritten digits with the DVS emulator, in the real layout.
+
+    Every recording shows a different handwritten image; the test recordings use images
+    that no training recording uses. Writes the two file lists too.
+    """
+    root = Path(root)
+    images_28, labels = sklearn_digits()
+    jobs, train, test = [], [], []
+    for digit in range(10):
+        images = np.flatnonzero(labels == digit)
+        needed = train_per_digit + test_per_digit
+        if needed > len(images):
+            raise ValueError(f"digit {digit}: {needed} recordings asked, only "
+                             f"{len(images)} distinct images available")
+        for number in range(needed):
+            relative = f"grabbed_data{digit}/scale16/mnist_{digit}_scale16_{number + 1:04d}.aedat"
+            image = images_28[images[number]]
+            jobs.append((root / relative, image, events_per_recording,
+                         seed * 1_000_003 + digit * 10_007 + number))
+            (train if number < train_per_digit else test).append((relative, digit))
+    for _ in map_jobs(_record_job, jobs, workers, "emulating DVS recordings", progress,
+                      chunksize=4):
+        pass
+    write_file_list(root / LIST_NAMES["train"], train)
+    write_file_list(root / LIST_NAMES["test"], test)
+    write_json(root / "README.json", dict(
+        description=STANDIN_DESCRIPTION, seed=seed, train_per_digit=train_per_digit,
+        test_per_digit=test_per_digit, events_per_recording=events_per_recording))
+    return root
+
+
+def _record_job(job):
+    path, image, n_events, seed = job
+    if path.is_file():
+        return  # resumable: a finished recording is kept (written atomically)
+    write_aedat(path, record_digit(image, n_events, seed),
+                header_lines=("# Emulated DVS128 recording (synoploss stand-in for MNIST-DVS)",))

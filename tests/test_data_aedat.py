@@ -2,7 +2,7 @@ import struct
 
 import numpy as np
 import pytest
-from synoploss.aedat import EVENT_DTYPE, AedatError, read_aedat, unwrap_timestamps, write_aedat
+from synoploss.data.aedat import EVENT_DTYPE, AedatError, read_aedat, unwrap_timestamps, write_aedat
 
 
 def aermanager_parsers():
@@ -161,8 +161,9 @@ def test_the_package_never_imports_dv():
     """`dv` (through aermanager.parsers) imports `imp`, removed in Python 3.12."""
     import subprocess
     import sys
-    code = ("import sys, synoploss, synoploss.aedat, synoploss.mnist_dvs, synoploss.spiking, "
-            "synoploss.plots, synoploss.training, synoploss.mnist_data, synoploss.cifar_data; "
+    code = ("import sys, synoploss, synoploss.data.aedat, synoploss.data.events, "
+            "synoploss.data.mnist_dvs, synoploss.data.emulator, synoploss.spiking, "
+            "synoploss.plots, synoploss.training, synoploss.data.mnist, synoploss.data.cifar10; "
             "print(sorted(m for m in sys.modules if m == 'dv' or m.startswith('aermanager.parsers')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -1,21 +1,21 @@
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 
-from synoploss.dvs_emulator import EmulatorConfig, record_digit, upsample_digit
+from synoploss.data.digits import sklearn_digits
+from synoploss.data.emulator import EmulatorConfig, record_digit
 
-DIGITS = load_digits()
+IMAGES, _ = sklearn_digits()
 
 
 @pytest.fixture(scope="module")
 def recording():
-    return record_digit(DIGITS.images[3], 4000, seed=7)
+    return record_digit(IMAGES[3], 4000, seed=7)
 
 
 def test_deterministic_for_a_seed(recording):
-    again = record_digit(DIGITS.images[3], 4000, seed=7)
+    again = record_digit(IMAGES[3], 4000, seed=7)
     assert np.array_equal(again, recording)
-    other = record_digit(DIGITS.images[3], 4000, seed=8)
+    other = record_digit(IMAGES[3], 4000, seed=8)
     assert not np.array_equal(other["x"], recording["x"])
 
 
@@ -30,7 +30,7 @@ def test_count_order_and_range(recording):
 @pytest.mark.parametrize("refractory_us", [500, 1000, 3000])
 def test_refractory_period_is_respected(refractory_us):
     config = EmulatorConfig(refractory_us=refractory_us)
-    events = record_digit(DIGITS.images[5], 3000, seed=1, config=config)
+    events = record_digit(IMAGES[5], 3000, seed=1, config=config)
     pixel = events["y"].astype(np.int64) * 128 + events["x"]
     order = np.lexsort((events["t"], pixel))
     same_pixel = np.diff(pixel[order]) == 0
@@ -41,16 +41,9 @@ def test_refractory_period_is_respected(refractory_us):
 
 def test_events_follow_the_digit():
     """Most events fall where the digit's ink is, not in the empty screen around it."""
-    events = record_digit(DIGITS.images[0], 3000, seed=2, config=EmulatorConfig(noise_rate_hz=0))
+    events = record_digit(IMAGES[0], 3000, seed=2, config=EmulatorConfig(noise_rate_hz=0))
     centre_x, centre_y = events["x"].mean(), events["y"].mean()
     assert abs(centre_x - 64) < 20 and abs(centre_y - 64) < 20
     assert np.hypot(events["x"] - 64.0, events["y"] - 64.0).max() < 90
 
 
-def test_upsample_keeps_the_digit_shape():
-    image = np.zeros((8, 8))
-    image[:, 2] = 16  # a vertical bar left of centre
-    big = upsample_digit(image, 80)
-    assert big.shape == (80, 80) and 0 <= big.min() and big.max() <= 1
-    columns = big.sum(0)
-    assert columns.argmax() < 40 and columns[60:].max() == 0

@@ -8,11 +8,8 @@ same code.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
-import re
 import shutil
 import warnings
 from collections import Counter
@@ -20,25 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-import aermanager.preprocess as aermanager_preprocess  # pure numpy; not .parsers (dv, imp)
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
-from .aedat import SENSOR_SIZE, AedatError, read_aedat, write_aedat
-from .io import atomic_path, save_npz, write_json
-from .parallel import map_jobs
+from ..io import atomic_path, save_npz, write_json
+from ..parallel import map_jobs
+from .aedat import AedatError, read_aedat
+from .events import (accumulate_frame, bin_spiketrain, chunk_events, filter_hot_pixels,
+                     sensor_bins, to_output_resolution)
+from . import LoadedData
 
 REAL_DESCRIPTION = "MNIST-DVS (IMSE-CNM DVS128 recordings)"
-EMULATED_DESCRIPTION = ("STAND-IN: emulated MNIST-DVS (sklearn handwritten digits "
-                        "recorded by a DVS128 emulator)")
 LIST_NAMES = {"train": "mnistdvs_filelist_train.txt", "test": "mnistdvs_filelist_test.txt"}
-SPIKETRAIN_DTYPE = np.dtype([("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.bool_)])
-# The spiking-test curves: label -> results/<name>_spiking.csv (test_spiking.py modes
-# quantized, nonquantized, weightscaling; smart_weight_rescaling.py).
-SPIKING_CURVES = {"SynOp+QAT": "l1-fanout-qtrain", "SynOp": "l1-fanout",
-                  "weight scaling": "weightscaling", "Rueckauer normalisation": "smartscaling"}
-_RECORDING = re.compile(r"mnist_(\d)_scale(\d+)_(\d+)\.aedat$")
+DATASET_INFO = "dataset_info.json"  # beside the converted samples: settings, description
 
 
 # ---------------------------------------------------------------- file lists
@@ -104,57 +96,8 @@ def read_file_list(path) -> List[Tuple[str, int]]:
     return entries
 
 
-# ---------------------------------------------------------------- events -> samples
-def filter_hot_pixels(events: np.ndarray, max_frequency_hz: float) -> np.ndarray:
-    """Drop every event of pixels that fire above `max_frequency_hz` over the recording
-    (aermanager.preprocess.filter_hot_pixels, its report printed only when it drops some)."""
-    with contextlib.redirect_stdout(io.StringIO()) as report:
-        kept = aermanager_preprocess.filter_hot_pixels(events, (SENSOR_SIZE, SENSOR_SIZE),
-                                                        max_frequency_hz)
-    if len(kept) < len(events):
-        warnings.warn(report.getvalue().strip().replace("\n", "; "))
-    return kept
-
-
-def sensor_bins(resolution: int, crop: int | None = None) -> np.ndarray:
-    """Bin edges (2, resolution + 1) in sensor pixels for x and y: the central `crop`
-    square of the 128x128 sensor (whole sensor by default) in `resolution` bins."""
-    size = crop or SENSOR_SIZE
-    if not 0 < size <= SENSOR_SIZE:
-        raise ValueError(f"crop must be in 1..{SENSOR_SIZE}, got {crop}")
-    start = (SENSOR_SIZE - size) // 2
-    edges = start + np.linspace(0, size, resolution + 1)
-    return np.stack([edges, edges])
-
-
-def to_output_resolution(events: np.ndarray, bins_xy: np.ndarray) -> np.ndarray:
-    """Events inside the bins, with x and y replaced by their bin indices."""
-    x_index = np.searchsorted(bins_xy[0], events["x"], side="right") - 1
-    y_index = np.searchsorted(bins_xy[1], events["y"], side="right") - 1
-    inside = (x_index >= 0) & (x_index < bins_xy.shape[1] - 1) & \
-             (y_index >= 0) & (y_index < bins_xy.shape[1] - 1)
-    result = np.empty(int(inside.sum()), dtype=SPIKETRAIN_DTYPE)
-    result["x"], result["y"] = x_index[inside], y_index[inside]
-    result["t"] = events["t"][inside].astype(np.int64)
-    result["p"] = events["p"][inside]
-    return result
-
-
-def accumulate_frame(events: np.ndarray, resolution: int) -> np.ndarray:
-    """Event counts, both polarities, indexed [y, x] (aermanager's accumulate_frames over
-    the output pixels, polarities summed)."""
-    edges = np.arange(resolution + 1)
-    frames = aermanager_preprocess.accumulate_frames([events], edges, edges)
-    return frames[0].sum(0).astype(np.int32)
-
-
-def chunk_events(events: np.ndarray, spike_count: int) -> List[np.ndarray]:
-    """Consecutive chunks of `spike_count` events; the remainder is dropped
-    (aermanager.preprocess.slice_by_count)."""
-    return aermanager_preprocess.slice_by_count(events, spike_count)
-
-
-@dataclass
+# ---------------------------------------------------------------- recordings -> samples
+@dataclass(frozen=True)
 class ConversionSettings:
     spike_count: int = 3000
     resolution: int = 64
@@ -259,7 +202,7 @@ def convert_dataset(root, out, settings: ConversionSettings = ConversionSettings
                    if source_info.is_file() else REAL_DESCRIPTION)
     # compared on reruns: the settings and the lists' content (not the folder's path)
     record = dict(settings.record(), file_lists_sha256=digest.hexdigest())
-    info_path = out / "dataset_info.json"
+    info_path = out / DATASET_INFO
     if info_path.is_file():
         previous = json.loads(info_path.read_text())
         changed = {key: (previous.get(key), value) for key, value in record.items()
@@ -288,66 +231,9 @@ def convert_dataset(root, out, settings: ConversionSettings = ConversionSettings
     return summary
 
 
-# ---------------------------------------------------------------- emulated default
-def generate_emulated_recordings(root, train_per_digit: int = 140, test_per_digit: int = 34,
-                                 events_per_recording: int = 9000, seed: int = 0,
-                                 workers: int = 1, progress: bool = True) -> Path:
-    """Record sklearn's handwritten digits with the DVS emulator, in the real layout.
-
-    Every recording shows a different handwritten image; the test recordings use images
-    that no training recording uses. Writes the two file lists too.
-    """
-    from sklearn.datasets import load_digits
-
-    root = Path(root)
-    digits = load_digits()
-    jobs, train, test = [], [], []
-    for digit in range(10):
-        images = np.flatnonzero(digits.target == digit)
-        needed = train_per_digit + test_per_digit
-        if needed > len(images):
-            raise ValueError(f"digit {digit}: {needed} recordings asked, only "
-                             f"{len(images)} distinct images available")
-        for number in range(needed):
-            relative = f"grabbed_data{digit}/scale16/mnist_{digit}_scale16_{number + 1:04d}.aedat"
-            image = digits.images[images[number]]
-            jobs.append((root / relative, image, events_per_recording,
-                         seed * 1_000_003 + digit * 10_007 + number))
-            (train if number < train_per_digit else test).append((relative, digit))
-    for _ in map_jobs(_record_job, jobs, workers, "emulating DVS recordings", progress,
-                      chunksize=4):
-        pass
-    write_file_list(root / LIST_NAMES["train"], train)
-    write_file_list(root / LIST_NAMES["test"], test)
-    write_json(root / "README.json", dict(
-        description=EMULATED_DESCRIPTION, seed=seed, train_per_digit=train_per_digit,
-        test_per_digit=test_per_digit, events_per_recording=events_per_recording))
-    return root
-
-
-def _record_job(job):
-    from .dvs_emulator import record_digit
-    path, image, n_events, seed = job
-    if path.is_file():
-        return  # resumable: a finished recording is kept (written atomically)
-    write_aedat(path, record_digit(image, n_events, seed),
-                header_lines=("# Emulated DVS128 recording (synoploss stand-in for MNIST-DVS)",))
-
-
-def read_spiking_curves(workdir) -> dict:
-    """The SPIKING_CURVES whose results exist under <workdir>/results, by label."""
-    from .io import read_csv
-    results = Path(workdir) / "results"
-    columns = ["snn_accuracy", "snn_synops", "ann_synops", "model_path"]
-    return {label: read_csv(results / f"{name}_spiking.csv", required=columns,
-                            numeric=columns[:3])
-            for label, name in SPIKING_CURVES.items()
-            if (results / f"{name}_spiking.csv").is_file()}
-
-
-def describe_dataset(data_root) -> str:
+def describe(data_root) -> str:
     """The description stored with converted data (real or stand-in)."""
-    info = Path(data_root) / "dataset_info.json"
+    info = Path(data_root) / DATASET_INFO
     if info.is_file():
         return json.loads(info.read_text()).get("description", "unknown")
     return "unknown (no dataset_info.json)"
@@ -421,17 +307,11 @@ class SpikeTrainDataset(Dataset):
         return [order[start:start + batch_size].tolist()
                 for start in range(0, len(order), batch_size)]
 
-
-def bin_spiketrain(spiketrain: np.ndarray, dt_us: int, resolution: int) -> torch.Tensor:
-    """(T, 1, R, R) event counts in bins of `dt_us` from the first event, T covering the
-    last event. Not aermanager's create_raster_from_xytp: it drops the last events when
-    the chunk's span is an exact multiple of dt (tests/test_mnist_dvs.py shows it)."""
-    bins = (spiketrain["t"] - spiketrain["t"][0]) // dt_us
-    steps = int(bins[-1]) + 1
-    raster = np.zeros((steps, 1, resolution, resolution), dtype=np.float32)
-    np.add.at(raster, (bins, 0, spiketrain["y"].astype(np.int64),
-                       spiketrain["x"].astype(np.int64)), 1)
-    return torch.from_numpy(raster)
+    def loader(self, batch_size: int) -> DataLoader:
+        """Batches (B, T_max, 1, R, R) of chunks of similar duration, zero-padded in time
+        (padding adds no SynOps and no spikes)."""
+        return DataLoader(self, batch_sampler=self.batches_by_duration(batch_size),
+                          collate_fn=pad_collate)
 
 
 def pad_collate(batch):
@@ -442,3 +322,12 @@ def pad_collate(batch):
     for index, raster in enumerate(rasters):
         padded[index, :raster.shape[0]] = raster
     return padded, torch.tensor(labels)
+
+
+def load_mnist_dvs(root, *, n_train: int | None = None, n_test: int | None = None,
+                   seed: int = 0) -> LoadedData:
+    """(train frames, test frames, description) of converted data in `root` (train/ and
+    test/ from generate_DV4_dataset.py); n_train / n_test: a seeded random subset."""
+    root = Path(root)
+    return LoadedData(FramesDataset(root / "train", n_train, seed),
+                      FramesDataset(root / "test", n_test, seed), describe(root))

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torchvision import datasets
 
-from synoploss.mnist_data import (IDX_FILES, STANDIN_DESCRIPTION, describe_mnist, load_mnist,
+from synoploss.data.mnist import (IDX_FILES, STANDIN_DESCRIPTION, describe, load_mnist,
                                   read_idx, write_idx, write_standin_mnist)
 
 
@@ -35,7 +35,7 @@ def test_torchvision_reads_what_we_write(tmp_path):
     loaded = datasets.MNIST(tmp_path, train=True)
     assert torch.equal(loaded.data, torch.from_numpy(images.astype(np.uint8)))
     assert loaded.targets.tolist() == [7, 0, 3]
-    assert describe_mnist(tmp_path) == "MNIST"
+    assert describe(tmp_path) == "MNIST"
 
 
 def test_standin_is_written_and_named(tmp_path, capsys):
@@ -80,9 +80,9 @@ def test_incomplete_real_mnist_is_not_overwritten(tmp_path):
 
 def test_real_files_copied_over_the_standin_are_not_called_standin(tmp_path):
     write_standin_mnist(tmp_path)
-    assert describe_mnist(tmp_path) == STANDIN_DESCRIPTION
+    assert describe(tmp_path) == STANDIN_DESCRIPTION
     write_real(tmp_path / "MNIST" / "raw")
-    assert describe_mnist(tmp_path) == "MNIST"
+    assert describe(tmp_path) == "MNIST"
     assert load_mnist(tmp_path)[2] == "MNIST"
 
 

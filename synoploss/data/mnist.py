@@ -1,7 +1,8 @@
 """MNIST through torchvision, with an offline stand-in written in MNIST's own idx format.
 
 The stand-in is scikit-learn's 1797 real handwritten 8x8 digits, upsampled to a 20x20
-digit centred in 28x28 (as MNIST centres its digits), split 80/20 by a fixed seed, and
+digit centred in 28x28 (as MNIST centres its digits, `digits.mnist_like`), split 80/20 by
+a fixed seed, and
 written as the four idx files under <root>/MNIST/raw/, so that the very same
 `torchvision.datasets.MNIST` loader reads them. A STANDIN.json beside them names it.
 """
@@ -12,12 +13,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+from torch.utils.data import Subset
 from torchvision import datasets, transforms
 
-from .io import atomic_path, write_json
+from ..io import atomic_path, write_json
+from . import LoadedData
+from .digits import SKLEARN_DIGITS, sklearn_digits
 
 REAL_DESCRIPTION = "MNIST"
-STANDIN_DESCRIPTION = "STAND-IN: sklearn handwritten digits in MNIST format (not MNIST)"
+STANDIN_DESCRIPTION = f"STAND-IN: {SKLEARN_DIGITS} in MNIST format (not MNIST)"
 IDX_FILES = {("train", "images"): "train-images-idx3-ubyte",
              ("train", "labels"): "train-labels-idx1-ubyte",
              ("test", "images"): "t10k-images-idx3-ubyte",
@@ -47,16 +51,12 @@ def read_idx(path) -> np.ndarray:
 
 def standin_digits(seed: int = 0):
     """(train images, train labels, test images, test labels) from sklearn's digits."""
-    from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    from .dvs_emulator import mnist_digit
-
-    digits = load_digits()
-    images = np.stack([mnist_digit(image) for image in digits.images])
+    images, labels = sklearn_digits()
     images = (images * 255).round().astype(np.uint8)
-    return train_test_split(images, digits.target.astype(np.uint8), test_size=0.2,
-                            random_state=seed, stratify=digits.target)
+    return train_test_split(images, labels.astype(np.uint8), test_size=0.2,
+                            random_state=seed, stratify=labels)
 
 
 def write_standin_mnist(root, seed: int = 0) -> Path:
@@ -78,7 +78,7 @@ def _sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def describe_mnist(root) -> str:
+def describe(root) -> str:
     """STAND-IN only while the idx files are the ones the stand-in wrote."""
     marker = Path(root) / "MNIST" / "STANDIN.json"
     if not marker.is_file():
@@ -92,9 +92,11 @@ def describe_mnist(root) -> str:
     return info["description"]
 
 
-def load_mnist(root, download: bool = False, standin: bool = True):
+def load_mnist(root, *, n_train: int | None = None, n_test: int | None = None, seed: int = 0,
+               download: bool = False, standin: bool = True) -> LoadedData:
     """(train set, test set, description). Real MNIST when present (or downloadable with
-    `download`); otherwise the stand-in, written into `root`, when `standin` is on."""
+    `download`); otherwise the stand-in, written into `root` (split by `seed`), when
+    `standin` is on. n_train / n_test: the first N images of each split."""
     root = Path(root)
     to_tensor = transforms.ToTensor()
     raw = root / "MNIST" / "raw"
@@ -117,7 +119,7 @@ def load_mnist(root, download: bool = False, standin: bool = True):
                 f"MNIST not found under {raw} (expected {', '.join(IDX_FILES.values())}); "
                 "pass --download where the network allows, or allow the stand-in")
         print(f"MNIST not found under {raw}: writing the STAND-IN (sklearn digits) there")
-        write_standin_mnist(root)
+        write_standin_mnist(root, seed)
     for split in ("train", "test"):  # clear errors for damaged or mismatched files
         images = read_idx(raw / IDX_FILES[(split, "images")])
         labels = read_idx(raw / IDX_FILES[(split, "labels")])
@@ -126,4 +128,8 @@ def load_mnist(root, download: bool = False, standin: bool = True):
                              "do not belong together")
     train = datasets.MNIST(root, train=True, transform=to_tensor)
     test = datasets.MNIST(root, train=False, transform=to_tensor)
-    return train, test, describe_mnist(root)
+    if n_train is not None:
+        train = Subset(train, range(min(n_train, len(train))))
+    if n_test is not None:
+        test = Subset(test, range(min(n_test, len(test))))
+    return LoadedData(train, test, describe(root))

@@ -15,8 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
 from torchvision import datasets, transforms
+
+from . import LoadedData
 
 REAL_DESCRIPTION = "CIFAR-10"
 STANDIN_DESCRIPTION = "STAND-IN: procedural 10-class shapes (not CIFAR-10)"
@@ -60,7 +63,7 @@ def _shape_mask(kind: int, yy, xx, cy, cx, radius, angle):
     return mask.astype(np.float64)
 
 
-def synthetic_images(count: int, seed: int):
+def standin_images(count: int, seed: int):
     """(uint8 images N x 32 x 32 x 3, labels N): balanced classes, shuffled."""
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(count) % 10)
@@ -110,41 +113,49 @@ def cifar_transforms(train: bool):
                                transforms.RandomHorizontalFlip(), *normalise])
 
 
-def load_cifar10(root, download: bool = False, synthetic: bool = False,
-                 n_train: int | None = None, n_test: int | None = None, seed: int = 0):
+def describe(root) -> str:
+    """Real CIFAR-10 when its python-version folder is in `root`; otherwise what a loader
+    allowed to use the stand-in gives."""
+    return REAL_DESCRIPTION if (Path(root) / "cifar-10-batches-py").is_dir() \
+        else STANDIN_DESCRIPTION
+
+
+def load_cifar10(root, *, n_train: int | None = None, n_test: int | None = None, seed: int = 0,
+                 download: bool = False, standin: bool = False) -> LoadedData:
     """(train set, test set, description): real CIFAR-10 from `root` (downloaded with
     `download` when the network allows), its first n_train / n_test images if given; with
-    `synthetic` and no CIFAR-10 there, the stand-in of n_train / n_test images (default
-    5000 / 1000). Otherwise FileNotFoundError saying where we looked."""
+    `standin` and no CIFAR-10 there, the procedural stand-in of n_train / n_test images
+    (default 5000 / 1000, drawn with `seed`). Otherwise FileNotFoundError saying where we
+    looked."""
     root = Path(root)
     folder = root / "cifar-10-batches-py"
     if folder.is_dir() or download:
         try:
             train = datasets.CIFAR10(root, train=True, download=download)
             test = datasets.CIFAR10(root, train=False, download=download)
-            return (ArrayImageDataset(train.data[:n_train], train.targets[:n_train],
-                                      cifar_transforms(True)),
-                    ArrayImageDataset(test.data[:n_test], test.targets[:n_test],
-                                      cifar_transforms(False)),
-                    REAL_DESCRIPTION)
+            return LoadedData(ArrayImageDataset(train.data[:n_train], train.targets[:n_train],
+                                                cifar_transforms(True)),
+                              ArrayImageDataset(test.data[:n_test], test.targets[:n_test],
+                                                cifar_transforms(False)),
+                              REAL_DESCRIPTION)
         except Exception as error:
-            if not synthetic:
+            if not standin:
                 raise FileNotFoundError(f"CIFAR-10 could not be loaded from {folder}: {error}") \
                     from error
             print(f"CIFAR-10 not usable ({error}); using the STAND-IN")
-    if not synthetic:
+    if not standin:
         raise FileNotFoundError(
             f"CIFAR-10 not found: looked for {folder} (the python version, "
             "cifar-10-batches-py/data_batch_1..5 and test_batch). Get it with --download "
             "where the network allows (torchvision fetches "
             "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz), or run on the "
-            "procedural stand-in with --synthetic")
-    train_images, train_labels = synthetic_images(5000 if n_train is None else n_train, seed)
-    test_images, test_labels = synthetic_images(1000 if n_test is None else n_test,
+            "procedural stand-in with --standin")
+    train_images, train_labels = standin_images(5000 if n_train is None else n_train, seed)
+    test_images, test_labels = standin_images(1000 if n_test is None else n_test,
                                                 seed + 1_000_003)
-    return (ArrayImageDataset(train_images, train_labels, cifar_transforms(True)),
-            ArrayImageDataset(test_images, test_labels, cifar_transforms(False)),
-            STANDIN_DESCRIPTION)
+    return LoadedData(ArrayImageDataset(train_images, train_labels, cifar_transforms(True)),
+                      ArrayImageDataset(test_images, test_labels, cifar_transforms(False)),
+                      STANDIN_DESCRIPTION)
 
 
 # ---------------------------------------------------------------------------------------
@@ -238,3 +249,37 @@ class DeviceBatches:
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             yield images, self.labels[index]
+
+
+DATA_PATHS = ("auto", "device", "torchvision")
+
+
+def resolve_data_path(name: str, device) -> str:
+    """"auto": the GPU-resident batches on CUDA, torchvision's DataLoader on the CPU."""
+    if name not in DATA_PATHS:
+        raise ValueError(f"data path must be one of {DATA_PATHS}, got {name!r}")
+    if name != "auto":
+        return name
+    return "device" if torch.device(device).type == "cuda" else "torchvision"
+
+
+def training_batches(dataset: ArrayImageDataset, batch_size: int, device, data_path: str, *,
+                     seed: int = 0, rank: int = 0, world_size: int = 1,
+                     channels_last: bool = False, workers: int = 0,
+                     drop_last: bool = False):
+    """(augmented training batches, DistributedSampler or None) on the chosen data path
+    ("device", "torchvision" or "auto"); `batch_size` is per process. The same function
+    feeds train.py and benchmarks/train_throughput.py, so the benchmark measures what
+    training runs."""
+    device = torch.device(device)
+    if resolve_data_path(data_path, device) == "device":
+        return DeviceBatches(dataset.images, dataset.targets, batch_size, device, train=True,
+                             seed=seed, rank=rank, world_size=world_size,
+                             channels_last=channels_last,
+                             drop_last=drop_last or None), None
+    sampler = DistributedSampler(dataset, world_size, rank, seed=seed) if world_size > 1 \
+        else None
+    loader = DataLoader(dataset, batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=workers, drop_last=drop_last or world_size > 1,
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    return loader, sampler

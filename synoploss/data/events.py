@@ -1,0 +1,84 @@
+"""Pure functions on DVS event arrays (structured x, y, t, p; t in µs), in the manner of
+tonic's `functional`: hot-pixel filtering, binning sensor pixels into output pixels,
+chunking by event count, accumulating frames and binning spike trains in time. Where
+aermanager.preprocess does the same job it is used (tests check it against plain numpy);
+`bin_spiketrain` stays ours (see its docstring)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from typing import List
+
+import aermanager.preprocess as aermanager_preprocess  # pure numpy; not .parsers (dv, imp)
+import numpy as np
+import torch
+
+from .aedat import SENSOR_SIZE
+
+# a sample's events after binning: x, y are output-pixel indices (0..resolution-1)
+SPIKETRAIN_DTYPE = np.dtype([("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.bool_)])
+
+
+def filter_hot_pixels(events: np.ndarray, max_frequency_hz: float) -> np.ndarray:
+    """Drop every event of pixels that fire above `max_frequency_hz` over the recording
+    (aermanager.preprocess.filter_hot_pixels, its report printed only when it drops some)."""
+    with contextlib.redirect_stdout(io.StringIO()) as report:
+        kept = aermanager_preprocess.filter_hot_pixels(events, (SENSOR_SIZE, SENSOR_SIZE),
+                                                        max_frequency_hz)
+    if len(kept) < len(events):
+        warnings.warn(report.getvalue().strip().replace("\n", "; "))
+    return kept
+
+
+def sensor_bins(resolution: int, crop: int | None = None) -> np.ndarray:
+    """Bin edges (2, resolution + 1) in sensor pixels for x and y: the central `crop`
+    square of the 128x128 sensor (whole sensor by default) in `resolution` bins."""
+    size = crop or SENSOR_SIZE
+    if not 0 < size <= SENSOR_SIZE:
+        raise ValueError(f"crop must be in 1..{SENSOR_SIZE}, got {crop}")
+    start = (SENSOR_SIZE - size) // 2
+    edges = start + np.linspace(0, size, resolution + 1)
+    return np.stack([edges, edges])
+
+
+def to_output_resolution(events: np.ndarray, bins_xy: np.ndarray) -> np.ndarray:
+    """Events inside the bins, with x and y replaced by their bin indices."""
+    x_index = np.searchsorted(bins_xy[0], events["x"], side="right") - 1
+    y_index = np.searchsorted(bins_xy[1], events["y"], side="right") - 1
+    inside = (x_index >= 0) & (x_index < bins_xy.shape[1] - 1) & \
+             (y_index >= 0) & (y_index < bins_xy.shape[1] - 1)
+    result = np.empty(int(inside.sum()), dtype=SPIKETRAIN_DTYPE)
+    result["x"], result["y"] = x_index[inside], y_index[inside]
+    result["t"] = events["t"][inside].astype(np.int64)
+    result["p"] = events["p"][inside]
+    return result
+
+
+def accumulate_frame(events: np.ndarray, resolution: int) -> np.ndarray:
+    """Event counts, both polarities, indexed [y, x] (aermanager's accumulate_frames over
+    the output pixels, polarities summed)."""
+    edges = np.arange(resolution + 1)
+    frames = aermanager_preprocess.accumulate_frames([events], edges, edges)
+    return frames[0].sum(0).astype(np.int32)
+
+
+def chunk_events(events: np.ndarray, spike_count: int) -> List[np.ndarray]:
+    """Consecutive chunks of `spike_count` events; the remainder is dropped
+    (aermanager.preprocess.slice_by_count)."""
+    return aermanager_preprocess.slice_by_count(events, spike_count)
+
+
+
+def bin_spiketrain(spiketrain: np.ndarray, dt_us: int, resolution: int) -> torch.Tensor:
+    """(T, 1, R, R) event counts in bins of `dt_us` from the first event, T covering the
+    last event. Not aermanager's create_raster_from_xytp: it drops the last events when
+    the chunk's span is an exact multiple of dt (tests/test_mnist_dvs.py shows it)."""
+    bins = (spiketrain["t"] - spiketrain["t"][0]) // dt_us
+    steps = int(bins[-1]) + 1
+    raster = np.zeros((steps, 1, resolution, resolution), dtype=np.float32)
+    np.add.at(raster, (bins, 0, spiketrain["y"].astype(np.int64),
+                       spiketrain["x"].astype(np.int64)), 1)
+    return torch.from_numpy(raster)
+
+

@@ -1,0 +1,189 @@
+"""What every experiment writes, where, and under which names: the one contract between
+the scripts, the figures (`plots`, the notebook) and the tests.
+
+A work folder (`--workdir`) holds
+
+    training_log.csv   one row per trained model (MNIST-DVS) or per round and epoch (CIFAR-10)
+    models/            checkpoints, named by the functions below
+    results/           what the test scripts measured: CSV files, opt_benchmark.npz
+
+Column vocabulary, in every results CSV: `ann_*` for the analog network (`ann_accuracy`,
+`ann_quantized_accuracy`, `ann_synops`: our estimate), `snn_*` for its spiking copy
+(`snn_accuracy`, `snn_synops`: measured by sinabs), `energy_uj` and `energy_model`,
+`data` (the dataset's description: real, or STAND-IN and which) and `model_path`
+(relative to the work folder). A change to a name happens here and nowhere else.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from .io import read_csv
+
+TRAINING_LOG = "training_log.csv"
+MODELS_DIR = "models"
+RESULTS_DIR = "results"
+
+# ------------------------------------------------------------------ MNIST-DVS model names
+BASELINE = "nopenalty"        # trained without SynOp loss (train.py --nopenalty)
+SYNOP = "l1-fanout"           # trained with the SynOp loss (the original's name)
+QAT_SUFFIX = "-qtrain"        # ... and with quantization-aware training
+WEIGHT_SCALING = "weightscaling"   # the baseline, first-layer weights scaled
+SMART_SCALING = "smartscaling"     # the baseline, normalised as Rueckauer et al. 2017
+# label in the figures -> name of its results/<name>_spiking.csv
+SPIKING_CURVES = {"SynOp+QAT": SYNOP + QAT_SUFFIX, "SynOp": SYNOP,
+                  "weight scaling": WEIGHT_SCALING, "Rueckauer normalisation": SMART_SCALING}
+TRAINED_CURVES = ("SynOp+QAT", "SynOp")  # the curves made of trained models
+
+
+def model_name(synop_loss: bool, quantize_training: bool) -> str:
+    """The MNIST-DVS model name of a training variant (as the original names them)."""
+    return (SYNOP if synop_loss else BASELINE) + (QAT_SUFFIX if quantize_training else "")
+
+
+def format_target(value: float | None) -> str:
+    """A compact, file-name-safe label for a SynOp target (e.g. 1.58e+05)."""
+    return "none" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else f"{value:.3g}"
+
+
+def mnist_dvs_checkpoint(name: str, target: float | None = None,
+                         alpha: float | None = None) -> str:
+    """models/ file name of an MNIST-DVS model: <name>[_<target> | _alpha<alpha>].pth"""
+    if alpha is not None:
+        return f"{name}_alpha{alpha:g}.pth"
+    if target is None:
+        return f"{name}.pth"
+    return f"{name}_{format_target(target)}.pth"
+
+
+# ------------------------------------------------------------------ CIFAR-10 checkpoints
+_CIFAR_CHECKPOINT = re.compile(r"^d(?P<input>[0-9.e+-]+)_(?P<hidden>[0-9.e+-]+)_"
+                               r"(?P<round>-?\d+)\.pth$")
+
+
+@dataclass(frozen=True)
+class CifarCheckpoint:
+    """A CIFAR-10 checkpoint name, as the original names them: d{p_in}_{p_hidden}_{round}.pth
+    (dropout rates; round -1 is the plain network, 0.. the QAT + SynOp rounds)."""
+    dropout: tuple
+    round: int
+
+    @property
+    def filename(self) -> str:
+        return f"d{self.dropout[0]:g}_{self.dropout[1]:g}_{self.round}.pth"
+
+    @classmethod
+    def parse(cls, path) -> "CifarCheckpoint":
+        match = _CIFAR_CHECKPOINT.match(Path(path).name)
+        if match is None:
+            raise ValueError(f"{path}: not a CIFAR-10 checkpoint name (expected "
+                             "d<input dropout>_<hidden dropout>_<round>.pth, e.g. d0.2_0.1_3.pth)")
+        return cls((float(match["input"]), float(match["hidden"])), int(match["round"]))
+
+
+# ------------------------------------------------------------------ file names per experiment
+def quant_only_checkpoint(scale: float, quantize_training: bool) -> str:
+    return f"scale_{scale:g}_qtrain_{quantize_training}.pth"
+
+
+@dataclass(frozen=True)
+class Workdir:
+    """The files of one work folder. Every script, figure and test asks this class for
+    a path instead of joining names itself."""
+    root: Path
+
+    def __init__(self, root):
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def training_log(self) -> Path:
+        return self.root / TRAINING_LOG
+
+    @property
+    def models(self) -> Path:
+        return self.root / MODELS_DIR
+
+    @property
+    def results(self) -> Path:
+        return self.root / RESULTS_DIR
+
+    def model_entry(self, filename: str) -> str:
+        """How a checkpoint is named in logs: relative to the work folder, so that a
+        work folder can be moved."""
+        return f"{MODELS_DIR}/{filename}"
+
+    def model(self, entry) -> Path:
+        """A checkpoint from its log entry (relative to the work folder)."""
+        return self.root / str(entry)
+
+    # MNIST-DVS
+    def spiking_csv(self, name: str) -> Path:
+        return self.results / f"{name}_spiking.csv"
+
+    def ann_csv(self, name: str) -> Path:
+        return self.results / f"{name}_ann.csv"
+
+    @property
+    def opt_benchmark(self) -> Path:
+        return self.results / "opt_benchmark.npz"
+
+    @property
+    def summary(self) -> Path:
+        return self.results / "summary.csv"
+
+    @property
+    def quantization_evaluation(self) -> Path:
+        return self.results / "quantization_evaluation.csv"
+
+    # CIFAR-10
+    @property
+    def cifar_inference(self) -> Path:
+        return self.results / "log_inference.csv"
+
+    # MNIST, quantization only
+    def quant_eval_csv(self, quantize_training: bool) -> Path:
+        return self.results / f"quant_eval_qtrain_{quantize_training}.csv"
+
+    def quant_spiking_csv(self, quantize_training: bool) -> Path:
+        return self.results / f"spiking_qtrain_{quantize_training}.csv"
+
+
+# ------------------------------------------------------------------ readers
+SPIKING_COLUMNS = ["snn_accuracy", "snn_synops", "ann_synops", "model_path"]
+TEXT_COLUMNS = {"data", "model_path", "name", "curve", "setting", "init_from", "model",
+                "layer", "baseline_model", "optimized_model", "energy_model", "nir_path"}
+
+
+def read_results(path, required: Iterable[str] = ()) -> pd.DataFrame:
+    """A results CSV with at least one row, whose number columns hold only numbers: a
+    garbage row is named (file, line, column) instead of turning a column into
+    categories on a figure's axes."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
+    frame = read_csv(path, required=required)
+    if frame.empty:
+        raise ValueError(f"{path}: no rows (did its experiment finish?)")
+    numeric = []
+    for column in frame.columns:
+        if column in TEXT_COLUMNS or pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        values = frame[column].dropna()
+        parsed = pd.to_numeric(values, errors="coerce")
+        if len(values) and parsed.notna().mean() >= 0.5:  # a number column with garbage
+            numeric.append(column)
+    return read_csv(path, numeric=numeric) if numeric else frame
+
+
+def read_spiking_curves(workdir) -> dict:
+    """The SPIKING_CURVES whose results exist in the work folder, by label."""
+    files = Workdir(workdir)
+    return {label: read_csv(files.spiking_csv(name), required=SPIKING_COLUMNS,
+                            numeric=SPIKING_COLUMNS[:3])
+            for label, name in SPIKING_CURVES.items() if files.spiking_csv(name).is_file()}

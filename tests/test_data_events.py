@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from conftest import events_of, random_recording
+from synoploss.data.events import (SPIKETRAIN_DTYPE, accumulate_frame, bin_spiketrain,
+                                   chunk_events, filter_hot_pixels, sensor_bins,
+                                   to_output_resolution)
+
+
+def test_frame_mass_at_y_x():
+    # 3 events at x=5, y=2 and 1 at x=60, y=40: an asymmetric pattern
+    events = to_output_resolution(events_of([10, 11, 10, 121], [4, 5, 5, 81], [0, 1, 2, 3]),
+                                  sensor_bins(64))
+    frame = accumulate_frame(events, 64)
+    assert frame[2, 5] == 3 and frame[40, 60] == 1 and frame.sum() == 4
+    assert frame[5, 2] == 0
+
+
+@pytest.mark.parametrize("crop,resolution,x,expected", [
+    (None, 64, 127, 63), (None, 64, 0, 0), (None, 32, 5, 1),
+    (64, 64, 32, 0), (64, 64, 95, 63), (64, 64, 31, None), (64, 64, 96, None),
+])
+def test_binning_and_crop(crop, resolution, x, expected):
+    events = to_output_resolution(events_of([x], [64], [0]), sensor_bins(resolution, crop))
+    assert (events["x"].tolist() == [expected]) if expected is not None else len(events) == 0
+
+
+def test_chunks_drop_the_remainder():
+    chunks = chunk_events(np.arange(7000), 3000)
+    assert [len(c) for c in chunks] == [3000, 3000] and chunks[1][0] == 3000
+
+
+def test_aermanager_backed_helpers_equal_plain_numpy():
+    """chunk_events, accumulate_frame and filter_hot_pixels use aermanager.preprocess;
+    here they are checked against the plain numpy they replaced."""
+    events = random_recording(7500, seed=3)
+    chunks = chunk_events(events, 3000)
+    expected = [events[start:start + 3000] for start in range(0, 7500 - 3000 + 1, 3000)]
+    assert len(chunks) == 2 and all(np.array_equal(a, b) for a, b in zip(chunks, expected))
+    assert chunk_events(events[:2999], 3000) == []
+    binned = to_output_resolution(events, sensor_bins(64))
+    frame = np.zeros((64, 64), dtype=np.int32)
+    np.add.at(frame, (binned["y"].astype(np.int64), binned["x"].astype(np.int64)), 1)
+    assert np.array_equal(accumulate_frame(binned, 64), frame)
+    hot = events.copy()
+    hot["x"][:600], hot["y"][:600] = 5, 7  # one pixel with 600 events in 60 ms: 10 kHz
+    with pytest.warns(UserWarning, match="Found 1 hot pixels"):
+        kept = filter_hot_pixels(hot, max_frequency_hz=5000)
+    assert len(kept) == len(hot) - 600 - int(((events["x"][600:] == 5) & (events["y"][600:] == 7)).sum())
+    assert not ((kept["x"] == 5) & (kept["y"] == 7)).any()
+
+
+def test_spike_train_binning_keeps_the_last_event_where_aermanager_drops_it():
+    from aermanager.preprocess import create_raster_from_xytp
+
+    train = np.zeros(4, dtype=SPIKETRAIN_DTYPE)
+    train["x"], train["y"], train["t"] = [1, 2, 3, 4], [0, 0, 0, 0], [0, 500, 1500, 2000]
+    ours = bin_spiketrain(train, 1000, 8)
+    assert ours.shape == (3, 1, 8, 8) and ours.sum() == 4
+    theirs = create_raster_from_xytp(train, 1000, np.arange(9), np.arange(9)).sum(1)
+    assert theirs.sum() == 3  # the event at exactly 2 x dt is lost there
+    np.testing.assert_array_equal(ours[:2, 0].numpy(), theirs[:2])

@@ -1,0 +1,73 @@
+"""synoploss.results: the names every script, figure and test shares."""
+import pandas as pd
+import pytest
+
+from synoploss.results import (BASELINE, SPIKING_CURVES, CifarCheckpoint, Workdir,
+                               format_target, mnist_dvs_checkpoint, model_name,
+                               quant_only_checkpoint, read_results, read_spiking_curves)
+
+
+@pytest.mark.parametrize("synop_loss,qat,name", [
+    (True, True, "l1-fanout-qtrain"), (True, False, "l1-fanout"), (False, False, "nopenalty"),
+    (False, True, "nopenalty-qtrain")])
+def test_model_names_are_the_originals(synop_loss, qat, name):
+    assert model_name(synop_loss, qat) == name
+
+
+@pytest.mark.parametrize("value,text", [(158489.3, "1.58e+05"), (None, "none"),
+                                        (float("nan"), "none"), (2e6, "2e+06")])
+def test_format_target(value, text):
+    assert format_target(value) == text
+
+
+@pytest.mark.parametrize("arguments,filename", [
+    (("l1-fanout", 1e6), "l1-fanout_1e+06.pth"), (("nopenalty",), "nopenalty.pth"),
+    (("l1-fanout", None, 0.5), "l1-fanout_alpha0.5.pth")])
+def test_mnist_dvs_checkpoint_names(arguments, filename):
+    assert mnist_dvs_checkpoint(*arguments) == filename
+
+
+@pytest.mark.parametrize("filename,dropout,round_index", [
+    ("d0.2_0.1_-1.pth", (0.2, 0.1), -1), ("d0.2_0_3.pth", (0.2, 0.0), 3),
+    ("d0.5_0.25_29.pth", (0.5, 0.25), 29)])
+def test_cifar_checkpoint_names_round_trip(filename, dropout, round_index):
+    parsed = CifarCheckpoint.parse(f"/any/models/{filename}")
+    assert (parsed.dropout, parsed.round) == (dropout, round_index)
+    assert parsed.filename == filename
+
+
+@pytest.mark.parametrize("filename", ["d0.2_0.1.pth", "model_3.pth", "d0.2_0.1_3.pt"])
+def test_a_foreign_checkpoint_name_is_refused_with_the_form(filename):
+    with pytest.raises(ValueError, match=r"d<input dropout>_<hidden dropout>_<round>\.pth"):
+        CifarCheckpoint.parse(filename)
+
+
+def test_workdir_paths(tmp_path):
+    files = Workdir(tmp_path)
+    assert files.training_log == tmp_path / "training_log.csv"
+    assert files.spiking_csv(BASELINE) == tmp_path / "results" / "nopenalty_spiking.csv"
+    assert files.cifar_inference == tmp_path / "results" / "log_inference.csv"
+    assert files.quant_eval_csv(True) == tmp_path / "results" / "quant_eval_qtrain_True.csv"
+    entry = files.model_entry(quant_only_checkpoint(2.1, False))
+    assert entry == "models/scale_2.1_qtrain_False.pth"
+    assert files.model(entry) == tmp_path / "models" / "scale_2.1_qtrain_False.pth"
+
+
+def test_spiking_curves_are_read_only_where_they_exist(tmp_path):
+    files = Workdir(tmp_path)
+    files.results.mkdir()
+    row = dict(snn_accuracy=0.9, snn_synops=1e6, ann_synops=9e5, model_path="models/a.pth")
+    pd.DataFrame([row]).to_csv(files.spiking_csv(SPIKING_CURVES["SynOp+QAT"]), index=False)
+    curves = read_spiking_curves(tmp_path)
+    assert list(curves) == ["SynOp+QAT"] and curves["SynOp+QAT"]["snn_synops"].iloc[0] == 1e6
+
+
+def test_read_results_names_an_empty_file_and_garbage(tmp_path):
+    (tmp_path / "empty.csv").write_text("a,b\n")
+    with pytest.raises(ValueError, match="empty.csv: no rows"):
+        read_results(tmp_path / "empty.csv")
+    (tmp_path / "bad.csv").write_text("snn_synops,data\n1,x\n2,y\noops,z\n")
+    with pytest.raises(ValueError, match="bad.csv: line 4, column 'snn_synops'"):
+        read_results(tmp_path / "bad.csv")
+    with pytest.raises(FileNotFoundError, match="missing.csv is missing"):
+        read_results(tmp_path / "missing.csv")
