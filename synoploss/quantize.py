@@ -88,7 +88,10 @@ class _StochasticReLU(torch.autograd.Function):
 
 
 class QuantizeLayer(nn.Module):
-    """Applies `Quantize` (floor, straight-through gradient) when `quantize` is on."""
+    """Applies `Quantize` (floor, straight-through gradient) when `quantize` is on.
+
+    Same behaviour as sinabs.layers.QuantizeLayer (3.1.3); ours is used so that
+    `set_quantize`, `to_spiking` and the bf16 path treat both quantizing layers alike."""
 
     def __init__(self, quantize: bool = True):
         super().__init__()
@@ -113,6 +116,16 @@ class NeuromorphicReLU(nn.Module):
     `revive=True` (for an output layer) adds, below zero, the part of the gradient that
     would raise the pre-activation: an output unit that turned negative for every input
     could otherwise never predict its class again. The forward pass is unchanged.
+
+    How it differs from sinabs.layers.NeuromorphicReLU (3.1.3), whose forward is the same
+    for a scalar fan-out (floor of the ReLU, activity = output sum / batch * fanout):
+    - `fanout` may be a per-neuron map (sinabs: one number per layer), a buffer that
+      follows `.to(device)` and stays out of the state dict;
+    - gradient: the paper's step surrogate (sign(x) + 1) / 2 on the pre-activation
+      (sinabs: the ReLU's gradient through a straight-through floor; equal except at 0);
+    - `revive` (not in sinabs);
+    - under bf16/fp16 autocast it floors and sums the activity in float32;
+    - it can be deep-copied and pickled after a forward pass (sinabs.from_model copies).
     """
 
     def __init__(self, quantize: bool = True, fanout=1, stochastic_rounding: bool = False,
@@ -172,7 +185,12 @@ def _as_fanout_tensor(fanout) -> torch.Tensor:
 
 
 class SumPool2d(nn.Module):
-    """Sum pooling: AvgPool2d times kernel area (what neuromorphic chips implement)."""
+    """Sum pooling: AvgPool2d times kernel area (what neuromorphic chips implement).
+
+    How it differs from sinabs.layers.SumPool2d (3.1.3; an LPPool2d with p=1): the same
+    sums, plus `padding`, and one avg_pool2d call (no pow/abs/sign round trip, so exact
+    under bf16 autocast for integer inputs). `nir_export` replaces it by sinabs' class,
+    which sinabs knows how to export."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()

@@ -168,6 +168,12 @@ class SynOpCounter:
     Call it after a forward pass: it returns the SynOps per sample as a differentiable
     scalar, or one value per layer with `sum_activations=False`. Layers with fan-out 0
     (e.g. the output layer) are left out.
+
+    How it differs from sinabs.synopcounter.SynOpCounter (3.1.3, deprecated there in
+    favour of sinabs.hooks): it counts our NeuromorphicReLU (sinabs' counts only its own
+    class), accepts fan-out maps, and `layer_synops()` returns one differentiable vector.
+    The SynOps of *spiking* networks are never counted here: sinabs.hooks measures them
+    (`synoploss.spiking`), independently of this estimate.
     """
 
     def __init__(self, modules: Iterable[nn.Module], sum_activations: bool = True):
