@@ -18,8 +18,8 @@ import os
 from pathlib import Path
 
 from synoploss.data.emulator import write_standin_recordings
-from synoploss.data.mnist_dvs import (LIST_NAMES, ConversionSettings, convert_dataset,
-                                      make_file_lists, write_file_list)
+from synoploss.data.mnist_dvs import (LIST_NAMES, SPLITS, ConversionSettings, convert_dataset,
+                                      split_file_lists, write_file_list)
 from synoploss.runtime import add_alias, fail, positive_float, positive_int, script_parser
 
 DEFAULT_ROOT = Path(__file__).resolve().parent / "MNIST_DVS"  # where makelist.py lives
@@ -28,8 +28,11 @@ DEFAULT_ROOT = Path(__file__).resolve().parent / "MNIST_DVS"  # where makelist.p
 def main(argv=None):
     parser = script_parser(__doc__, __file__)
     parser.add_argument("--root", help="MNIST-DVS root (grabbed_data{d}/scale16/...). Uses its "
-                        "file lists, or writes them first (scale 16, 800 train per digit). "
+                        "file lists, or writes them first (--split; as makelist.py). "
                         f"Default: {DEFAULT_ROOT} if it holds recordings, else the stand-in")
+    parser.add_argument("--split", choices=SPLITS, default="paper",
+                        help="file lists written when the root has none: paper (the authors' "
+                             "lists, default) or sorted (first --train_per_digit by name)")
     parser.add_argument("--out", default="data", help="output folder (default: data/)")
     parser.add_argument("--spike_count", type=positive_int, default=3000,
                         help="events per sample")
@@ -81,8 +84,9 @@ def main(argv=None):
             fail(__file__, f"--root {root} is not a folder")
         if not all((root / name).is_file() for name in LIST_NAMES.values()):
             try:
-                train, test = make_file_lists(root, 16, args.train_per_digit or 800)
-            except FileNotFoundError as error:
+                train, test = split_file_lists(root, args.split, 16,
+                                               args.train_per_digit or 800)
+            except (FileNotFoundError, ValueError) as error:
                 fail(__file__, error)
             write_file_list(root / LIST_NAMES["train"], train)
             write_file_list(root / LIST_NAMES["test"], test)

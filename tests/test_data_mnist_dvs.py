@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ from synoploss.data.aedat import write_aedat
 from synoploss.data.emulator import STANDIN_DESCRIPTION, write_standin_recordings
 from synoploss.data.mnist_dvs import (LIST_NAMES, REAL_DESCRIPTION, ConversionSettings,
                                       FramesDataset, SpikeTrainDataset, convert_dataset,
-                                      describe, load_mnist_dvs, make_file_lists, pad_collate,
+                                      PAPER_LISTS, describe, load_mnist_dvs, make_file_lists,
+                                      pad_collate, split_file_lists,
                                       read_file_list, write_file_list)
 
 
@@ -202,3 +204,29 @@ def test_a_chunk_spanning_minutes_skips_its_recording(tmp_path):
     assert summary.read == 0 and len(summary.skipped) == 1
 
 
+def test_the_paper_split_ships_with_the_package():
+    train, test = (read_file_list(PAPER_LISTS[split]) for split in ("train", "test"))
+    assert len(train) == 8000 and len(test) == 2000
+    for entries, per_digit in ((train, 800), (test, 200)):
+        assert np.bincount([label for _, label in entries]).tolist() == [per_digit] * 10
+        # the label is the digit of the folder, and every recording is scale 16
+        assert all(path.startswith(f"grabbed_data{label}/scale16/mnist_{label}_scale16_")
+                   for path, label in entries)
+    assert not {path for path, _ in train} & {path for path, _ in test}
+    # not the first 800 by name: the authors' unsorted listing
+    assert sorted(path for path, label in train if label == 0)[:3] != \
+        [f"grabbed_data0/scale16/mnist_0_scale16_{n:04d}.aedat" for n in (1, 2, 3)]
+
+
+def test_the_paper_split_needs_every_listed_recording(tmp_path):
+    train, test = (read_file_list(PAPER_LISTS[split]) for split in ("train", "test"))
+    for path, _ in train + test:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).touch()
+    assert split_file_lists(tmp_path) == (train, test)
+    (tmp_path / test[5][0]).unlink()
+    with pytest.raises(FileNotFoundError, match=f"1 of 10000 recordings of the paper split are "
+                                                f"missing, e.g. .*{Path(test[5][0]).name}"):
+        split_file_lists(tmp_path)
+    with pytest.raises(ValueError, match="--scale 8 needs --split sorted"):
+        split_file_lists(tmp_path, "paper", scale=8)

@@ -186,11 +186,15 @@ def test_generate_and_makelist_cli(tmp_path):
     with pytest.raises(SystemExit, match="not a folder"):
         generate.main(["--root", str(tmp_path / "absent"), "--out", str(tmp_path / "out")])
     with pytest.raises(SystemExit, match="no recordings"):
+        makelist.main(["--root", str(tmp_path), "--split", "sorted"])
+    with pytest.raises(SystemExit, match="makelist.py: 10000 of 10000 recordings of the paper "
+                                         "split are missing, e.g. .*mnist_0_scale16_0289.aedat"):
         makelist.main(["--root", str(tmp_path)])
     generate.main(["--standin", "--out", str(tmp_path / "out"), "--train_per_digit", "1",
                    "--test_per_digit", "1", "--events_per_recording", "3000", "--workers", "1"])
     assert len(list((tmp_path / "out" / "train").glob("*.npz"))) == 10
-    makelist.main(["--root", str(tmp_path / "out" / "emulated_aedat"), "--train_per_digit", "1"])
+    makelist.main(["--root", str(tmp_path / "out" / "emulated_aedat"), "--split", "sorted",
+                   "--train_per_digit", "1"])
 
 
 @pytest.mark.parametrize("script", ["mnist_dvs/train.py", "mnist_dvs/test_spiking.py",
@@ -205,7 +209,7 @@ def test_generate_prefers_real_recordings_in_the_default_folder(tmp_path, monkey
     from test_data_mnist_dvs import fake_dataset
     root = fake_dataset(tmp_path / "MNIST_DVS", per_digit=2, digits=(0, 1), events=3500)
     monkeypatch.setattr(generate, "DEFAULT_ROOT", root)
-    generate.main(["--out", str(tmp_path / "out"), "--workers", "1"])
+    generate.main(["--out", str(tmp_path / "out"), "--workers", "1", "--split", "sorted"])
     assert not (tmp_path / "out" / "emulated_aedat").exists()
     assert len(list((tmp_path / "out" / "train").glob("*.npz"))) == 4
     assert (root / "mnistdvs_filelist_train.txt").is_file()

@@ -64,6 +64,36 @@ def make_file_lists(root, scale: int = 16, train_per_digit: int = 800):
     return train, test
 
 
+SPLITS = ("paper", "sorted")
+PAPER_LISTS = {split: Path(__file__).with_name("paper_split") / name
+               for split, name in LIST_NAMES.items()}
+
+
+def split_file_lists(root, split: str = "paper", scale: int = 16,
+                     train_per_digit: int = 800):
+    """(train, test) lists for the recordings in `root`: "paper", the authors' published
+    lists (shipped with this package; scale 16, 800/200 per digit); "sorted", the first
+    `train_per_digit` per digit by name (`make_file_lists`). Either way every listed
+    recording must exist under `root`: FileNotFoundError names the missing paths."""
+    if split not in SPLITS:
+        raise ValueError(f"--split {split}: must be one of {SPLITS}")
+    if split == "paper":
+        if scale != 16:
+            raise ValueError(f"--split paper lists scale-16 recordings; --scale {scale} "
+                             "needs --split sorted")
+        train, test = (read_file_list(PAPER_LISTS[name]) for name in ("train", "test"))
+    else:
+        train, test = make_file_lists(root, scale, train_per_digit)
+    missing = [relative for relative, _ in train + test if not (Path(root) / relative).is_file()]
+    if missing:
+        shown = ", ".join(str(Path(root) / relative) for relative in missing[:3])
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(train) + len(test)} recordings of the {split} split are "
+            f"missing, e.g. {shown}; is {root} the MNIST-DVS root with all scale-{scale} "
+            "recordings?")
+    return train, test
+
+
 def write_file_list(path, entries: Sequence[Tuple[str, int]]) -> None:
     with atomic_path(path) as temporary:
         temporary.write_text("".join(f"{name}\t{label}\n" for name, label in entries))
