@@ -46,8 +46,9 @@ def parse_args(argv=None):
     parser.add_argument("--wscales", type=positive_float, nargs="+", default=[1.5, 2.0],
                         help="first-layer weight scales for the optimised rounds")
     parser.add_argument("--baseline_scales", type=positive_float, nargs="+",
-                        default=[5, 10, 20, 50, 100, 200, 500],
-                        help="first-layer weight scales for the plain network")
+                        default=[5, 6, 7, 8, 9, 10, 12, 15, 17, 20, 25, 30, 50, 100, 200, 500],
+                        help="first-layer weight scales for the plain network (the "
+                             "original's 16)")
     parser.add_argument("--rounds", type=int, nargs="+", default=None, help="only these rounds")
     parser.add_argument("--batch_size", type=positive_int, default=100)
     parser.add_argument("--device", default="auto")

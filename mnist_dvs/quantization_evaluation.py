@@ -13,7 +13,7 @@ from synoploss.data.mnist_dvs import FramesDataset, SpikeTrainDataset, describe
 from synoploss.evaluation import compare_analog_and_spiking, evaluate_analog
 from synoploss.io import save_torch, write_csv
 from synoploss.loss import SynOpLoss
-from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
+from synoploss.models import INITS, MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
 from synoploss.results import Workdir
 from synoploss.runtime import (add_alias, ensure_writable_dir, fail, pick_device,
                                positive_float, positive_int, script_parser, seed_everything)
@@ -21,15 +21,19 @@ from synoploss.synops import SynOpCounter
 from synoploss.training import NonFiniteLossError, fit
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
     parser.add_argument("--workdir", default=".", help="models/ and results/ go here")
     parser.add_argument("--data_root", default="data", help="converted data (train/, test/)")
     parser.add_argument("--target", type=positive_float, default=None,
                         help="SynOp target per sample (default: no SynOp loss)")
-    parser.add_argument("--n_epochs", type=positive_int, default=8)
-    parser.add_argument("--batch_size", type=positive_int, default=256)
-    parser.add_argument("--lr", type=positive_float, default=1e-3)
+    # the original's QAT-only study: 10 epochs, batch 512, Adam 3e-4, PyTorch's init
+    parser.add_argument("--n_epochs", type=positive_int, default=10)
+    parser.add_argument("--batch_size", type=positive_int, default=512)
+    parser.add_argument("--lr", type=positive_float, default=3e-4)
+    parser.add_argument("--init", choices=INITS, default="pytorch",
+                        help="weight initialisation: pytorch (PyTorch's default, as the "
+                             "original's study) or kaiming (Kaiming-uniform, as train.py)")
     parser.add_argument("--lr_schedule", choices=("constant", "cosine"), default="constant")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max_train_samples", type=positive_int, default=None)
@@ -38,7 +42,11 @@ def main(argv=None):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no_progress", action="store_true")
     add_alias(parser, "--data", "--data_root")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
     try:
         device = pick_device(args.device)
     except ValueError as error:
@@ -56,7 +64,7 @@ def main(argv=None):
     rows = []
     for quantize_training in (False, True):
         seed_everything(args.seed)
-        model = MNISTDVSNet(quantize=quantize_training).to(device)
+        model = MNISTDVSNet(quantize=quantize_training, init=args.init).to(device)
         synop_loss = SynOpLoss(SynOpCounter(model.modules()), target=args.target) \
             if args.target else None
         loader = DataLoader(train_set, args.batch_size, shuffle=True)

@@ -40,7 +40,7 @@ def parse_args(argv=None):
     parser.add_argument("--min_epochs", type=nonnegative_int, default=10,
                         help="epochs before early stopping may happen (one StepLR period)")
     parser.add_argument("--lr", type=positive_float, default=1e-3)
-    parser.add_argument("--batch_size", type=positive_int, default=64)
+    parser.add_argument("--batch_size", type=positive_int, default=128, help="(the original's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data_root", default="data", help="torchvision MNIST root")
     parser.add_argument("--download", action="store_true", help="download MNIST if missing")

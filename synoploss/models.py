@@ -11,6 +11,7 @@ from .synops import assign_fanout, flatten_layers
 MNIST_DVS_INPUT = (1, 64, 64)
 CIFAR10_INPUT = (3, 32, 32)
 MNIST_INPUT = (1, 28, 28)
+INITS = ("kaiming", "pytorch")  # weight initialisations of MNISTDVSNet
 
 
 class MNISTDVSNet(nn.Module):
@@ -18,7 +19,8 @@ class MNISTDVSNet(nn.Module):
     SynOps); conv 1->8, 8->12, 12->12 3x3, each with NeuromorphicReLU and avgpool 2;
     dropout2d 0.5; linear 432->10; final NeuromorphicReLU (fan-out 0)."""
 
-    def __init__(self, quantize: bool = False, input_shape=MNIST_DVS_INPUT):
+    def __init__(self, quantize: bool = False, input_shape=MNIST_DVS_INPUT,
+                 init: str = "kaiming"):
         super().__init__()
         self.input_relu = NeuromorphicReLU(quantize=quantize)
         self.seq = nn.Sequential(
@@ -38,8 +40,12 @@ class MNISTDVSNet(nn.Module):
             # predict its class again; its gradient may still pull it up (forward as is).
             NeuromorphicReLU(quantize=quantize, revive=True),
         )
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        # "kaiming": Kaiming-uniform, as the paper's sweeps; "pytorch": PyTorch's default
+        # (Kaiming-uniform with a = sqrt(5)), as the original's QAT-only study
         for layer in self.seq:
-            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            if init == "kaiming" and isinstance(layer, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
         self.input_shape = tuple(input_shape)
         self.fanout_summary = assign_fanout(self, self.input_shape)

@@ -117,3 +117,17 @@ def test_first_weight_layer_is_found_not_typed(network, expected):
     before = expected(model).weight.detach().clone()
     scale_first_layer(model, 2.5)
     torch.testing.assert_close(expected(model).weight.detach(), before * 2.5)
+
+
+def test_pytorch_init_is_pytorchs_default_and_kaiming_is_not():
+    torch.manual_seed(3)
+    default = MNISTDVSNet(init="pytorch")
+    torch.manual_seed(3)
+    reference = nn.Conv2d(1, 8, kernel_size=3, bias=False)  # PyTorch's own initialisation
+    torch.testing.assert_close(default.seq[0].weight, reference.weight)
+    torch.manual_seed(3)
+    kaiming = MNISTDVSNet()
+    # Kaiming-uniform (gain sqrt 2) spans sqrt(6 / fan_in); PyTorch's default sqrt(1 / fan_in)
+    assert kaiming.seq[0].weight.abs().max() > 1.5 * default.seq[0].weight.abs().max()
+    with pytest.raises(ValueError, match="init must be one of"):
+        MNISTDVSNet(init="xavier")
