@@ -15,11 +15,9 @@ network and precision is appended to --out.
 Defaults: width 1.0 and batch 512 on CUDA (the paper's), width 0.25 and batch 64 on CPU.
 Images are random uint8 (throughput does not depend on content).
 """
-import argparse
 import csv
 import os
 import platform
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +32,7 @@ from synoploss.io import atomic_path
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10AnalogueClassifier, set_quantize
 from synoploss.synops import SynOpCounter
-from synoploss.runtime import pick_device
+from synoploss.runtime import fail, pick_device, script_parser
 from synoploss.training import PRECISIONS, autocast_context, train_epoch
 
 PLAIN_EPOCHS, ROUNDS, ROUND_EPOCHS, EPOCH_IMAGES = 350, 31, 350, 50_000
@@ -44,8 +42,7 @@ COLUMNS = ["utc", "device", "torch", "network", "width", "batch_size", "precisio
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, __file__)
     parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     parser.add_argument("--width", type=float, default=None,
                         help="channel multiplier (default 1.0 on CUDA, 0.25 on CPU)")
@@ -154,7 +151,7 @@ def main(argv=None):
     try:
         device = pick_device(args.device)
     except ValueError as error:
-        sys.exit(f"train_throughput.py: {error}")
+        fail(__file__, error)
     cuda = device.type == "cuda"
     width = args.width or (1.0 if cuda else 0.25)
     batch_size = args.batch_size or (512 if cuda else 64)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .runtime import pick_device
+
 
 @dataclass
 class Context:
@@ -31,7 +33,6 @@ def setup(device_name: str | None = None) -> tuple[Context, torch.device]:
     gloo on CPU. A plain `python script.py` stays single-process."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
-        from .runtime import pick_device
         return Context(), pick_device(device_name)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and device_name != "cpu"

@@ -1,5 +1,4 @@
 """synoploss.nir_export: a NIR file read back by sinabs gives the same output spikes."""
-import pytest
 import sinabs
 import torch
 from torch.utils.data import DataLoader
