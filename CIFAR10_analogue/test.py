@@ -25,8 +25,8 @@ from synoploss.models import (CIFAR10_INPUT, CIFAR10AnalogueClassifier, scale_fi
                               set_quantize)
 from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.results import CifarCheckpoint, Workdir
-from synoploss.runtime import (add_alias, ensure_writable_dir, fail, pick_device,
-                               positive_float, positive_int, script_parser)
+from synoploss.runtime import (add_alias, add_device_flag, device_or_fail, ensure_writable_dir,
+                               fail, positive_float, positive_int, script_parser)
 from synoploss.spiking import StaticInputBatches
 from synoploss.synops import count_macs
 
@@ -51,7 +51,7 @@ def parse_args(argv=None):
                              "original's 16)")
     parser.add_argument("--rounds", type=int, nargs="+", default=None, help="only these rounds")
     parser.add_argument("--batch_size", type=positive_int, default=100)
-    parser.add_argument("--device", default="auto")
+    add_device_flag(parser)
     add_export_nir_flag(parser)
     add_energy_flag(parser)
     add_alias(parser, "--synthetic", "--standin")
@@ -61,10 +61,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        device = pick_device(args.device)
-    except ValueError as error:
-        fail(__file__, error)
+    device = device_or_fail(args.device, __file__)
     files = Workdir(args.workdir)
     try:
         ensure_writable_dir(files.results, "--workdir")

@@ -40,9 +40,9 @@ from synoploss.io import append_row, load_state, read_csv, save_torch
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
 from synoploss.results import CifarCheckpoint, Workdir
-from synoploss.runtime import (add_alias, ensure_writable_dir, fail, nonnegative_float,
-                               nonnegative_int, positive_float, positive_int, probability,
-                               script_parser, seed_everything)
+from synoploss.runtime import (add_alias, add_device_flag, ensure_writable_dir, fail,
+                               nonnegative_float, nonnegative_int, positive_float,
+                               positive_int, probability, script_parser, seed_everything)
 from synoploss.synops import SynOpCounter, count_macs
 from synoploss.training import PRECISIONS, NonFiniteLossError, divergence, fit
 
@@ -77,7 +77,7 @@ def parse_args(argv=None):
     parser.add_argument("--workdir", default=".", help="models/ and training_log.csv go here")
     parser.add_argument("--resume", action="store_true", help="continue after the last round")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
+    add_device_flag(parser)
     parser.add_argument("--data_path", choices=DATA_PATHS, default="auto",
                         help="device: the uint8 dataset on --device, augmentation batched "
                              "there; torchvision: DataLoader with per-image PIL transforms; "

@@ -32,7 +32,7 @@ from synoploss.io import atomic_path
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10AnalogueClassifier, set_quantize
 from synoploss.synops import SynOpCounter
-from synoploss.runtime import fail, pick_device, script_parser
+from synoploss.runtime import add_device_flag, device_or_fail, script_parser
 from synoploss.training import PRECISIONS, autocast_context, train_epoch
 
 PLAIN_EPOCHS, ROUNDS, ROUND_EPOCHS, EPOCH_IMAGES = 350, 31, 350, 50_000
@@ -43,7 +43,7 @@ COLUMNS = ["utc", "device", "torch", "network", "width", "batch_size", "precisio
 
 def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
-    parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
+    add_device_flag(parser)
     parser.add_argument("--width", type=float, default=None,
                         help="channel multiplier (default 1.0 on CUDA, 0.25 on CPU)")
     parser.add_argument("--batch_size", type=int, default=None,
@@ -148,10 +148,7 @@ def append_rows(path, rows):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        device = pick_device(args.device)
-    except ValueError as error:
-        fail(__file__, error)
+    device = device_or_fail(args.device, __file__)
     cuda = device.type == "cuda"
     width = args.width or (1.0 if cuda else 0.25)
     batch_size = args.batch_size or (512 if cuda else 64)

@@ -15,8 +15,9 @@ from synoploss.io import save_torch, write_csv
 from synoploss.loss import SynOpLoss
 from synoploss.models import INITS, MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
 from synoploss.results import Workdir
-from synoploss.runtime import (add_alias, ensure_writable_dir, fail, pick_device,
-                               positive_float, positive_int, script_parser, seed_everything)
+from synoploss.runtime import (add_alias, add_device_flag, device_or_fail, ensure_writable_dir,
+                               fail, positive_float, positive_int, script_parser,
+                               seed_everything)
 from synoploss.synops import SynOpCounter
 from synoploss.training import NonFiniteLossError, fit
 
@@ -39,7 +40,7 @@ def parse_args(argv=None):
     parser.add_argument("--max_train_samples", type=positive_int, default=None)
     parser.add_argument("--max_samples", type=positive_int, default=None, help="test chunks (subset)")
     parser.add_argument("--dt_us", type=positive_int, default=1000)
-    parser.add_argument("--device", default="auto")
+    add_device_flag(parser)
     parser.add_argument("--no_progress", action="store_true")
     add_alias(parser, "--data", "--data_root")
     return parser.parse_args(argv)
@@ -47,10 +48,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        device = pick_device(args.device)
-    except ValueError as error:
-        fail(__file__, error)
+    device = device_or_fail(args.device, __file__)
     files, data = Workdir(args.workdir), Path(args.data_root)
     try:
         ensure_writable_dir(files.models, "--workdir")

@@ -19,8 +19,9 @@ from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
 from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.normalization import activation_percentiles, normalise_weights
 from synoploss.results import BASELINE, SMART_SCALING, Workdir
-from synoploss.runtime import (add_alias, ensure_writable_dir, fail, percentile, pick_device,
-                               positive_float, positive_int, script_parser)
+from synoploss.runtime import (add_alias, add_device_flag, device_or_fail, ensure_writable_dir,
+                               fail, percentile, positive_float, positive_int,
+                               script_parser)
 
 
 def main(argv=None):
@@ -35,15 +36,12 @@ def main(argv=None):
     parser.add_argument("--max_samples", type=positive_int, default=None, help="test chunks (subset)")
     parser.add_argument("--dt_us", type=positive_int, default=1000)
     parser.add_argument("--batch_size", type=positive_int, default=32)
-    parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
+    add_device_flag(parser)
     add_export_nir_flag(parser)
     add_energy_flag(parser)
     add_alias(parser, "--data", "--data_root")
     args = parser.parse_args(argv)
-    try:
-        device = pick_device(args.device)
-    except ValueError as error:
-        fail(__file__, error)
+    device = device_or_fail(args.device, __file__)
     files, data = Workdir(args.workdir), Path(args.data_root)
     try:
         ensure_writable_dir(files.results, "--workdir")

@@ -29,8 +29,8 @@ from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, scale_first_layer, se
 from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.parallel import map_jobs
 from synoploss.results import BASELINE, SPIKING_CURVES, WEIGHT_SCALING, Workdir
-from synoploss.runtime import (add_alias, ensure_writable_dir, fail, pick_device,
-                               positive_float, positive_int, script_parser)
+from synoploss.runtime import (add_alias, add_device_flag, device_or_fail, ensure_writable_dir,
+                               fail, positive_float, positive_int, script_parser)
 
 # --mode -> the models it tests (by name in the training log)
 MODES = {"quantized": SPIKING_CURVES["SynOp+QAT"], "nonquantized": SPIKING_CURVES["SynOp"],
@@ -51,7 +51,7 @@ def parse_args(argv=None):
                         help="random subset of test chunks, for quick runs")
     parser.add_argument("--batch_size", type=positive_int, default=32, help="chunks per spiking batch")
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
-    parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
+    add_device_flag(parser)
     parser.add_argument("--seed", type=int, default=0, help="subset seed")
     add_export_nir_flag(parser)
     add_energy_flag(parser)
@@ -113,10 +113,7 @@ def ann_job(job):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        args.device = pick_device(args.device)
-    except ValueError as error:
-        fail(__file__, error)
+    args.device = device_or_fail(args.device, __file__)
     workdir = Path(args.workdir)
     files = Workdir(workdir)
     log_path = files.training_log

@@ -31,8 +31,9 @@ from synoploss.io import append_row, load_state, read_csv, save_torch
 from synoploss.loss import SynOpLoss
 from synoploss.models import MNISTDVSNet
 from synoploss.results import Workdir, format_target, mnist_dvs_checkpoint, model_name
-from synoploss.runtime import (add_alias, ensure_writable_dir, fail, parse_shard, pick_device,
-                               positive_float, positive_int, script_parser, seed_everything)
+from synoploss.runtime import (add_alias, add_device_flag, device_or_fail, ensure_writable_dir,
+                               fail, parse_shard, positive_float, positive_int,
+                               script_parser, seed_everything)
 from synoploss.synops import SynOpCounter
 from synoploss.training import NonFiniteLossError, divergence, fit
 
@@ -73,7 +74,7 @@ def parse_args(argv=None):
                         help="converted data (train/ and test/ from generate_DV4_dataset.py)")
     parser.add_argument("--workdir", default=".",
                         help="where models/ and training_log.csv are written")
-    parser.add_argument("--device", default="auto", help="cuda when available, else cpu")
+    add_device_flag(parser)
     parser.add_argument("--init_from", default=None,
                         help="start every model from this checkpoint (e.g. the no-penalty "
                              "model) instead of a Kaiming-uniform initialisation")
@@ -147,8 +148,8 @@ def train_model(spec, args, train_set, device):
 
 def main(argv=None):
     args = parse_args(argv)
+    device = device_or_fail(args.device, __file__)
     try:
-        device = pick_device(args.device)
         files = Workdir(ensure_writable_dir(args.workdir))
         ensure_writable_dir(files.models, "--workdir")
     except ValueError as error:

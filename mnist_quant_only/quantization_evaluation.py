@@ -21,9 +21,9 @@ from synoploss.evaluation import evaluate_analog
 from synoploss.io import append_row, read_csv, save_torch
 from synoploss.models import MNISTQuantNet, set_quantize
 from synoploss.results import Workdir, quant_only_checkpoint
-from synoploss.runtime import (ensure_writable_dir, fail, nonnegative_float, nonnegative_int,
-                               pick_device, positive_float, positive_int, script_parser,
-                               seed_everything)
+from synoploss.runtime import (add_device_flag, device_or_fail, ensure_writable_dir, fail,
+                               nonnegative_float, nonnegative_int, positive_float,
+                               positive_int, script_parser, seed_everything)
 from synoploss.training import NonFiniteLossError, fit
 
 DEFAULT_SCALES = [round(value, 1) for value in np.arange(0.1, 5.0, 0.2)]
@@ -46,17 +46,14 @@ def parse_args(argv=None):
     parser.add_argument("--download", action="store_true", help="download MNIST if missing")
     parser.add_argument("--workdir", default=".", help="models/ and results/ go here")
     parser.add_argument("--max_train_samples", type=positive_int, default=None)
-    parser.add_argument("--device", default="auto")
+    add_device_flag(parser)
     parser.add_argument("--no_progress", action="store_true")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        device = pick_device(args.device)
-    except ValueError as error:
-        fail(__file__, error)
+    device = device_or_fail(args.device, __file__)
     files = Workdir(args.workdir)
     qtrain = args.quantize_training
     try:

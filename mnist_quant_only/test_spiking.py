@@ -18,7 +18,8 @@ from synoploss.models import MNIST_INPUT, MNISTQuantNet
 from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.parallel import map_jobs
 from synoploss.results import Workdir
-from synoploss.runtime import ensure_writable_dir, fail, pick_device, positive_int, script_parser
+from synoploss.runtime import (add_device_flag, device_or_fail, ensure_writable_dir, fail,
+                               positive_int, script_parser)
 from synoploss.spiking import StaticInputBatches, to_spiking
 from synoploss.synops import count_macs
 
@@ -35,7 +36,7 @@ def parse_args(argv=None):
     parser.add_argument("--max_samples", type=positive_int, default=None, help="test images (subset)")
     parser.add_argument("--batch_size", type=positive_int, default=64)
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
-    parser.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
+    add_device_flag(parser)
     add_export_nir_flag(parser)
     add_energy_flag(parser)
     return parser.parse_args(argv)
@@ -65,10 +66,7 @@ def spiking_job(job):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        args.device = pick_device(args.device)
-    except ValueError as error:
-        fail(__file__, error)
+    args.device = device_or_fail(args.device, __file__)
     files = Workdir(args.workdir)
     qtrain = args.quantize_training
     try:

@@ -60,6 +60,21 @@ class _DeprecatedFlag(_DeprecatedAlias):
         super().__call__(parser, namespace, self.const, option_string)
 
 
+def add_device_flag(parser: argparse.ArgumentParser) -> None:
+    """--device, the same in every script; check it with `device_or_fail`."""
+    parser.add_argument("--device", default="auto",
+                        help="auto (default): cuda when available, else cpu; or cpu, cuda, "
+                             "cuda:N")
+
+
+def device_or_fail(name, script_file: str) -> torch.device:
+    """`pick_device(name)`, or stop the script with its error (which names the flag)."""
+    try:
+        return pick_device(name)
+    except ValueError as error:
+        fail(script_file, error)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
