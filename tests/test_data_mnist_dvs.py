@@ -230,3 +230,15 @@ def test_the_paper_split_needs_every_listed_recording(tmp_path):
         split_file_lists(tmp_path)
     with pytest.raises(ValueError, match="--scale 8 needs --split sorted"):
         split_file_lists(tmp_path, "paper", scale=8)
+
+
+def test_load_mnist_dvs_gives_frames_subsets_and_the_description(tiny_mnist_dvs):
+    whole = load_mnist_dvs(tiny_mnist_dvs)
+    assert (len(whole.train), len(whole.test)) == (60, 20)
+    assert whole.description == STANDIN_DESCRIPTION
+    subset = load_mnist_dvs(tiny_mnist_dvs, n_train=7, n_test=3, seed=2)
+    assert (len(subset.train), len(subset.test)) == (7, 3)
+    frame, label = subset.train[0]
+    assert frame.shape == (1, 64, 64) and 0 <= int(label) <= 9
+    # the same seed picks the same chunks
+    assert load_mnist_dvs(tiny_mnist_dvs, n_train=7, seed=2).train.files == subset.train.files

@@ -69,11 +69,10 @@ def chunk_events(events: np.ndarray, spike_count: int) -> List[np.ndarray]:
     return aermanager_preprocess.slice_by_count(events, spike_count)
 
 
-
 def bin_spiketrain(spiketrain: np.ndarray, dt_us: int, resolution: int) -> torch.Tensor:
     """(T, 1, R, R) event counts in bins of `dt_us` from the first event, T covering the
     last event. Not aermanager's create_raster_from_xytp: it drops the last events when
-    the chunk's span is an exact multiple of dt (tests/test_mnist_dvs.py shows it)."""
+    the chunk's span is an exact multiple of dt (tests/test_data_events.py shows it)."""
     bins = (spiketrain["t"] - spiketrain["t"][0]) // dt_us
     steps = int(bins[-1]) + 1
     raster = np.zeros((steps, 1, resolution, resolution), dtype=np.float32)

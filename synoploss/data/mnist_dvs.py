@@ -73,17 +73,17 @@ def split_file_lists(root, split: str = "paper", scale: int = 16,
                      train_per_digit: int = 800):
     """(train, test) lists for the recordings in `root`: "paper", the authors' published
     lists (shipped with this package; scale 16, 800/200 per digit); "sorted", the first
-    `train_per_digit` per digit by name (`make_file_lists`). Either way every listed
-    recording must exist under `root`: FileNotFoundError names the missing paths."""
+    `train_per_digit` per digit by name (`make_file_lists`, which lists only recordings
+    that exist). Every recording of the paper's lists must exist under `root`:
+    FileNotFoundError names the missing paths."""
     if split not in SPLITS:
         raise ValueError(f"--split {split}: must be one of {SPLITS}")
-    if split == "paper":
-        if scale != 16:
-            raise ValueError(f"--split paper lists scale-16 recordings; --scale {scale} "
-                             "needs --split sorted")
-        train, test = (read_file_list(PAPER_LISTS[name]) for name in ("train", "test"))
-    else:
-        train, test = make_file_lists(root, scale, train_per_digit)
+    if split == "sorted":
+        return make_file_lists(root, scale, train_per_digit)
+    if scale != 16:
+        raise ValueError(f"--split paper lists scale-16 recordings; --scale {scale} "
+                         "needs --split sorted")
+    train, test = (read_file_list(PAPER_LISTS[name]) for name in ("train", "test"))
     missing = [relative for relative, _ in train + test if not (Path(root) / relative).is_file()]
     if missing:
         shown = ", ".join(str(Path(root) / relative) for relative in missing[:3])
