@@ -1,19 +1,29 @@
 """Test the CIFAR-10 checkpoints as analog and as spiking networks (sinabs).
 
-For every finished round in training_log.csv (models/d{p0}_{p1}_{round}.pth):
-  - the analog network's accuracy and estimated SynOps, quantized and not (for the plain
-    network, round -1, its multiply-accumulates instead of SynOps);
+Which checkpoints: every finished round in --workdir's training_log.csv
+(models/d{p0}_{p1}_{round}.pth), or with --models DIR every checkpoint in DIR named as the
+original names them (d0.2_0.1_{round}.pth, also its d0.2_0.1_0.1.pth: round 30), without a
+training log, so that the authors' released models can be tested; the width is read from
+the weights. For each checkpoint and first-layer weight scale (--baseline_scales for the
+plain network, round -1; --wscales for the optimised rounds):
+  - the analog network before the scale: accuracy non-quantized (ann_accuracy) and
+    quantized (ann_quantized_accuracy, ann_quantized_synops); ann_synops is the plain
+    network's multiply-accumulates (the original's log) or the round's quantized SynOps;
+  - the analog network after the scale, quantized (ann_scaled_accuracy, ann_scaled_synops:
+    what the original logs next to the spiking numbers);
   - the spiking network: the (normalised) image divided by --n_timesteps injected at
-    each of --n_timesteps steps, integrate-and-fire with threshold 1, reset by subtraction, membrane
-    potential bounded below at -1, only positive spikes; first-layer weights multiplied
-    by each of --wscales for the optimised rounds, and by each of --baseline_scales for
-    the plain network (the weight-scaling baseline). Accuracy and SynOps are measured by
-    sinabs (the input layer, fed analog values, is excluded as in the paper).
+    each of --n_timesteps steps, integrate-and-fire with threshold 1, reset by subtraction,
+    membrane potential bounded below at -1, only positive spikes. Accuracy and SynOps are
+    measured by sinabs (the input layer, fed analog values, is excluded as in the paper).
+Every network is converted with the output ReLU, as the original tests them (its plain
+network is trained without one). SynOps are estimated with the fan-outs of training (the
+log's fanout column; --models: the paper's), or --fanout's.
 Output: results/log_inference.csv in --workdir, with energy per inference (energy_uj:
 SynOps x --energy_model's pJ per SynOp + the first layer's MACs at every step x pJ per MAC).
 """
 from pathlib import Path
 
+import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -24,16 +34,21 @@ from synoploss.io import load_state, read_csv, write_csv
 from synoploss.models import (CIFAR10_INPUT, CIFAR10AnalogueClassifier, scale_first_layer,
                               set_quantize)
 from synoploss.nir_export import add_export_nir_flag, export_nir
-from synoploss.results import CifarCheckpoint, Workdir
-from synoploss.runtime import (add_alias, add_device_flag, device_or_fail, ensure_writable_dir,
-                               fail, positive_float, positive_int, script_parser)
+from synoploss.results import CifarCheckpoint, Workdir, trained_fanout
+from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, device_or_fail,
+                               ensure_writable_dir, fail, positive_float, positive_int,
+                               script_parser)
 from synoploss.spiking import StaticInputBatches
 from synoploss.synops import count_macs
 
 
 def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
-    parser.add_argument("--workdir", default=".", help="folder with training_log.csv, models/")
+    parser.add_argument("--workdir", default=".", help="folder with training_log.csv, models/; "
+                        "results/ is written there")
+    parser.add_argument("--models", default=None, metavar="DIR",
+                        help="test every d<p_in>_<p_hidden>_<round>.pth in DIR instead of the "
+                             "training log's rounds (e.g. the authors' released models)")
     parser.add_argument("--data_root", default="data")
     parser.add_argument("--standin", action="store_true", help="the stand-in, as in training")
     parser.add_argument("--n_train", type=int, default=None,
@@ -52,11 +67,68 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, nargs="+", default=None, help="only these rounds")
     parser.add_argument("--batch_size", type=positive_int, default=100)
     add_device_flag(parser)
+    add_fanout_flag(parser, inherit=True)
     add_export_nir_flag(parser)
     add_energy_flag(parser)
     add_alias(parser, "--synthetic", "--standin")
     add_alias(parser, "--n_dt", "--n_timesteps")
     return parser.parse_args(argv)
+
+
+def checkpoints_from_log(files, rounds):
+    """{round: (checkpoint, path, fanout, width)} for the finished rounds of the log."""
+    log = read_csv(files.training_log, required=["round", "width"], numeric=["round", "width"])
+    if log.empty:
+        raise ValueError(f"{files.training_log} has no rows (train first)")
+    fanouts = {r: trained_fanout(rows.iloc[-1]) for r, rows in log.groupby("round")}
+    width = float(log["width"].iloc[-1])
+    rounds = sorted(rounds if rounds is not None else fanouts)
+    found = {}
+    for path in sorted(files.models.glob("d*_*.pth")):
+        checkpoint = CifarCheckpoint.parse(path)
+        found[checkpoint.round] = (checkpoint, path, fanouts.get(checkpoint.round), width)
+    missing = [r for r in rounds if r not in found]
+    if missing:
+        raise FileNotFoundError(f"no checkpoint for round(s) {missing} in {files.models}")
+    return {r: found[r] for r in rounds}
+
+
+def checkpoints_from_folder(folder, rounds):
+    """{round: (checkpoint, path, None, None)} for every original-named checkpoint in
+    `folder` (fan-outs and width unknown: the paper's, and read from the weights)."""
+    folder = Path(folder)
+    paths = sorted(folder.glob("d*_*.pth"))
+    if not paths:
+        raise FileNotFoundError(f"--models {folder}: no d<p_in>_<p_hidden>_<round>.pth there")
+    found = {}
+    for path in paths:
+        checkpoint = CifarCheckpoint.parse(path, original_names=True)
+        if checkpoint.round in found:
+            raise ValueError(f"--models {folder}: {found[checkpoint.round][1].name} and "
+                             f"{path.name} are both round {checkpoint.round}")
+        found[checkpoint.round] = (checkpoint, path, None, None)
+    if rounds is not None:
+        missing = [r for r in rounds if r not in found]
+        if missing:
+            raise FileNotFoundError(f"--models {folder}: no checkpoint for round(s) {missing}")
+        found = {r: found[r] for r in rounds}
+    return dict(sorted(found.items()))
+
+
+def load_round(path, checkpoint, round_index, fanout, width=None):
+    """The network of a checkpoint, at `width` or the width its weights have."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({error})") from error
+    if width is None:
+        try:
+            width = CIFAR10AnalogueClassifier.width_of(state.get("state_dict", state))
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from error
+    model = CIFAR10AnalogueClassifier(quantize=round_index >= 0, dropout_rate=checkpoint.dropout,
+                                      width=width, fanout=fanout)
+    return load_state(model, path)
 
 
 def main(argv=None):
@@ -65,35 +137,24 @@ def main(argv=None):
     files = Workdir(args.workdir)
     try:
         ensure_writable_dir(files.results, "--workdir")
-        log = read_csv(files.training_log, required=["round", "width"],
-                       numeric=["round", "width"])
+        checkpoints = checkpoints_from_folder(args.models, args.rounds) if args.models \
+            else checkpoints_from_log(files, args.rounds)
         _, test_set, description = load_cifar10(args.data_root, n_train=0, n_test=args.n_test,
                                                 seed=args.seed, standin=args.standin)
     except (FileNotFoundError, ValueError) as error:
         fail(__file__, error)
-    if log.empty:
-        fail(__file__, f"{files.training_log} has no rows (train first)")
     loader = DataLoader(test_set, args.batch_size)
-    width = float(log["width"].iloc[-1])
-    finished = [r for r, rows in log.groupby("round") if len(rows)]
-    rounds = sorted(args.rounds if args.rounds is not None else finished)
-    try:
-        found = [(CifarCheckpoint.parse(path), path)
-                 for path in sorted(files.models.glob("d*_*.pth"))]
-    except ValueError as error:
-        fail(__file__, error)
-    checkpoints = {r: [(name, path) for name, path in found if name.round == r] for r in rounds}
-    missing = [r for r, paths in checkpoints.items() if not paths]
-    if missing:
-        fail(__file__, f"no checkpoint for round(s) {missing} in {files.models}")
-    jobs = [(r, scale) for r in rounds
+    jobs = [(r, scale) for r in checkpoints
             for scale in (args.baseline_scales if r < 0 else args.wscales)]
     rows = []
     for round_index, scale in tqdm(jobs, desc="checkpoints x scales"):
-        checkpoint, path = checkpoints[round_index][-1]
-        model = CIFAR10AnalogueClassifier(quantize=round_index >= 0,
-                                          dropout_rate=checkpoint.dropout, width=width)
-        load_state(model, path)
+        checkpoint, path, logged_fanout, width = checkpoints[round_index]
+        # --models: the authors' checkpoints were trained with the paper's fan-outs
+        fanout = args.fanout or logged_fanout or "paper"
+        try:
+            model = load_round(path, checkpoint, round_index, fanout, width)
+        except (FileNotFoundError, ValueError) as error:
+            fail(__file__, error)
         analog = evaluate_analog(set_quantize(model, False), loader, device)
         quantized = evaluate_analog(set_quantize(model, True), loader, device)
         layer_macs = count_macs(model, CIFAR10_INPUT)
@@ -104,20 +165,23 @@ def main(argv=None):
         result = compare_analog_and_spiking(model, CIFAR10_INPUT, loader,
                                             StaticInputBatches(loader, args.n_timesteps),
                                             min_v_mem=-1.0, device=device)
+        model_path = files.model_entry(path.name) if args.models is None else str(path)
         rows.append(dict(
             round=round_index, weight_scale=scale, ann_accuracy=analog.accuracy,
-            ann_quantized_accuracy=quantized.accuracy,
+            ann_quantized_accuracy=quantized.accuracy, ann_quantized_synops=quantized.synops,
             ann_synops=macs if round_index < 0 else quantized.synops, macs=macs,
+            ann_scaled_accuracy=result["ann_accuracy"], ann_scaled_synops=result["ann_synops"],
             snn_accuracy=result["snn_accuracy"], snn_synops=result["snn_synops"],
-            n_timesteps=args.n_timesteps, model_path=files.model_entry(path.name),
-            data=description,
+            n_timesteps=args.n_timesteps, width=model.width, fanout=fanout,
+            model_path=model_path, data=description,
             **energy_columns(args.energy_model, result["snn_synops"], input_macs)))
         if args.export_nir:
             nir_path = Path(args.export_nir) / f"{path.stem}_x{scale:g}.nir"
             export_nir(model, CIFAR10_INPUT, nir_path, min_v_mem=-1.0)
             rows[-1]["nir_path"] = str(nir_path)
-        print(f"round {round_index:>3} x{scale:g}: analog {analog.accuracy:.4f}, spiking "
-              f"{result['snn_accuracy']:.4f} at {result['snn_synops']:.4g} SynOps")
+        print(f"round {round_index:>3} x{scale:g}: analog {analog.accuracy:.4f} (x{scale:g}, "
+              f"quantized: {result['ann_accuracy']:.4f} at {result['ann_synops']:.4g} SynOps), "
+              f"spiking {result['snn_accuracy']:.4f} at {result['snn_synops']:.4g} SynOps")
         # after every checkpoint and scale: an interrupted test keeps what it measured
         write_csv(files.cifar_inference, rows)
 

@@ -1,16 +1,22 @@
 """Train the CIFAR-10 network plainly, then retrain it in rounds with quantization-aware
 training (QAT) and the SynOp loss, each round aiming lower (Sorbaro et al. 2020).
 
-Stage 1 (round -1): the plain network, Adam lr 2.5e-4, weight decay 1e-3, batch 512,
-lr x0.1 at 200/350, 250/350 and 300/350 of the epochs; random crop 32 (padding 4),
-horizontal flip, normalisation (0.5, 0.5, 0.5).
-Stage 2 (rounds 0..n_rounds-1): QAT + ((S - S*) / S*)^2; the first target S* is the
-plain network's multiply-accumulates without the input layer; each next target is the
-previous round's estimated SynOps (on the test set) times --target_decay from round
---decay_from_round on (1.0 before). Each round starts from the previous round's weights.
+Stage 1 (round -1): the plain network, without a ReLU on its output (--output_relu adds
+one), Adam lr 2.5e-4, weight decay 1e-3, batch 512, lr x0.1 at 200/350, 250/350 and
+300/350 of the epochs; random crop 32 (padding 4), horizontal flip, normalisation
+(0.5, 0.5, 0.5).
+Stage 2 (rounds 0..n_rounds-1), with the output ReLU: QAT, and from round 1 on the SynOp
+loss ((S - S*) / S*)^2. Round 0 is QAT alone, as the original (--first_round_synop_loss
+gives it the loss, with the plain network's multiply-accumulates without the input layer,
+342,220,800 at full width, as S*). Each next target is the previous round's estimated
+SynOps (on the test set) times --target_decay (0.7) from round --decay_from_round (17)
+on, times 1 before. Each round starts from the previous round's weights. SynOps are
+estimated with the paper's fan-outs (864, 432, 1728, 1728, 432, 1728, 192, 10, 1) unless
+--fanout exact.
 
-Writes models/d{p0}_{p1}_{round}.pth and training_log.csv (one row per round and epoch)
-in --workdir; --resume continues after the last finished round.
+Writes models/d{p0}_{p1}_{round}.pth and training_log.csv (the epoch log: one row per
+round and epoch) in --workdir; --resume continues after the last finished round;
+--tensorboard DIR writes the per-epoch scalars to DIR/round_<round>.
 
 More than one GPU: torchrun --nproc_per_node=N CIFAR10_analogue/train.py ... trains with
 DistributedDataParallel (NCCL on GPUs, gloo on CPU); every process reads its share of
@@ -40,11 +46,11 @@ from synoploss.io import append_row, load_state, read_csv, save_torch
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
 from synoploss.results import CifarCheckpoint, Workdir
-from synoploss.runtime import (add_alias, add_device_flag, ensure_writable_dir, fail,
-                               nonnegative_float, nonnegative_int, positive_float,
+from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, ensure_writable_dir,
+                               fail, nonnegative_float, nonnegative_int, positive_float,
                                positive_int, probability, script_parser, seed_everything)
 from synoploss.synops import SynOpCounter, count_macs
-from synoploss.training import PRECISIONS, NonFiniteLossError, divergence, fit
+from synoploss.training import PRECISIONS, EpochLog, NonFiniteLossError, divergence, fit
 
 
 def parse_args(argv=None):
@@ -65,12 +71,22 @@ def parse_args(argv=None):
                         metavar=("INPUT", "HIDDEN"), help="dropout rates")
     parser.add_argument("--n_epochs", type=positive_int, default=350,
                         help="epochs of the plain network")
-    parser.add_argument("--round_epochs", type=positive_int, default=50,
-                        help="epochs of every round")
-    parser.add_argument("--n_rounds", type=nonnegative_int, default=20,
+    parser.add_argument("--round_epochs", type=positive_int, default=350,
+                        help="epochs of every round (the original: as many as the plain network)")
+    parser.add_argument("--n_rounds", type=nonnegative_int, default=31,
                         help="QAT + SynOp rounds")
     parser.add_argument("--target_decay", type=positive_float, default=0.7)
-    parser.add_argument("--decay_from_round", type=nonnegative_int, default=16)
+    parser.add_argument("--decay_from_round", type=nonnegative_int, default=17,
+                        help="first round whose target is the previous SynOps x --target_decay")
+    parser.add_argument("--output_relu", action="store_true",
+                        help="train the plain network with the output ReLU the rounds have "
+                             "(the original trains it without)")
+    parser.add_argument("--first_round_synop_loss", action="store_true",
+                        help="give round 0 the SynOp loss too, with the MAC count as its target "
+                             "(the original trains round 0 with QAT alone)")
+    add_fanout_flag(parser)
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="also write the per-epoch scalars for TensorBoard to DIR/round_<r>")
     parser.add_argument("--lr", type=positive_float, default=2.5e-4)
     parser.add_argument("--weight_decay", type=nonnegative_float, default=1e-3)
     parser.add_argument("--batch_size", type=positive_int, default=512, help="global batch size")
@@ -115,6 +131,22 @@ def build_loaders(args, context, device, train_set, test_set):
 
 def milestones(epochs):
     return [round(epochs * fraction) for fraction in (200 / 350, 250 / 350, 300 / 350)]
+
+
+def build_model(args, round_index, state=None):
+    """The network of a round: the plain one (round -1) without output ReLU unless
+    --output_relu, the QAT rounds with it; the same parameters either way."""
+    plain = round_index < 0
+    model = CIFAR10AnalogueClassifier(quantize=not plain, dropout_rate=args.dropout,
+                                      width=args.width, fanout=args.fanout,
+                                      last_layer_relu=args.output_relu or not plain)
+    if state is not None:
+        model.load_state_dict(state)
+    return model
+
+
+def uses_synop_loss(args, round_index):
+    return round_index > 0 or (round_index == 0 and args.first_round_synop_loss)
 
 
 def checkpoint_name(args, round_index):
@@ -188,51 +220,52 @@ def run(args, context, device):
     if not args.resume and log_path.is_file() and context.is_main:
         fail(__file__, f"{log_path} exists; pass --resume to continue it or use another "
                        "--workdir")
-    model = CIFAR10AnalogueClassifier(dropout_rate=args.dropout, width=args.width)
-    macs = count_macs(model, CIFAR10_INPUT)
+    macs = count_macs(build_model(args, -1), CIFAR10_INPUT)
     target = float(sum(layer.macs for layer in macs[1:]))  # without the input layer
+    state = None
     if done:
         last = max(done)
-        load_state(model, files.models / checkpoint_name(args, last))
+        state = load_state(build_model(args, last), files.models / checkpoint_name(args, last))
+        state = state.state_dict()
         if last >= 0:
             target = done[last]
         if context.is_main:
             print(f"resuming after round {last}")
-    model = model.to(device)
-    if use_channels_last(args, device):
-        model = model.to(memory_format=torch.channels_last)
 
     for round_index in range(-1, args.n_rounds):
         if round_index in done:
             continue
         plain = round_index < 0
-        set_quantize(model, not plain)
-        if not plain:
+        model = build_model(args, round_index, state).to(device)
+        if use_channels_last(args, device):
+            model = model.to(memory_format=torch.channels_last)
+        if not plain:  # the previous round's SynOps (round 0: the MACs), decayed or not
             decay = args.target_decay if round_index >= args.decay_from_round else 1.0
             target *= decay
-        counter = SynOpCounter(model.modules())
-        synop_loss = None if plain else SynOpLoss(counter, target=target,
-                                                  reduce=distributed.global_mean)
+        synop_loss = None
+        if uses_synop_loss(args, round_index):
+            synop_loss = SynOpLoss(SynOpCounter(model.modules()), target=target,
+                                   reduce=distributed.global_mean)
         trained = DistributedDataParallel(model) if context.distributed else model
         epochs = args.n_epochs if plain else args.round_epochs
         started = time.time()
+        epoch_log = EpochLog(
+            log_path, f"round_{round_index}", args.tensorboard, key=("round", "epoch"),
+            round=round_index, quantize=not plain, output_relu=args.output_relu or not plain,
+            target=target if synop_loss is not None else None, fanout=args.fanout,
+            macs=sum(layer.macs for layer in macs[1:]), width=args.width,
+            world_size=context.world_size, data=description) if context.is_main else None
 
-        def log_epoch(epoch, stats, round_index=round_index, target=target):
+        def log_epoch(epoch, stats, model=model, epoch_log=epoch_log, started=started):
             if sampler is not None:
                 sampler.set_epoch(epoch + 1)
-            if not context.is_main:
+            if epoch_log is None:
                 return
             test = evaluate_analog(model, test_loader, device)
             model.train()
-            append_row(log_path, dict(
-                round=round_index, epoch=epoch + 1, quantize=not plain,
-                target=None if plain else target, train_accuracy=stats.accuracy,
-                train_loss=stats.loss, cross_entropy=stats.cross_entropy,
-                train_synops=stats.synops, test_accuracy=test.accuracy,
-                test_cross_entropy=test.cross_entropy, test_synops=test.synops,
-                macs=sum(layer.macs for layer in macs[1:]), width=args.width,
-                world_size=context.world_size, seconds=round(time.time() - started, 1),
-                data=description), key=["round", "epoch"])
+            epoch_log(epoch, stats, test_accuracy=test.accuracy,
+                      test_cross_entropy=test.cross_entropy, test_synops=test.synops,
+                      seconds=round(time.time() - started, 1))
         try:
             fit(trained, train_loader, epochs, args.lr, synop_loss, device,
                 lr_schedule="milestones", milestones=milestones(epochs),
@@ -245,12 +278,17 @@ def run(args, context, device):
         except (NonFiniteLossError, OverflowError, FloatingPointError) as error:
             fail(__file__, f"round {round_index} (target {target:.4g}): {error}; the "
                            "finished rounds are kept, fix the settings and --resume")
+        finally:
+            if epoch_log is not None:
+                epoch_log.close()
         if context.is_main:
             save_torch(model.state_dict(), files.models / checkpoint_name(args, round_index))
             last = read_csv(log_path)
             last = last[last["round"] == round_index].sort_values("epoch").iloc[-1]
             print(f"round {round_index}: test accuracy {last['test_accuracy']:.4f}, estimated "
-                  f"SynOps {last['test_synops']:.4g}" + ("" if plain else f" (target {target:.4g})"))
+                  f"SynOps {last['test_synops']:.4g}"
+                  + (f" (target {target:.4g})" if synop_loss is not None else ""))
+        state = model.state_dict()
         if not plain:
             # every process needs the same next target: take it from the model on the
             # test set, the same number rank 0 logged

@@ -6,7 +6,10 @@ events (a trailing remainder is dropped); each chunk becomes one sample
   frame       resolution x resolution event counts [y, x], both polarities
   spiketrain  the chunk's events (x, y, t, p): x, y at output resolution, t in µs
               from the chunk's first event
-  bins_xy     bin edges in sensor pixels, label, source (the recording's path).
+  bins_xy     the edges (x, y) of the spiketrain's binned coordinates, 0..resolution:
+              np.histogramdd((y, x), bins=bins_xy[::-1]) gives the frame
+  sensor_bins_xy  the same bins in sensor pixels (0..128); label, source (the
+              recording's path).
 
 Without real data (no --root, or --standin) it first records the embedded stand-in:
 scikit-learn's handwritten digits filmed by a DVS emulator, written as real AER-DAT2.0

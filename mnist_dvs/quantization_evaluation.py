@@ -3,7 +3,8 @@ without QAT (same seed, same data, optionally with a SynOp target) and test each
 a quantized and as a non-quantized analog network, and as a spiking network.
 
 Output: results/quantization_evaluation.csv (quantize_training, quantize_test, accuracy,
-estimated SynOps, SNN accuracy and SynOps measured by sinabs).
+estimated SynOps with --fanout's fan-outs, SNN accuracy and SynOps measured by sinabs),
+epoch_log.csv (one row per epoch), and with --tensorboard DIR the per-epoch scalars.
 """
 from pathlib import Path
 
@@ -15,11 +16,11 @@ from synoploss.io import save_torch, write_csv
 from synoploss.loss import SynOpLoss
 from synoploss.models import INITS, MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
 from synoploss.results import Workdir
-from synoploss.runtime import (add_alias, add_device_flag, device_or_fail, ensure_writable_dir,
-                               fail, positive_float, positive_int, script_parser,
-                               seed_everything)
+from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, device_or_fail,
+                               ensure_writable_dir, fail, positive_float, positive_int,
+                               script_parser, seed_everything)
 from synoploss.synops import SynOpCounter
-from synoploss.training import NonFiniteLossError, fit
+from synoploss.training import EpochLog, NonFiniteLossError, fit
 
 
 def parse_args(argv=None):
@@ -41,6 +42,9 @@ def parse_args(argv=None):
     parser.add_argument("--max_samples", type=positive_int, default=None, help="test chunks (subset)")
     parser.add_argument("--dt_us", type=positive_int, default=1000)
     add_device_flag(parser)
+    add_fanout_flag(parser)
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="also write the per-epoch scalars for TensorBoard to DIR/<run>")
     parser.add_argument("--no_progress", action="store_true")
     add_alias(parser, "--data", "--data_root")
     return parser.parse_args(argv)
@@ -62,15 +66,22 @@ def main(argv=None):
     rows = []
     for quantize_training in (False, True):
         seed_everything(args.seed)
-        model = MNISTDVSNet(quantize=quantize_training, init=args.init).to(device)
+        model = MNISTDVSNet(quantize=quantize_training, init=args.init,
+                            fanout=args.fanout).to(device)
         synop_loss = SynOpLoss(SynOpCounter(model.modules()), target=args.target) \
             if args.target else None
         loader = DataLoader(train_set, args.batch_size, shuffle=True)
+        epoch_log = EpochLog(files.epoch_log, f"quanteval_qtrain_{quantize_training}",
+                             args.tensorboard, quantize_training=quantize_training,
+                             target=args.target, fanout=args.fanout, data=description)
         try:
             fit(model, loader, args.n_epochs, args.lr, synop_loss, device, args.lr_schedule,
-                description=f"qtrain={quantize_training}", progress=not args.no_progress)
+                description=f"qtrain={quantize_training}", progress=not args.no_progress,
+                on_epoch=epoch_log)
         except NonFiniteLossError as error:
             fail(__file__, f"qtrain={quantize_training}: {error}")
+        finally:
+            epoch_log.close()
         save_torch(model.state_dict(),
                    files.models / f"quanteval_qtrain_{quantize_training}.pth")
         for quantize_test in (False, True):
@@ -83,7 +94,7 @@ def main(argv=None):
             else:
                 stats = evaluate_analog(model, DataLoader(frames, 256), device)
                 row.update(ann_accuracy=stats.accuracy, ann_synops=stats.synops)
-            rows.append(dict(row, target=args.target, data=description))
+            rows.append(dict(row, target=args.target, fanout=args.fanout, data=description))
             print(f"trained {'with' if quantize_training else 'without'} QAT, tested "
                   f"{'quantized' if quantize_test else 'non-quantized'}: accuracy "
                   f"{row['ann_accuracy']:.4f}"

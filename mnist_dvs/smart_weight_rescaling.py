@@ -18,10 +18,10 @@ from synoploss.io import load_state, read_csv, write_csv
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
 from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.normalization import activation_percentiles, normalise_weights
-from synoploss.results import BASELINE, SMART_SCALING, Workdir
-from synoploss.runtime import (add_alias, add_device_flag, device_or_fail, ensure_writable_dir,
-                               fail, percentile, positive_float, positive_int,
-                               script_parser)
+from synoploss.results import BASELINE, SMART_SCALING, Workdir, trained_fanout
+from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, device_or_fail,
+                               ensure_writable_dir, fail, percentile, positive_float,
+                               positive_int, script_parser)
 
 
 def main(argv=None):
@@ -37,6 +37,7 @@ def main(argv=None):
     parser.add_argument("--dt_us", type=positive_int, default=1000)
     parser.add_argument("--batch_size", type=positive_int, default=32)
     add_device_flag(parser)
+    add_fanout_flag(parser, inherit=True)
     add_export_nir_flag(parser)
     add_energy_flag(parser)
     add_alias(parser, "--data", "--data_root")
@@ -50,6 +51,7 @@ def main(argv=None):
         if baseline.empty:
             raise LookupError(f"no {BASELINE!r} model in the training log (train.py --nopenalty)")
         model_path = baseline.iloc[0]["model_path"]
+        fanout = args.fanout or trained_fanout(baseline.iloc[0])
         calibration = FramesDataset(data / "train", args.calibration_samples)
         frames = FramesDataset(data / "test", args.max_samples)
         spikes = SpikeTrainDataset(data / "test", args.dt_us, args.max_samples)
@@ -60,9 +62,10 @@ def main(argv=None):
     print("activation percentiles per layer:", ", ".join(f"{p:.3g}" for p in percentiles))
     rows = []
     for level in tqdm(args.levels, desc="levels"):
-        model = normalise_weights(load_state(MNISTDVSNet(quantize=True), files.model(model_path)),
+        model = normalise_weights(load_state(MNISTDVSNet(quantize=True, fanout=fanout),
+                                             files.model(model_path)),
                                   percentiles, level)
-        row = dict(name=SMART_SCALING, level=level, percentile=args.percentile)
+        row = dict(name=SMART_SCALING, level=level, percentile=args.percentile, fanout=fanout)
         row.update(compare_analog_and_spiking(model, MNIST_DVS_INPUT, DataLoader(frames, 256),
                                               spikes.loader(args.batch_size), device=device))
         row.update(model_path=model_path, n_samples=len(spikes), data=describe(data))

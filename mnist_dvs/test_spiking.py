@@ -12,7 +12,8 @@ Spiking networks: integrate-and-fire, threshold 1, reset by subtraction, no lowe
 on the membrane potential, several spikes per step; each test chunk's events binned at
 --dt_us (1 ms), state reset for every chunk, prediction = argmax of output spike counts.
 SynOps are measured by sinabs (hooks), per layer; the analog network's estimate on the
-same chunks (accumulated frames) is written beside them.
+same chunks (accumulated frames) is written beside them, with the fan-outs each model
+was trained with (--fanout overrides; the `fanout` column says which).
 Output: results/<name>_spiking.csv (weightscaling: results/weightscaling_spiking.csv),
 with energy per inference (energy_uj: SynOps x --energy_model's pJ per SynOp).
 """
@@ -28,9 +29,10 @@ from synoploss.io import load_state, read_csv, write_csv
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, scale_first_layer, set_quantize
 from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.parallel import map_jobs
-from synoploss.results import BASELINE, SPIKING_CURVES, WEIGHT_SCALING, Workdir
-from synoploss.runtime import (add_alias, add_device_flag, device_or_fail, ensure_writable_dir,
-                               fail, positive_float, positive_int, script_parser)
+from synoploss.results import BASELINE, SPIKING_CURVES, WEIGHT_SCALING, Workdir, trained_fanout
+from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, device_or_fail,
+                               ensure_writable_dir, fail, positive_float, positive_int,
+                               script_parser)
 
 # --mode -> the models it tests (by name in the training log)
 MODES = {"quantized": SPIKING_CURVES["SynOp+QAT"], "nonquantized": SPIKING_CURVES["SynOp"],
@@ -52,6 +54,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=positive_int, default=32, help="chunks per spiking batch")
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     add_device_flag(parser)
+    add_fanout_flag(parser, inherit=True)
     parser.add_argument("--seed", type=int, default=0, help="subset seed")
     add_export_nir_flag(parser)
     add_energy_flag(parser)
@@ -71,8 +74,8 @@ def select_models(log, mode):
 _SHARED = {}
 
 
-def load_model(workdir, entry, scale=1.0):
-    model = MNISTDVSNet(quantize=bool(entry["quantize_training"]))
+def load_model(workdir, entry, fanout, scale=1.0):
+    model = MNISTDVSNet(quantize=bool(entry["quantize_training"]), fanout=fanout)
     load_state(model, Workdir(workdir).model(entry["model_path"]))
     return scale_first_layer(model, scale)
 
@@ -80,10 +83,11 @@ def load_model(workdir, entry, scale=1.0):
 def spiking_job(job):
     workdir, entry, scale, args = job
     frames, spikes = _SHARED["frames"], _SHARED["spikes"]
-    model = load_model(workdir, entry, scale)
+    fanout = args.fanout or trained_fanout(entry)
+    model = load_model(workdir, entry, fanout, scale)
     batches = spikes.loader(args.batch_size)
     row = dict(name=entry["name"], target=entry["target"], alpha=entry["alpha"], scale=scale,
-               quantize_training=entry["quantize_training"])
+               quantize_training=entry["quantize_training"], fanout=fanout)
     row.update(compare_analog_and_spiking(model, MNIST_DVS_INPUT, DataLoader(frames, 256),
                                           batches, min_v_mem=None, device=args.device))
     row.update(model_path=entry["model_path"], n_samples=len(spikes), dt_us=args.dt_us)
@@ -99,14 +103,15 @@ def spiking_job(job):
 
 def ann_job(job):
     workdir, entry, _, args = job
-    model = load_model(workdir, entry)
+    fanout = args.fanout or trained_fanout(entry)
+    model = load_model(workdir, entry, fanout)
     rows = []
     for quantize in (True, False):
         stats = evaluate_analog(set_quantize(model, quantize),
                                 DataLoader(_SHARED["frames"], 256), args.device)
         rows.append(dict(name=entry["name"], target=entry["target"], alpha=entry["alpha"],
                          quantize_training=entry["quantize_training"], quantize_test=quantize,
-                         ann_accuracy=stats.accuracy, ann_synops=stats.synops,
+                         fanout=fanout, ann_accuracy=stats.accuracy, ann_synops=stats.synops,
                          model_path=entry["model_path"]))
     return rows
 

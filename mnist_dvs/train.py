@@ -6,8 +6,12 @@ cross-entropy + ((S - S*) / S*)^2, S the estimated SynOps per sample and S* the 
 trains with the quantized ReLU (QAT). --nopenalty trains the baseline without SynOp loss;
 --alpha trains the L1 form alpha * S instead of targets.
 
+The SynOp estimate uses the paper's fan-outs (72, 108, 108, 10 per neuron) unless
+--fanout exact (per-neuron maps, which sinabs' spiking measurement matches).
+
 Outputs in --workdir: models/<name>_<target>.pth (name: l1-fanout, l1-fanout-qtrain,
-nopenalty) and one row per model in training_log.csv. A model already in the log is
+nopenalty), one row per model in training_log.csv, one row per model and epoch in
+epoch_log.csv, and with --tensorboard DIR the per-epoch scalars in DIR/<model>. A model already in the log is
 skipped, so an interrupted sweep resumes; --shard i/n trains every n-th model of the
 sweep, so n jobs (e.g. a SLURM array) can share one sweep and one log.
 
@@ -31,11 +35,11 @@ from synoploss.io import append_row, load_state, read_csv, save_torch
 from synoploss.loss import SynOpLoss
 from synoploss.models import MNISTDVSNet
 from synoploss.results import Workdir, format_target, mnist_dvs_checkpoint, model_name
-from synoploss.runtime import (add_alias, add_device_flag, device_or_fail, ensure_writable_dir,
-                               fail, parse_shard, positive_float, positive_int,
-                               script_parser, seed_everything)
+from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, device_or_fail,
+                               ensure_writable_dir, fail, parse_shard, positive_float,
+                               positive_int, script_parser, seed_everything)
 from synoploss.synops import SynOpCounter
-from synoploss.training import NonFiniteLossError, divergence, fit
+from synoploss.training import EpochLog, NonFiniteLossError, divergence, fit
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ def parse_args(argv=None):
                         help="lowest SynOp target per sample (default 1e4 = 10^4.0)")
     parser.add_argument("--target_max", type=positive_float, default=10 ** 6.3,
                         help="highest SynOp target per sample (default 10^6.3 = 2.0e6)")
+    add_fanout_flag(parser)
     parser.add_argument("--n_epochs", type=positive_int, default=8)
     parser.add_argument("--batch_size", type=positive_int, default=256)
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
@@ -84,6 +89,8 @@ def parse_args(argv=None):
                         help="random subset of the test frames, for quick runs")
     parser.add_argument("--shard", default="1/1",
                         help="i/n: train only models k with k %% n == i - 1 of the sweep")
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="also write the per-epoch scalars for TensorBoard to DIR/<model>")
     parser.add_argument("--no_progress", action="store_true", help="hide tqdm bars")
     add_alias(parser, "--data", "--data_root")
     args = parser.parse_args(argv)
@@ -126,13 +133,13 @@ def sweep(args):
     return [ModelSpec(name, float(target), None) for target in targets]
 
 
-def train_model(spec, args, train_set, device):
+def train_model(spec, args, train_set, device, epoch_log):
     # Every model starts from the same seed and batch order, so its result does not
     # depend on its place in the sweep or on the --shard layout.
     seed_everything(args.seed)
     train_loader = DataLoader(train_set, args.batch_size, shuffle=True,
                               generator=torch.Generator().manual_seed(args.seed))
-    model = MNISTDVSNet(quantize=args.quantize_training)
+    model = MNISTDVSNet(quantize=args.quantize_training, fanout=args.fanout)
     if args.init_from:
         load_state(model, args.init_from)
     model = model.to(device)
@@ -142,7 +149,7 @@ def train_model(spec, args, train_set, device):
                                alpha=spec.alpha)
     fit(model, train_loader, args.n_epochs, args.lr, synop_loss, device,
         lr_schedule=args.lr_schedule, description=spec.filename[:-4],
-        progress=not args.no_progress)
+        progress=not args.no_progress, on_epoch=epoch_log)
     return model
 
 
@@ -181,8 +188,12 @@ def main(argv=None):
             print(f"{model_path}: already in {log_path}, skipped")
             continue
         started = time.time()
+        epoch_log = EpochLog(files.epoch_log, spec.filename[:-4], args.tensorboard,
+                             target=spec.target, alpha=spec.alpha,
+                             quantize_training=args.quantize_training, fanout=args.fanout,
+                             data=data_description)
         try:
-            model = train_model(spec, args, train_set, device)
+            model = train_model(spec, args, train_set, device, epoch_log)
             problem = divergence(model)
             if problem:
                 raise NonFiniteLossError(problem)
@@ -194,11 +205,13 @@ def main(argv=None):
                   file=sys.stderr)
             failed.append(spec.filename)
             continue
+        finally:
+            epoch_log.close()
         save_torch(model.state_dict(), files.model(model_path))
         append_row(log_path, dict(
             name=spec.name, target=spec.target, alpha=spec.alpha, epochs=args.n_epochs,
             init_from=args.init_from or "",
-            quantize_training=args.quantize_training, seed=args.seed,
+            quantize_training=args.quantize_training, seed=args.seed, fanout=args.fanout,
             test_accuracy=test.accuracy, estimated_synops=test.synops,
             cross_entropy=test.cross_entropy, model_path=model_path,
             wall_seconds=round(time.time() - started, 1), data=data_description),

@@ -5,7 +5,9 @@ few spikes) a network is trained with QAT (--quantize_training) or without, then
 both quantized (floor ReLU, floor output) and analog. Adam lr 1e-3, StepLR (x0.316 every
 10 epochs), up to --n_epochs, stopping early when the epoch loss changes by less than
 --tol (after --min_epochs). Saves models/scale_{s}_qtrain_{q}.pth and results/quant_eval_qtrain_{q}.csv
-(scale, quantized accuracy, analog accuracy); resumable (finished scales are skipped).
+(scale, quantized accuracy, analog accuracy, SynOps estimated with --fanout's fan-outs);
+resumable (finished scales are skipped). One row per epoch in epoch_log.csv, and with
+--tensorboard DIR the per-epoch scalars in DIR/<model>.
 
 Data: MNIST through torchvision under --data_root (--download where the network allows);
 without it, scikit-learn's handwritten digits are written there in MNIST's idx format and
@@ -21,10 +23,10 @@ from synoploss.evaluation import evaluate_analog
 from synoploss.io import append_row, read_csv, save_torch
 from synoploss.models import MNISTQuantNet, set_quantize
 from synoploss.results import Workdir, quant_only_checkpoint
-from synoploss.runtime import (add_device_flag, device_or_fail, ensure_writable_dir, fail,
-                               nonnegative_float, nonnegative_int, positive_float,
-                               positive_int, script_parser, seed_everything)
-from synoploss.training import NonFiniteLossError, fit
+from synoploss.runtime import (add_device_flag, add_fanout_flag, device_or_fail,
+                               ensure_writable_dir, fail, nonnegative_float, nonnegative_int,
+                               positive_float, positive_int, script_parser, seed_everything)
+from synoploss.training import EpochLog, NonFiniteLossError, fit
 
 DEFAULT_SCALES = [round(value, 1) for value in np.arange(0.1, 5.0, 0.2)]
 
@@ -47,6 +49,9 @@ def parse_args(argv=None):
     parser.add_argument("--workdir", default=".", help="models/ and results/ go here")
     parser.add_argument("--max_train_samples", type=positive_int, default=None)
     add_device_flag(parser)
+    add_fanout_flag(parser)
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="also write the per-epoch scalars for TensorBoard to DIR/<model>")
     parser.add_argument("--no_progress", action="store_true")
     return parser.parse_args(argv)
 
@@ -75,26 +80,32 @@ def main(argv=None):
             print(f"scale {scale:g}: already in {results}, skipped")
             continue
         seed_everything(args.seed)
-        model = MNISTQuantNet(quantize=qtrain).to(device)
+        model = MNISTQuantNet(quantize=qtrain, fanout=args.fanout).to(device)
         loader = DataLoader(train_set, args.batch_size, shuffle=True)
         def scaled(data, scale=scale):
             return data * scale
+        model_path = files.model_entry(quant_only_checkpoint(scale, qtrain))
+        epoch_log = EpochLog(files.epoch_log, quant_only_checkpoint(scale, qtrain)[:-4],
+                             args.tensorboard, scale=scale, quantize_training=qtrain,
+                             fanout=args.fanout, data=description)
         try:
             fit(model, loader, args.n_epochs, args.lr, device=device, lr_schedule="steplr",
                 step_size=10, gamma=0.316, early_stop_tol=args.tol, min_epochs=args.min_epochs,
-                transform=scaled,
+                transform=scaled, on_epoch=epoch_log,
                 description=f"scale {scale:g}", progress=not args.no_progress)
         except NonFiniteLossError as error:
             print(f"FAILED scale {scale:g}: {error}", file=sys.stderr)
             continue
-        model_path = files.model_entry(quant_only_checkpoint(scale, qtrain))
+        finally:
+            epoch_log.close()
         save_torch(model.state_dict(), files.model(model_path))
         quantized = evaluate_analog(set_quantize(model, True), test_loader, device, scaled)
         analog = evaluate_analog(set_quantize(model, False), test_loader, device, scaled)
         append_row(results, dict(scale=scale, quantize_training=qtrain,
                                  ann_quantized_accuracy=quantized.accuracy,
                                  ann_accuracy=analog.accuracy,
-                                 ann_synops=quantized.synops, model_path=model_path,
+                                 ann_synops=quantized.synops, fanout=args.fanout,
+                                 model_path=model_path,
                                  data=description), key=["scale"])
         print(f"scale {scale:g}: quantized {quantized.accuracy:.4f}, analog {analog.accuracy:.4f}")
 

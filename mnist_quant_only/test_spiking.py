@@ -17,9 +17,9 @@ from synoploss.io import load_state, read_csv, write_csv
 from synoploss.models import MNIST_INPUT, MNISTQuantNet
 from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.parallel import map_jobs
-from synoploss.results import Workdir
-from synoploss.runtime import (add_device_flag, device_or_fail, ensure_writable_dir, fail,
-                               positive_int, script_parser)
+from synoploss.results import Workdir, trained_fanout
+from synoploss.runtime import (add_device_flag, add_fanout_flag, device_or_fail,
+                               ensure_writable_dir, fail, positive_int, script_parser)
 from synoploss.spiking import StaticInputBatches, to_spiking
 from synoploss.synops import count_macs
 
@@ -37,6 +37,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=positive_int, default=64)
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     add_device_flag(parser)
+    add_fanout_flag(parser, inherit=True)
     add_export_nir_flag(parser)
     add_energy_flag(parser)
     return parser.parse_args(argv)
@@ -44,11 +45,13 @@ def parse_args(argv=None):
 
 def spiking_job(job):
     workdir, entry, args = job
-    model = load_state(MNISTQuantNet(quantize=True), Workdir(workdir).model(entry["model_path"]))
+    fanout = args.fanout or trained_fanout(entry)
+    model = load_state(MNISTQuantNet(quantize=True, fanout=fanout),
+                       Workdir(workdir).model(entry["model_path"]))
     scale = float(entry["scale"])
     loader = DataLoader(_SHARED["test"], args.batch_size)
     scaled_loader = [(data * scale, target) for data, target in loader]
-    row = dict(scale=scale, quantize_training=entry["quantize_training"])
+    row = dict(scale=scale, quantize_training=entry["quantize_training"], fanout=fanout)
     row.update(compare_analog_and_spiking(model, MNIST_INPUT, scaled_loader,
                                           StaticInputBatches(loader, args.n_timesteps, scale),
                                           bias_rescaling=args.n_timesteps, device=args.device))

@@ -17,10 +17,11 @@ INITS = ("kaiming", "pytorch")  # weight initialisations of MNISTDVSNet
 class MNISTDVSNet(nn.Module):
     """MNIST-DVS classifier (no biases): input NeuromorphicReLU (input events count as
     SynOps); conv 1->8, 8->12, 12->12 3x3, each with NeuromorphicReLU and avgpool 2;
-    dropout2d 0.5; linear 432->10; final NeuromorphicReLU (fan-out 0)."""
+    dropout2d 0.5; linear 432->10; final NeuromorphicReLU (fan-out 0). `fanout`: "exact"
+    maps or the "paper"'s constants 72, 108, 108, 10 (`synops.assign_fanout`)."""
 
     def __init__(self, quantize: bool = False, input_shape=MNIST_DVS_INPUT,
-                 init: str = "kaiming"):
+                 init: str = "kaiming", fanout: str = "exact"):
         super().__init__()
         self.input_relu = NeuromorphicReLU(quantize=quantize)
         self.seq = nn.Sequential(
@@ -48,7 +49,7 @@ class MNISTDVSNet(nn.Module):
             if init == "kaiming" and isinstance(layer, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
         self.input_shape = tuple(input_shape)
-        self.fanout_summary = assign_fanout(self, self.input_shape)
+        self.fanout_summary = assign_fanout(self, self.input_shape, fanout)
 
     def forward(self, data):
         return self.seq(self.input_relu(data))
@@ -59,7 +60,7 @@ class MNISTQuantNet(nn.Module):
     each followed by a NeuromorphicReLU and avgpool 2; linear 32->10; a floor quantizer
     (QuantizeLayer) on the output."""
 
-    def __init__(self, quantize: bool = False):
+    def __init__(self, quantize: bool = False, fanout: str = "exact"):
         super().__init__()
         self.seq = nn.Sequential(
             nn.Conv2d(1, 8, 3), NeuromorphicReLU(quantize=quantize), nn.AvgPool2d(2),
@@ -67,7 +68,7 @@ class MNISTQuantNet(nn.Module):
             nn.Conv2d(16, 32, 3), NeuromorphicReLU(quantize=quantize), nn.AvgPool2d(2),
             nn.Flatten(), nn.Linear(32, 10), QuantizeLayer(quantize=quantize),
         )
-        self.fanout_summary = assign_fanout(self, MNIST_INPUT)
+        self.fanout_summary = assign_fanout(self, MNIST_INPUT, fanout)
 
     def forward(self, data):
         return self.seq(data)
@@ -78,10 +79,14 @@ class CIFAR10AnalogueClassifier(nn.Module):
     conv 96, 96, 192/2, 192, 192, 192/2, 192, 192 (1x1), 10 (1x1), each preceded by
     dropout and followed by a NeuromorphicReLU (the last one optional); sum pooling 8x8;
     flatten. Keys seq.1, seq.4, ..., seq.25 (dropout, conv, relu triples) as the
-    original. `width` scales the 96/192 channel counts for small runs (1.0: the paper)."""
+    original. `width` scales the 96/192 channel counts for small runs (1.0: the paper).
+    `fanout`: "exact" maps or the "paper"'s constants 864, 432, 1728, 1728, 432, 1728,
+    192, 10 and 1 for the output ReLU (the original counts output spikes once)."""
+
+    PAPER_OUTPUT_FANOUT = 1
 
     def __init__(self, quantize: bool = False, dropout_rate=(0.2, 0.1),
-                 last_layer_relu: bool = True, width: float = 1.0):
+                 last_layer_relu: bool = True, width: float = 1.0, fanout: str = "exact"):
         super().__init__()
         narrow, wide = max(1, round(96 * width)), max(1, round(192 * width))
         # (out channels, kernel, stride)
@@ -107,10 +112,24 @@ class CIFAR10AnalogueClassifier(nn.Module):
             if isinstance(layer, nn.Conv2d):
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
         self.width, self.dropout_rate = width, tuple(dropout_rate)
-        self.fanout_summary = assign_fanout(self, CIFAR10_INPUT)
+        self.fanout_summary = assign_fanout(self, CIFAR10_INPUT, fanout,
+                                            output_fanout=self.PAPER_OUTPUT_FANOUT)
 
     def forward(self, data):
         return self.seq(data)
+
+    @staticmethod
+    def width_of(state: dict) -> float:
+        """The `width` a state dict was trained at, from its first convolution's output
+        channels (96 at width 1), so that a checkpoint loads without its training log."""
+        if "seq.1.weight" not in state or "seq.7.weight" not in state:
+            raise ValueError("not a CIFAR10AnalogueClassifier state dict (no seq.1.weight "
+                             "or seq.7.weight)")
+        narrow, wide = state["seq.1.weight"].shape[0], state["seq.7.weight"].shape[0]
+        for width in (narrow / 96, wide / 192):  # channel counts are rounded: try both
+            if max(1, round(96 * width)) == narrow and max(1, round(192 * width)) == wide:
+                return width
+        raise ValueError(f"{narrow} and {wide} channels fit no width of this network")
 
 
 def set_quantize(model: nn.Module, quantize: bool) -> nn.Module:

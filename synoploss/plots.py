@@ -15,8 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .energy import ENERGY_MODELS, MAC_PJ_45NM  # noqa: E402
-from .results import (BASELINE, SPIKING_CURVES, TRAINED_CURVES, Workdir,  # noqa: E402
-                      read_results, read_spiking_curves)
+from .results import (BASELINE, BASELINE_CURVE, SPIKING_CURVES, TRAINED_CURVES,  # noqa: E402
+                      WEIGHT_SCALING_CURVE, Workdir, read_results, read_spiking_curves)
 
 # CIFAR-10 reference points taken from the papers (accuracy %, SynOps in millions).
 CIFAR_LITERATURE = [
@@ -108,25 +108,42 @@ def mnist_dvs_data(data_dir, figure_dir, dt_us=1000, strip=8):
     return save(fig, figure_dir, "mnist_dvs_data")
 
 
+def fanout_label(frame: pd.DataFrame) -> str:
+    """The legend title naming the fan-outs the SynOp estimates used (the `fanout` column
+    of every results file; files written before it existed used exact maps)."""
+    modes = sorted(frame["fanout"].dropna().astype(str).unique()) if "fanout" in frame else []
+    return f"fan-outs: {', '.join(modes) or 'exact'}"
+
+
 def mnist_dvs_analog(workdir, figure_dir):
-    log = read_results(Workdir(workdir).training_log)
-    curves = read_spiking_curves(workdir)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for label in TRAINED_CURVES:
-        name = SPIKING_CURVES[label]
-        rows = log[log["name"] == name].sort_values("estimated_synops")
-        ax.plot(rows["estimated_synops"], rows["test_accuracy"] * 100, "o-", label=label,
-                color=COLOURS[label])
-    if "weight scaling" in curves:
-        rows = curves["weight scaling"].sort_values("ann_synops")
-        ax.plot(rows["ann_synops"], rows["ann_accuracy"] * 100, "s-", label="weight scaling",
-                color=COLOURS["weight scaling"])
-    base = log[log["name"] == BASELINE]
-    ax.plot(base["estimated_synops"], base["test_accuracy"] * 100, "*", ms=15, color="k",
-            label="no penalty")
-    ax.set_xscale("log"), ax.set_xlabel("estimated SynOps per sample")
-    ax.set_ylabel("analog test accuracy (%)"), ax.legend()
-    ax.set_title("MNIST-DVS, analog networks" + _data_note(log), fontsize=9)
+    """activity-accuracy.py's results: the four curves tested quantized (the paper's
+    figure) and tested as analog networks."""
+    results = read_results(Workdir(workdir).activity_accuracy,
+                           required=["curve", "quantize_test", "ann_accuracy", "ann_synops"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    quantized = results["quantize_test"].astype(str) == "True"
+    for ax, chosen, how in ((axes[0], quantized, "quantized"), (axes[1], ~quantized, "analog")):
+        rows = results[chosen]
+        if rows.empty:
+            flag = " --quantize_testing" if how == "quantized" else ""
+            ax.text(0.5, 0.5, f"no {how} tests (activity-accuracy.py{flag})", ha="center",
+                    transform=ax.transAxes)
+        for label in (*TRAINED_CURVES, WEIGHT_SCALING_CURVE):
+            curve = rows[rows["curve"] == label].sort_values("ann_synops")
+            if len(curve):
+                ax.plot(curve["ann_synops"], curve["ann_accuracy"] * 100,
+                        "s-" if label == WEIGHT_SCALING_CURVE else "o-", label=label,
+                        color=COLOURS[label])
+        base = rows[rows["curve"] == BASELINE_CURVE]
+        if len(base):
+            ax.plot(base["ann_synops"], base["ann_accuracy"] * 100, "*", ms=15, color="k",
+                    label="no penalty")
+            ax.legend(title=fanout_label(rows), fontsize=8, title_fontsize=8)
+        ax.set_xscale("log"), ax.set_xlabel("estimated SynOps per sample")
+        ax.set_title(f"tested {how}" + (" (the paper's figure)" if how == "quantized" else ""),
+                     fontsize=9)
+    axes[0].set_ylabel("test accuracy (%)")
+    fig.suptitle("MNIST-DVS, analog networks" + _data_note(results), fontsize=9)
     return save(fig, figure_dir, "mnist_dvs_analog_accuracy_synops")
 
 
@@ -145,7 +162,8 @@ def mnist_dvs_targets(workdir, figure_dir):
         span = [targets.min(), targets.max()]
         right.plot(span, span, "k--", lw=1, label="identity")
     for ax in (left, right):
-        ax.set_xscale("log"), ax.set_xlabel("SynOp target per sample"), ax.legend()
+        ax.set_xscale("log"), ax.set_xlabel("SynOp target per sample")
+        ax.legend(title=fanout_label(log), fontsize=8, title_fontsize=8)
     left.set_ylabel("analog test accuracy (%)")
     right.set_yscale("log"), right.set_ylabel("estimated SynOps per sample")
     fig.suptitle("MNIST-DVS: the SynOp loss follows its target" + _data_note(log), fontsize=9)
@@ -165,7 +183,9 @@ def mnist_dvs_spiking(workdir, figure_dir):
     ax.plot(baseline["snn_synops"], baseline["snn_accuracy"] * 100, "*", ms=15, color="k",
             label="no penalty")
     ax.set_xscale("log"), ax.set_xlabel("SynOps per sample (measured by sinabs)")
-    ax.set_ylabel("spiking test accuracy (%)"), ax.legend(fontsize=8)
+    ax.set_ylabel("spiking test accuracy (%)")
+    ax.legend(fontsize=8, title=f"analog estimates' {fanout_label(pd.concat(curves.values()))}",
+              title_fontsize=8)
     ax.set_title("MNIST-DVS, spiking networks" + _data_note(pd.DataFrame([baseline])), fontsize=9)
     benchmark = files.opt_benchmark
     if benchmark.is_file():
@@ -205,7 +225,7 @@ def mnist_dvs_estimate_vs_measured(workdir, figure_dir):
     left.set_xscale("log"), left.set_yscale("log")
     left.set_xlabel("estimated SynOps (quantized analog)"), left.set_ylabel("measured SynOps (spiking)")
     right.set_xlabel("analog accuracy (%)"), right.set_ylabel("spiking accuracy (%)")
-    left.legend(fontsize=8)
+    left.legend(fontsize=8, title=fanout_label(pd.concat(curves.values())), title_fontsize=8)
     frame = next(iter(curves.values()))
     fig.suptitle("MNIST-DVS: analog estimate against spiking measurement" + _data_note(frame),
                  fontsize=9)
@@ -235,7 +255,8 @@ def cifar10(workdir, figure_dir):
     ax.plot(CIFAR_PAPER_WEIGHT_SCALING[1], CIFAR_PAPER_WEIGHT_SCALING[0], "+", ms=10,
             color="k", label="Sorbaro et al. 2020 weight scaling (from the paper)")
     ax.set_xscale("log"), ax.set_xlabel("SynOps per image (millions, measured by sinabs)")
-    ax.set_ylabel("spiking test accuracy (%)"), ax.legend(fontsize=7)
+    ax.set_ylabel("spiking test accuracy (%)")
+    ax.legend(fontsize=7, title=fanout_label(inference), title_fontsize=7)
     ax.set_title("CIFAR-10, spiking networks" + standin +
                  ("\n(markers from the papers: real CIFAR-10, full-width networks; "
                   "not comparable)" if standin else ""), fontsize=9)

@@ -10,7 +10,8 @@ A work folder (`--workdir`) holds
 Column vocabulary, in every results CSV: `ann_*` for the analog network (`ann_accuracy`,
 `ann_quantized_accuracy`, `ann_synops`: our estimate), `snn_*` for its spiking copy
 (`snn_accuracy`, `snn_synops`: measured by sinabs), `energy_uj` and `energy_model`,
-`data` (the dataset's description: real, or STAND-IN and which) and `model_path`
+`data` (the dataset's description: real, or STAND-IN and which), `fanout` (the
+SynOp estimate's fan-outs: "paper" constants or "exact" maps) and `model_path`
 (relative to the work folder). A change to a name happens here and nowhere else.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pandas as pd
 from .io import read_csv
 
 TRAINING_LOG = "training_log.csv"
+EPOCH_LOG = "epoch_log.csv"      # one row per epoch of every training run
 MODELS_DIR = "models"
 RESULTS_DIR = "results"
 
@@ -39,6 +41,8 @@ SMART_SCALING = "smartscaling"     # the baseline, normalised as Rueckauer et al
 SPIKING_CURVES = {"SynOp+QAT": SYNOP + QAT_SUFFIX, "SynOp": SYNOP,
                   "weight scaling": WEIGHT_SCALING, "Rueckauer normalisation": SMART_SCALING}
 TRAINED_CURVES = ("SynOp+QAT", "SynOp")  # the curves made of trained models
+# activity-accuracy.py's `curve` column: the trained curves, the scaled and plain baseline
+WEIGHT_SCALING_CURVE, BASELINE_CURVE = "weight scaling", "baseline"
 
 
 def model_name(synop_loss: bool, quantize_training: bool) -> str:
@@ -62,9 +66,23 @@ def mnist_dvs_checkpoint(name: str, target: float | None = None,
     return f"{name}_{format_target(target)}.pth"
 
 
+# ------------------------------------------------------------------ fan-outs
+FANOUT_COLUMN = "fanout"
+LEGACY_FANOUT = "exact"  # logs written before the column existed used exact maps only
+
+
+def trained_fanout(row) -> str:
+    """The fan-out mode a training-log row was trained with."""
+    value = row.get(FANOUT_COLUMN) if hasattr(row, "get") else None
+    return LEGACY_FANOUT if value is None or value != value else str(value)
+
+
 # ------------------------------------------------------------------ CIFAR-10 checkpoints
 _CIFAR_CHECKPOINT = re.compile(r"^d(?P<input>[0-9.e+-]+)_(?P<hidden>[0-9.e+-]+)_"
                                r"(?P<round>-?\d+)\.pth$")
+
+
+ORIGINAL_LAST_ROUND = 30  # of the original's 31 rounds
 
 
 @dataclass(frozen=True)
@@ -79,8 +97,15 @@ class CifarCheckpoint:
         return f"d{self.dropout[0]:g}_{self.dropout[1]:g}_{self.round}.pth"
 
     @classmethod
-    def parse(cls, path) -> "CifarCheckpoint":
-        match = _CIFAR_CHECKPOINT.match(Path(path).name)
+    def parse(cls, path, original_names: bool = False) -> "CifarCheckpoint":
+        """The name's dropout rates and round. With `original_names`, also the authors'
+        d<p_in>_<p_hidden>_0.1.pth: their training loop sets the round index to 0.1 from
+        round 29 on (where it meant the decay), so rounds 29 and 30 were both saved under
+        that name and the file holds the last, round 30."""
+        name = Path(path).name
+        if original_names and name.endswith("_0.1.pth"):
+            name = name[:-len("0.1.pth")] + f"{ORIGINAL_LAST_ROUND}.pth"
+        match = _CIFAR_CHECKPOINT.match(name)
         if match is None:
             raise ValueError(f"{path}: not a CIFAR-10 checkpoint name (expected "
                              "d<input dropout>_<hidden dropout>_<round>.pth, e.g. d0.2_0.1_3.pth)")
@@ -106,6 +131,10 @@ class Workdir:
         return self.root / TRAINING_LOG
 
     @property
+    def epoch_log(self) -> Path:
+        return self.root / EPOCH_LOG
+
+    @property
     def models(self) -> Path:
         return self.root / MODELS_DIR
 
@@ -128,6 +157,11 @@ class Workdir:
 
     def ann_csv(self, name: str) -> Path:
         return self.results / f"{name}_ann.csv"
+
+    @property
+    def activity_accuracy(self) -> Path:
+        """activity-accuracy.py: every model as an analog network, over first-layer scales"""
+        return self.results / "activity_accuracy.csv"
 
     @property
     def opt_benchmark(self) -> Path:
@@ -157,7 +191,8 @@ class Workdir:
 # ------------------------------------------------------------------ readers
 SPIKING_COLUMNS = ["snn_accuracy", "snn_synops", "ann_synops", "model_path"]
 TEXT_COLUMNS = {"data", "model_path", "name", "curve", "setting", "init_from", "model",
-                "layer", "baseline_model", "optimized_model", "energy_model", "nir_path"}
+                "layer", "baseline_model", "optimized_model", "energy_model", "nir_path",
+                FANOUT_COLUMN}
 
 
 def read_results(path, required: Iterable[str] = ()) -> pd.DataFrame:

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .synops import FANOUTS
+
 
 def script_parser(doc: str, script_file: str) -> argparse.ArgumentParser:
     """The parser of an experiment script: its module docstring is the --help text, laid
@@ -65,6 +67,17 @@ def add_device_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="auto (default): cuda when available, else cpu; or cpu, cuda, "
                              "cuda:N")
+
+
+def add_fanout_flag(parser: argparse.ArgumentParser, inherit: bool = False) -> None:
+    """--fanout: the SynOp estimate's fan-outs. Training scripts default to the paper's
+    constants; test scripts (`inherit`) default to what each model was trained with."""
+    default = "as trained (the training log's fanout column)" if inherit else "paper"
+    parser.add_argument(
+        "--fanout", choices=FANOUTS, default=None if inherit else "paper",
+        help="fan-outs of the SynOp estimate: paper (one constant per layer, the original's "
+             "numbers, which overcount border neurons) or exact (per-neuron maps, as sinabs "
+             f"measures spiking networks); default: {default}")
 
 
 def device_or_fail(name, script_file: str) -> torch.device:

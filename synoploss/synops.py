@@ -19,6 +19,9 @@ PASS_THROUGH = (nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.Dropout3d, nn.AlphaDr
                 nn.Flatten, nn.Identity)
 WEIGHTED = (nn.Conv2d, nn.Linear)
 POOLING = (nn.AvgPool2d, SumPool2d)
+# "paper": one constant per layer, the next weight layer's connections per input neuron
+# ignoring borders (the original's numbers); "exact": per-neuron maps (borders, padding).
+FANOUTS = ("paper", "exact")
 
 
 def flatten_layers(model: nn.Module) -> List[nn.Module]:
@@ -112,16 +115,33 @@ class FanoutSummary:
     max_fanout: float
 
 
-def assign_fanout(model: nn.Module, input_shape: Sequence[int]) -> List[FanoutSummary]:
-    """Set every NeuromorphicReLU's `fanout` to its exact per-neuron fan-out map.
+def paper_fanout(layer: nn.Module) -> float:
+    """The fan-out the paper gives every neuron that feeds `layer`: a convolution's
+    kernel area x output channels / (stride area x groups), a linear layer's outputs.
+    It ignores borders and padding, so it overcounts the neurons at the edges."""
+    if isinstance(layer, nn.Conv2d):
+        kernel = layer.kernel_size[0] * layer.kernel_size[1]
+        stride = layer.stride[0] * layer.stride[1]
+        return kernel * layer.out_channels / (stride * layer.groups)
+    return float(layer.out_features)
 
-    The map counts, for each neuron, its connections to the neurons of the next
+
+def assign_fanout(model: nn.Module, input_shape: Sequence[int], mode: str = "exact",
+                  output_fanout: float = 0.0) -> List[FanoutSummary]:
+    """Set every NeuromorphicReLU's `fanout`, the connections of each of its neurons.
+
+    mode "exact": the per-neuron map of connections to the neurons of the next
     NeuromorphicReLU (or to the network's output neurons, for the last one), through the
     layers in between (border effects, strides, padding, dilation, groups, pooling that
-    drops rows included). A last NeuromorphicReLU with no weight layer after it (the
-    output layer) gets fan-out 0. `input_shape` is one sample's shape, e.g. (1, 64, 64).
+    drops rows included). mode "paper": one constant per layer, `paper_fanout` of the
+    next weight layer, as the paper's estimate (e.g. 72, 108, 108, 10 for MNIST-DVS).
+    A last NeuromorphicReLU with no weight layer after it (the output layer) gets
+    `output_fanout` in "paper" mode (the original counts CIFAR-10's output spikes once)
+    and 0 in "exact" mode. `input_shape` is one sample's shape, e.g. (1, 64, 64).
     Returns one summary per NeuromorphicReLU.
     """
+    if mode not in FANOUTS:
+        raise ValueError(f"fan-out mode must be one of {FANOUTS}, got {mode!r}")
     named = [(name, layer) for name, layer in model.named_modules()
              if not list(layer.children())]
     relu_positions = [i for i, (_, layer) in enumerate(named)
@@ -146,7 +166,11 @@ def assign_fanout(model: nn.Module, input_shape: Sequence[int]) -> List[FanoutSu
         # linear layer read out through a QuantizeLayer); nothing after it: fan-out 0
         stop = relu_positions[index + 1] if index + 1 < len(relu_positions) else len(named)
         following = [layer for _, layer in named[position + 1:stop]]
-        if not any(isinstance(layer, WEIGHTED) for layer in following):
+        weighted = [layer for layer in following if isinstance(layer, WEIGHTED)]
+        if mode == "paper":
+            constant = paper_fanout(weighted[0]) if weighted else float(output_fanout)
+            fanout = torch.full(activation_shape, constant, device=device)
+        elif not weighted:
             fanout = torch.zeros(activation_shape, device=device)
         else:
             probe = torch.zeros(1, *activation_shape, device=device, requires_grad=True)
@@ -156,7 +180,8 @@ def assign_fanout(model: nn.Module, input_shape: Sequence[int]) -> List[FanoutSu
                     data = _connectivity_forward(layer, data)
             (fanout,) = torch.autograd.grad(data.sum(), probe)
             fanout = fanout[0].detach()
-        relu.fanout = fanout
+        # a constant is stored as one number (broadcast), a map as the map
+        relu.fanout = fanout.flatten()[0] if mode == "paper" else fanout
         summaries.append(FanoutSummary(name or type(relu).__name__, activation_shape,
                                        float(fanout.mean()), float(fanout.max())))
     return summaries

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .io import append_row
 from .synops import SynOpCounter
 
 
@@ -151,3 +153,43 @@ def fit(model: nn.Module, loader, n_epochs: int, lr: float, synop_loss=None, dev
             break
         previous = stats.loss
     return stats
+
+
+# TensorBoard tag of each epoch-log column, as the original's scalars (its "target_loss"
+# is the cross-entropy, its "synops_loss" the SynOp term); test_* when measured
+TENSORBOARD_TAGS = {"train_accuracy": "accuracy_training", "train_loss": "loss",
+                    "train_synops": "synops", "cross_entropy": "target_loss",
+                    "synop_loss": "synops_loss", "test_accuracy": "test_accuracy",
+                    "test_synops": "test_synops"}
+
+
+class EpochLog:
+    """One row per epoch of one training run in epoch_log.csv (keyed by `run` and epoch,
+    so a rerun replaces its rows), and with `tensorboard_dir` the original's scalars in
+    <tensorboard_dir>/<run>. Call it as fit's `on_epoch`; `fixed` columns go in every row;
+    `key`: the columns that identify a row (CIFAR-10's log: round and epoch)."""
+
+    def __init__(self, path, run: str, tensorboard_dir=None, key=("run", "epoch"), **fixed):
+        self.path, self.run, self.fixed, self.key = path, run, fixed, list(key)
+        self.writer = None
+        if tensorboard_dir is not None:
+            # imported here: tensorboard is only needed with --tensorboard
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(log_dir=str(Path(tensorboard_dir) / run))
+
+    def __call__(self, epoch: int, stats: EpochStats, **measured) -> dict:
+        row = dict(run=self.run, epoch=epoch + 1, train_accuracy=stats.accuracy,
+                   train_loss=stats.loss, cross_entropy=stats.cross_entropy,
+                   synop_loss=stats.loss - stats.cross_entropy, train_synops=stats.synops,
+                   **measured, **self.fixed)
+        append_row(self.path, row, key=self.key)
+        if self.writer is not None:
+            for column, tag in TENSORBOARD_TAGS.items():
+                if row.get(column) is not None:
+                    self.writer.add_scalar(tag, row[column], epoch)
+            self.writer.flush()
+        return row
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()

@@ -87,6 +87,14 @@ def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
         spiking([dict(scale=s, snn_synops=2e6 * s, snn_accuracy=0.8 * s, ann_synops=2e6 * s,
                       ann_accuracy=0.8 * s) for s in (0.3, 0.6, 0.9)]) \
             .to_csv(files.spiking_csv(WEIGHT_SCALING), index=False)
+        pd.DataFrame([dict(curve=curve, scale=scale, quantize_test=quantized,
+                           ann_accuracy=0.5 + 0.1 * scale, ann_synops=2e6 * scale,
+                           fanout="paper", data=standin)
+                      for quantized in (True, False)
+                      for curve, scale in [*[(label, 1.0) for label in TRAINED_CURVES],
+                                           ("weight scaling", 0.1),
+                                           ("weight scaling", 1.0), ("baseline", 1.0)]]) \
+            .to_csv(files.activity_accuracy, index=False)
         save_npz(files.opt_benchmark, baseline_activity=np.array([2e5, 1e6, 7e5, 1e4]),
                  optimized_activity=np.array([2e5, 2e5, 1e5, 1e4]), baseline_accuracy=0.8,
                  optimized_accuracy=0.79, layer_names=np.array(layers))

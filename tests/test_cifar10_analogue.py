@@ -45,8 +45,10 @@ def test_one_round_through_train_and_test(tmp_path):
     log = pd.read_csv(Workdir(tmp_path).training_log)
     assert log["round"].tolist() == [-1, 0]
     assert log["data"].eq(STANDIN_DESCRIPTION).all()
-    first_target = log.loc[log["round"] == 0, "target"].item()
-    assert first_target == log["macs"].iloc[0]  # MACs without the input layer
+    # the original's round 0: QAT without the SynOp loss, so no target
+    assert np.isnan(log.loc[log["round"] == 0, "target"].item())
+    assert log["fanout"].eq("paper").all()
+    assert log["output_relu"].tolist() == [False, True]
     test.main(["--workdir", str(tmp_path), "--standin", "--n_test", "32",
                "--baseline_scales", "5", "50", "--n_timesteps", "4", "--data_root", str(tmp_path / "none"),
                "--export_nir", str(tmp_path / "nir")])
@@ -66,6 +68,70 @@ def test_one_round_through_train_and_test(tmp_path):
     assert inference["data"].eq(STANDIN_DESCRIPTION).all()
 
 
+@pytest.mark.parametrize("extra,plain_relus", [([], 8), (["--output_relu"], 9)])
+def test_the_plain_network_has_an_output_relu_only_with_the_flag(tmp_path, extra, plain_relus):
+    args = train.parse_args(TINY + extra)
+    from synoploss.quantize import NeuromorphicReLU
+    relus = [m for m in train.build_model(args, -1).modules() if isinstance(m, NeuromorphicReLU)]
+    assert len(relus) == plain_relus
+    relus = [m for m in train.build_model(args, 0).modules() if isinstance(m, NeuromorphicReLU)]
+    assert len(relus) == 9  # the rounds always have it, as the original
+
+
+def test_first_round_synop_loss_targets_the_macs(tmp_path):
+    common = TINY + ["--workdir", str(tmp_path), "--data_root", str(tmp_path / "none")]
+    train.main(common + ["--n_epochs", "1", "--round_epochs", "1", "--n_rounds", "1",
+                         "--first_round_synop_loss", "--fanout", "exact"])
+    log = pd.read_csv(Workdir(tmp_path).training_log)
+    assert log.loc[log["round"] == 0, "target"].item() == log["macs"].iloc[0]
+    assert log["fanout"].eq("exact").all()
+
+
+def test_targets_decay_from_the_chosen_round(tmp_path):
+    """target(r) = SynOps(r - 1) x (0.7 if r >= --decay_from_round else 1), as the
+    original's schedule (its factor 0.7 from round 17 on)."""
+    common = TINY + ["--workdir", str(tmp_path), "--data_root", str(tmp_path / "none"),
+                     "--n_epochs", "1", "--round_epochs", "1", "--n_rounds", "3",
+                     "--decay_from_round", "2"]
+    train.main(common)
+    log = pd.read_csv(Workdir(tmp_path).training_log).set_index("round")
+    assert log.loc[1, "target"] == pytest.approx(log.loc[0, "test_synops"], rel=1e-6)
+    assert log.loc[2, "target"] == pytest.approx(0.7 * log.loc[1, "test_synops"], rel=1e-6)
+
+
+def test_the_original_schedule_is_the_default():
+    args = train.parse_args([])
+    assert (args.n_epochs, args.round_epochs, args.n_rounds) == (350, 350, 31)
+    assert (args.decay_from_round, args.target_decay) == (17, 0.7)
+    assert not args.output_relu and not args.first_round_synop_loss
+    assert args.fanout == "paper"
+
+
+def test_models_folder_tests_original_named_checkpoints_without_a_log(tmp_path):
+    """--models: the authors' names (round 30 saved as _0.1), width from the weights,
+    the analog numbers before and after the first-layer scale."""
+    folder = tmp_path / "released"
+    folder.mkdir()
+    for name in ("d0.2_0.1_-1.pth", "d0.2_0.1_0.1.pth"):
+        torch.save(CIFAR10AnalogueClassifier(width=0.125).state_dict(), folder / name)
+    test.main(["--workdir", str(tmp_path), "--models", str(folder), "--standin", "--n_test",
+               "16", "--n_timesteps", "2", "--baseline_scales", "5", "--wscales", "2",
+               "--data_root", str(tmp_path / "none"), "--device", "cpu"])
+    inference = pd.read_csv(Workdir(tmp_path).cifar_inference)
+    assert inference["round"].tolist() == [-1, 30]
+    assert inference["width"].eq(0.125).all() and inference["fanout"].eq("paper").all()
+    for column in ("ann_accuracy", "ann_quantized_synops", "ann_scaled_accuracy",
+                   "ann_scaled_synops"):
+        assert inference[column].notna().all()
+    # scaling the first layer up raises the activity, so the estimate after it is larger
+    assert (inference["ann_scaled_synops"] > inference["ann_quantized_synops"]).all()
+
+
+def test_models_folder_without_checkpoints_is_named(tmp_path):
+    with pytest.raises(SystemExit, match="no d<p_in>_<p_hidden>_<round>.pth"):
+        test.main(["--workdir", str(tmp_path), "--models", str(tmp_path), "--standin"])
+
+
 def test_resume_continues_after_the_last_round(tmp_path):
     common = TINY + ["--workdir", str(tmp_path), "--n_epochs", "1", "--round_epochs", "1",
                      "--data_root", str(tmp_path / "none")]
@@ -78,7 +144,7 @@ def test_resume_continues_after_the_last_round(tmp_path):
     log = pd.read_csv(Workdir(tmp_path).training_log)
     assert log["round"].tolist() == [-1, 0, 1]
     assert plain.stat().st_mtime == stamp
-    # round 1's target is round 0's estimated SynOps (decay 1.0 before round 16)
+    # round 1's target is round 0's estimated SynOps (decay 1.0 before round 17)
     round0 = log[log["round"] == 0].iloc[-1]
     assert log.loc[log["round"] == 1, "target"].item() == pytest.approx(round0["test_synops"], rel=1e-6)
 

@@ -59,6 +59,14 @@ def test_conversion_names_counts_and_keys(tmp_path):
         spiketrain = sample["spiketrain"]
         assert set(spiketrain.dtype.names) == {"x", "y", "t", "p"} and spiketrain["t"][0] == 0
         assert spiketrain["x"].max() < 64 and sample["bins_xy"].shape == (2, 65)
+        # the stored bins reproduce the frame from the stored events (as the original's
+        # notebook did with aermanager's samples); the frame is [y, x]
+        bins_xy = sample["bins_xy"]
+        by_yx = np.histogramdd((spiketrain["y"], spiketrain["x"]), bins=bins_xy[::-1])[0]
+        np.testing.assert_array_equal(by_yx, sample["frame"])
+        by_xy = np.histogramdd((spiketrain["x"], spiketrain["y"]), bins=bins_xy)[0]
+        np.testing.assert_array_equal(by_xy, sample["frame"].T)
+        assert sample["sensor_bins_xy"][0][[0, -1]].tolist() == [0, 128]
     assert describe(tmp_path / "out") == REAL_DESCRIPTION
 
 

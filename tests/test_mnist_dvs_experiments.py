@@ -19,6 +19,7 @@ smart = load_script("mnist_dvs/smart_weight_rescaling.py")
 quant_eval = load_script("mnist_dvs/quantization_evaluation.py")
 generate = load_script("mnist_dvs/generate_DV4_dataset.py")
 makelist = load_script("mnist_dvs/MNIST_DVS/makelist.py")
+activity = load_script("mnist_dvs/activity-accuracy.py")
 
 QUICK = ["--n_epochs", "1", "--batch_size", "16", "--no_progress", "--device", "cpu"]
 
@@ -26,7 +27,9 @@ QUICK = ["--n_epochs", "1", "--batch_size", "16", "--no_progress", "--device", "
 @pytest.fixture(scope="module")
 def trained(tiny_mnist_dvs, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("sweep")
-    common = ["--data_root", str(tiny_mnist_dvs), "--workdir", str(workdir), *QUICK]
+    # exact fan-outs: sinabs' measurement is the oracle of these models' estimates
+    common = ["--data_root", str(tiny_mnist_dvs), "--workdir", str(workdir), *QUICK,
+              "--fanout", "exact"]
     train.main(common + ["--nopenalty"])
     train.main(common + ["--quantize_training", "--n_models", "2", "--target_min", "2e5",
                          "--target_max", "1e6"])
@@ -114,6 +117,34 @@ def test_ann_mode_and_benchmark_and_summary(trained, tiny_mnist_dvs, capsys):
     output = capsys.readouterr().out
     assert "estimated vs measured SynOps" in output and "STAND-IN" in output
     assert len(pd.read_csv(Workdir(trained).summary)) >= 3
+
+
+def test_activity_accuracy_writes_both_runs_into_one_file(trained, tiny_mnist_dvs):
+    common = ["--workdir", str(trained), "--data_root", str(tiny_mnist_dvs), "--device", "cpu",
+              "--scales", "0.01", "0.1", "1"]
+    for quantized in ([], ["--quantize_testing"], ["--quantize_testing"]):  # a rerun replaces
+        activity.main(common + quantized)
+    frame = pd.read_csv(Workdir(trained).activity_accuracy)
+    # per run: 2 SynOp+QAT, 2 SynOp, 3 scales of the baseline, the baseline
+    assert len(frame) == 16
+    assert frame.groupby("quantize_test")["curve"].apply(sorted).tolist() == [
+        sorted(["SynOp+QAT"] * 2 + ["SynOp"] * 2 + ["weight scaling"] * 3 + ["baseline"])] * 2
+    assert frame["fanout"].eq("exact").all()  # as the models were trained
+    for quantized, rows in frame.groupby("quantize_test"):
+        scaled = rows[rows["curve"] == "weight scaling"].sort_values("scale")
+        assert scaled["ann_synops"].is_monotonic_increasing
+        base = rows[rows["curve"] == "baseline"].iloc[0]
+        # the baseline is the weight-scaling curve's scale 1
+        assert scaled.iloc[-1][["ann_accuracy", "ann_synops"]].tolist() == pytest.approx(
+            [base["ann_accuracy"], base["ann_synops"]])
+    # the paper's constants overcount the border neurons: never less than the exact maps
+    exact = frame[frame["quantize_test"]].set_index(["curve", "model_path", "scale"])
+    activity.main(common + ["--quantize_testing", "--fanout", "paper"])
+    paper = pd.read_csv(Workdir(trained).activity_accuracy)
+    paper = paper[paper["quantize_test"]].set_index(["curve", "model_path", "scale"])
+    assert paper["fanout"].eq("paper").all()
+    assert (paper["ann_synops"] >= exact.loc[paper.index, "ann_synops"] - 1e-6).all()
+    assert (paper["ann_accuracy"] == exact.loc[paper.index, "ann_accuracy"]).all()
 
 
 def test_benchmark_with_a_chosen_model_and_a_wrong_one(trained):

@@ -131,3 +131,16 @@ def test_pytorch_init_is_pytorchs_default_and_kaiming_is_not():
     assert kaiming.seq[0].weight.abs().max() > 1.5 * default.seq[0].weight.abs().max()
     with pytest.raises(ValueError, match="init must be one of"):
         MNISTDVSNet(init="xavier")
+
+
+@pytest.mark.parametrize("width", [1.0, 0.5, 0.25, 0.125, 0.1, 0.3])
+def test_cifar_width_is_read_back_from_the_weights(width):
+    state = CIFAR10AnalogueClassifier(width=width).state_dict()
+    found = CIFAR10AnalogueClassifier.width_of(state)
+    # the same channel counts (the width itself may differ where channels were rounded)
+    assert CIFAR10AnalogueClassifier(width=found).state_dict()["seq.7.weight"].shape \
+        == state["seq.7.weight"].shape
+    assert CIFAR10AnalogueClassifier(width=found).state_dict()["seq.1.weight"].shape \
+        == state["seq.1.weight"].shape
+    with pytest.raises(ValueError, match="not a CIFAR10AnalogueClassifier"):
+        CIFAR10AnalogueClassifier.width_of({"seq.0.weight": state["seq.1.weight"]})

@@ -71,3 +71,19 @@ def test_read_results_names_an_empty_file_and_garbage(tmp_path):
         read_results(tmp_path / "bad.csv")
     with pytest.raises(FileNotFoundError, match="missing.csv is missing"):
         read_results(tmp_path / "missing.csv")
+
+
+def test_the_originals_round_30_name_is_read_only_when_asked():
+    """The original saves rounds 29 and 30 as d0.2_0.1_0.1.pth (its round index is set to
+    0.1); with original_names it is round 30, otherwise a foreign name."""
+    assert CifarCheckpoint.parse("d0.2_0.1_0.1.pth", original_names=True).round == 30
+    with pytest.raises(ValueError):
+        CifarCheckpoint.parse("d0.2_0.1_0.1.pth")
+
+
+@pytest.mark.parametrize("row,expected", [
+    ({"fanout": "paper"}, "paper"), ({"fanout": "exact"}, "exact"),
+    ({"fanout": float("nan")}, "exact"), ({}, "exact")])
+def test_trained_fanout_reads_the_log_and_defaults_for_older_logs(row, expected):
+    from synoploss.results import trained_fanout
+    assert trained_fanout(row) == expected

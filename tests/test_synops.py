@@ -154,3 +154,49 @@ def test_estimate_equals_sinabs_measurement_layer_by_layer(seed):
     result = evaluate_spiking(net, [(data, torch.zeros(6))], keep_output=True)
     assert result.layer_synops == pytest.approx(estimated, rel=1e-5)
     torch.testing.assert_close(torch.from_numpy(result.output_spikes), analog_output.detach())
+
+
+# The paper's fan-out constants, typed from the paper (Sorbaro et al. 2020, and the
+# original code): the rule "next layer's kernel area x channels / stride area" must
+# reproduce them, and the output ReLU gets the network's output fan-out.
+@pytest.mark.parametrize("network,expected", [
+    ("mnist_dvs", [72, 108, 108, 10, 0]),
+    ("cifar10", [864, 432, 1728, 1728, 432, 1728, 192, 10, 1]),
+])
+def test_paper_fanouts_are_the_papers_constants(network, expected):
+    from synoploss.models import CIFAR10AnalogueClassifier, MNISTDVSNet
+    model = MNISTDVSNet(fanout="paper") if network == "mnist_dvs" \
+        else CIFAR10AnalogueClassifier(fanout="paper")
+    relus = [m for m in model.modules() if isinstance(m, NeuromorphicReLU)]
+    assert [float(relu.fanout) for relu in relus] == expected
+    assert all(relu.fanout.numel() == 1 for relu in relus)  # one constant per layer
+
+
+def test_paper_input_layer_synops_are_72_per_input_event():
+    """With the paper's fan-outs, the input layer's estimate is exactly 72 x the events
+    (9 kernel positions x 8 channels), while the exact maps give less: border pixels
+    reach fewer of conv1's outputs."""
+    from synoploss.models import MNISTDVSNet
+    frames = torch.zeros(2, 1, 64, 64)
+    frames[0, 0, 10:20, 30:35] = 3          # 150 events, all inside
+    frames[1, 0, 0, :] = 1                  # 64 events on the top border row
+    for mode, expected in (("paper", [150 * 72, 64 * 72]),):
+        model = MNISTDVSNet(quantize=True, fanout=mode).eval()
+        for frame, events in zip(frames, expected):
+            model(frame[None])
+            assert model.input_relu.activity.item() == events
+    exact = MNISTDVSNet(quantize=True, fanout="exact").eval()
+    exact(frames[1:])
+    # conv1 (3x3, no padding: 62x62 outputs): a top-row pixel is in the first window row
+    # only, in 3 windows (columns 2..61), 2 (columns 1, 62) or 1 (columns 0, 63), x 8
+    assert exact.input_relu.activity.item() == (60 * 3 + 2 * 2 + 2 * 1) * 8
+    exact(frames[:1])
+    assert exact.input_relu.activity.item() == 150 * 72  # inside: exact equals paper
+
+
+def test_paper_fanout_of_a_linear_layer_and_an_unknown_mode():
+    model = nn.Sequential(NeuromorphicReLU(), nn.Flatten(), nn.Linear(8, 3))
+    assign_fanout(model, (2, 2, 2), mode="paper")
+    assert float(model[0].fanout) == 3
+    with pytest.raises(ValueError, match="one of"):
+        assign_fanout(model, (2, 2, 2), mode="approximate")

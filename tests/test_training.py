@@ -91,3 +91,32 @@ def test_an_optimiser_overflow_is_a_failed_model_not_a_crash():
     loader = DataLoader(TensorDataset(torch.rand(8, 4), torch.randint(0, 3, (8,))), 4)
     with pytest.raises(NonFiniteLossError, match="overflowed"):
         fit(model, loader, 1, lr=1e300, progress=False)
+
+
+def test_epoch_log_rows_and_tensorboard_scalars(tmp_path):
+    """One row per epoch (a rerun of the run replaces its rows) and the original's
+    scalars in TensorBoard's event files, read back with tensorboard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from synoploss.io import read_csv
+    from synoploss.training import TENSORBOARD_TAGS, EpochLog
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), NeuromorphicReLU(quantize=False),
+                          nn.Linear(8, 2))
+    assign_fanout(model, (1, 4, 4))
+    loader = toy_problem()
+    for attempt in range(2):
+        log = EpochLog(tmp_path / "epoch_log.csv", "toy", tmp_path / "tb", fanout="paper")
+        fit(model, loader, 3, 1e-2, SynOpLoss(SynOpCounter(model.modules()), target=10.0),
+            progress=False, on_epoch=log)
+        log.close()
+    rows = read_csv(tmp_path / "epoch_log.csv")
+    assert rows["epoch"].tolist() == [1, 2, 3] and rows["fanout"].eq("paper").all()
+    # the loss is cross-entropy + SynOp term, both logged
+    assert (rows["train_loss"] - rows["cross_entropy"] - rows["synop_loss"]).abs().max() < 1e-9
+    events = EventAccumulator(str(tmp_path / "tb" / "toy"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {TENSORBOARD_TAGS[c] for c in ("train_accuracy", "train_loss", "train_synops",
+                                          "cross_entropy", "synop_loss")} <= tags
+    accuracy = [event.value for event in events.Scalars("accuracy_training")]
+    assert accuracy[-3:] == pytest.approx(rows["train_accuracy"].tolist(), rel=1e-6)

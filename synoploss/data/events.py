@@ -42,6 +42,12 @@ def sensor_bins(resolution: int, crop: int | None = None) -> np.ndarray:
     return np.stack([edges, edges])
 
 
+def output_bins(resolution: int) -> np.ndarray:
+    """Bin edges (2, resolution + 1) of the output pixels, for x and y: 0, 1, ..., resolution."""
+    edges = np.arange(resolution + 1, dtype=np.float64)
+    return np.stack([edges, edges])
+
+
 def to_output_resolution(events: np.ndarray, bins_xy: np.ndarray) -> np.ndarray:
     """Events inside the bins, with x and y replaced by their bin indices."""
     x_index = np.searchsorted(bins_xy[0], events["x"], side="right") - 1

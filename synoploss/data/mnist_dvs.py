@@ -25,7 +25,7 @@ from ..io import atomic_path, save_npz, write_json
 from ..parallel import map_jobs
 from .aedat import AedatError, read_aedat
 from .events import (accumulate_frame, bin_spiketrain, chunk_events, filter_hot_pixels,
-                     sensor_bins, to_output_resolution)
+                     output_bins, sensor_bins, to_output_resolution)
 from . import LoadedData
 
 REAL_DESCRIPTION = "MNIST-DVS (IMSE-CNM DVS128 recordings)"
@@ -127,6 +127,7 @@ def read_file_list(path) -> List[Tuple[str, int]]:
 
 
 # ---------------------------------------------------------------- recordings -> samples
+SAMPLE_FORMAT = 2  # the .npz keys and their meaning; bump when they change
 @dataclass(frozen=True)
 class ConversionSettings:
     spike_count: int = 3000
@@ -139,8 +140,9 @@ class ConversionSettings:
     max_chunk_seconds: float = 10.0
 
     def record(self) -> Dict:
-        """What determines the samples: stored in dataset_info.json and compared on reruns."""
-        return dict(spike_count=self.spike_count, resolution=self.resolution, crop=self.crop,
+        """What determines the samples: stored in dataset_info.json and compared on reruns
+        (sample_format 2: bins_xy in output pixels; samples of format 1 are stale)."""
+        return dict(sample_format=SAMPLE_FORMAT, spike_count=self.spike_count, resolution=self.resolution, crop=self.crop,
                     hot_pixel_frequency=self.hot_pixel_frequency)
 
 
@@ -164,8 +166,11 @@ def convert_recording(root: Path, out: Path, split: str, relative: str, label: i
         return dict(status="skipped", split=split, label=label, reason=str(error))
     if settings.hot_pixel_frequency and len(events):
         events = filter_hot_pixels(events, settings.hot_pixel_frequency)
-    bins_xy = sensor_bins(settings.resolution, settings.crop)
-    events = to_output_resolution(events, bins_xy)
+    events = to_output_resolution(events, sensor_bins(settings.resolution, settings.crop))
+    # the edges of the stored events' (binned) coordinates, as aermanager stores its bins:
+    # np.histogramdd((y, x), bins=bins_xy[::-1]) is the frame ([y, x]), the same counts as
+    # np.histogramdd((x, y), bins=bins_xy) laid out [x, y]
+    bins_xy = output_bins(settings.resolution)
     chunks = chunk_events(events, settings.spike_count)
     longest = max((int(c["t"][-1] - c["t"][0]) for c in chunks), default=0) / 1e6
     if longest > settings.max_chunk_seconds:
@@ -182,7 +187,8 @@ def convert_recording(root: Path, out: Path, split: str, relative: str, label: i
         spiketrain["t"] -= spiketrain["t"][0]
         save_npz(out / split / f"{stem}_{index}.npz",
                  frame=accumulate_frame(chunk, settings.resolution), spiketrain=spiketrain,
-                 bins_xy=bins_xy, label=np.int64(label), source=np.str_(str(relative)))
+                 bins_xy=bins_xy, sensor_bins_xy=sensor_bins(settings.resolution, settings.crop),
+                 label=np.int64(label), source=np.str_(str(relative)))
     write_json(marker, dict(samples=len(chunks), source=str(relative)))
     return dict(status="converted", split=split, label=label, samples=len(chunks))
 
