@@ -46,9 +46,10 @@ from synoploss.io import append_row, load_state, read_csv, save_torch
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
 from synoploss.results import CifarCheckpoint, Workdir
-from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, ensure_writable_dir,
-                               fail, nonnegative_float, nonnegative_int, positive_float,
-                               positive_int, probability, script_parser, seed_everything)
+from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, add_revive_flag,
+                               ensure_writable_dir, fail, nonnegative_float, nonnegative_int,
+                               positive_float, positive_int, probability, script_parser,
+                               seed_everything)
 from synoploss.synops import SynOpCounter, count_macs
 from synoploss.training import PRECISIONS, EpochLog, NonFiniteLossError, divergence, fit
 
@@ -85,6 +86,7 @@ def parse_args(argv=None):
                         help="give round 0 the SynOp loss too, with the MAC count as its target "
                              "(the original trains round 0 with QAT alone)")
     add_fanout_flag(parser)
+    add_revive_flag(parser)
     parser.add_argument("--tensorboard", default=None, metavar="DIR",
                         help="also write the per-epoch scalars for TensorBoard to DIR/round_<r>")
     parser.add_argument("--lr", type=positive_float, default=2.5e-4)
@@ -139,7 +141,8 @@ def build_model(args, round_index, state=None):
     plain = round_index < 0
     model = CIFAR10AnalogueClassifier(quantize=not plain, dropout_rate=args.dropout,
                                       width=args.width, fanout=args.fanout,
-                                      last_layer_relu=args.output_relu or not plain)
+                                      last_layer_relu=args.output_relu or not plain,
+                                      revive_output=args.revive_output)
     if state is not None:
         model.load_state_dict(state)
     return model
@@ -253,6 +256,7 @@ def run(args, context, device):
             log_path, f"round_{round_index}", args.tensorboard, key=("round", "epoch"),
             round=round_index, quantize=not plain, output_relu=args.output_relu or not plain,
             target=target if synop_loss is not None else None, fanout=args.fanout,
+            revive_output=args.revive_output,
             macs=sum(layer.macs for layer in macs[1:]), width=args.width,
             world_size=context.world_size, data=description) if context.is_main else None
 

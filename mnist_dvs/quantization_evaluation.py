@@ -16,9 +16,9 @@ from synoploss.io import save_torch, write_csv
 from synoploss.loss import SynOpLoss
 from synoploss.models import INITS, MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
 from synoploss.results import Workdir
-from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, device_or_fail,
-                               ensure_writable_dir, fail, positive_float, positive_int,
-                               script_parser, seed_everything)
+from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, add_revive_flag,
+                               device_or_fail, ensure_writable_dir, fail, positive_float,
+                               positive_int, script_parser, seed_everything)
 from synoploss.synops import SynOpCounter
 from synoploss.training import EpochLog, NonFiniteLossError, fit
 
@@ -43,6 +43,7 @@ def parse_args(argv=None):
     parser.add_argument("--dt_us", type=positive_int, default=1000)
     add_device_flag(parser)
     add_fanout_flag(parser)
+    add_revive_flag(parser)
     parser.add_argument("--tensorboard", default=None, metavar="DIR",
                         help="also write the per-epoch scalars for TensorBoard to DIR/<run>")
     parser.add_argument("--no_progress", action="store_true")
@@ -66,8 +67,8 @@ def main(argv=None):
     rows = []
     for quantize_training in (False, True):
         seed_everything(args.seed)
-        model = MNISTDVSNet(quantize=quantize_training, init=args.init,
-                            fanout=args.fanout).to(device)
+        model = MNISTDVSNet(quantize=quantize_training, init=args.init, fanout=args.fanout,
+                            revive_output=args.revive_output).to(device)
         synop_loss = SynOpLoss(SynOpCounter(model.modules()), target=args.target) \
             if args.target else None
         loader = DataLoader(train_set, args.batch_size, shuffle=True)
@@ -94,7 +95,8 @@ def main(argv=None):
             else:
                 stats = evaluate_analog(model, DataLoader(frames, 256), device)
                 row.update(ann_accuracy=stats.accuracy, ann_synops=stats.synops)
-            rows.append(dict(row, target=args.target, fanout=args.fanout, data=description))
+            rows.append(dict(row, target=args.target, fanout=args.fanout,
+                             revive_output=args.revive_output, data=description))
             print(f"trained {'with' if quantize_training else 'without'} QAT, tested "
                   f"{'quantized' if quantize_test else 'non-quantized'}: accuracy "
                   f"{row['ann_accuracy']:.4f}"

@@ -35,9 +35,9 @@ from synoploss.io import append_row, load_state, read_csv, save_torch
 from synoploss.loss import SynOpLoss
 from synoploss.models import MNISTDVSNet
 from synoploss.results import Workdir, format_target, mnist_dvs_checkpoint, model_name
-from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, device_or_fail,
-                               ensure_writable_dir, fail, parse_shard, positive_float,
-                               positive_int, script_parser, seed_everything)
+from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, add_revive_flag,
+                               device_or_fail, ensure_writable_dir, fail, parse_shard,
+                               positive_float, positive_int, script_parser, seed_everything)
 from synoploss.synops import SynOpCounter
 from synoploss.training import EpochLog, NonFiniteLossError, divergence, fit
 
@@ -68,6 +68,7 @@ def parse_args(argv=None):
     parser.add_argument("--target_max", type=positive_float, default=10 ** 6.3,
                         help="highest SynOp target per sample (default 10^6.3 = 2.0e6)")
     add_fanout_flag(parser)
+    add_revive_flag(parser)
     parser.add_argument("--n_epochs", type=positive_int, default=8)
     parser.add_argument("--batch_size", type=positive_int, default=256)
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
@@ -139,7 +140,8 @@ def train_model(spec, args, train_set, device, epoch_log):
     seed_everything(args.seed)
     train_loader = DataLoader(train_set, args.batch_size, shuffle=True,
                               generator=torch.Generator().manual_seed(args.seed))
-    model = MNISTDVSNet(quantize=args.quantize_training, fanout=args.fanout)
+    model = MNISTDVSNet(quantize=args.quantize_training, fanout=args.fanout,
+                        revive_output=args.revive_output)
     if args.init_from:
         load_state(model, args.init_from)
     model = model.to(device)
@@ -212,6 +214,7 @@ def main(argv=None):
             name=spec.name, target=spec.target, alpha=spec.alpha, epochs=args.n_epochs,
             init_from=args.init_from or "",
             quantize_training=args.quantize_training, seed=args.seed, fanout=args.fanout,
+            revive_output=args.revive_output,
             test_accuracy=test.accuracy, estimated_synops=test.synops,
             cross_entropy=test.cross_entropy, model_path=model_path,
             wall_seconds=round(time.time() - started, 1), data=data_description),

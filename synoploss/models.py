@@ -21,7 +21,7 @@ class MNISTDVSNet(nn.Module):
     maps or the "paper"'s constants 72, 108, 108, 10 (`synops.assign_fanout`)."""
 
     def __init__(self, quantize: bool = False, input_shape=MNIST_DVS_INPUT,
-                 init: str = "kaiming", fanout: str = "exact"):
+                 init: str = "kaiming", fanout: str = "exact", revive_output: bool = True):
         super().__init__()
         self.input_relu = NeuromorphicReLU(quantize=quantize)
         self.seq = nn.Sequential(
@@ -39,7 +39,8 @@ class MNISTDVSNet(nn.Module):
             nn.Linear(432, 10, bias=False),                 # seq.11
             # revive: an output unit that turned negative for every input could never
             # predict its class again; its gradient may still pull it up (forward as is).
-            NeuromorphicReLU(quantize=quantize, revive=True),
+            # The original's plain ReLU: revive_output=False.
+            NeuromorphicReLU(quantize=quantize, revive=revive_output),
         )
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
@@ -86,7 +87,8 @@ class CIFAR10AnalogueClassifier(nn.Module):
     PAPER_OUTPUT_FANOUT = 1
 
     def __init__(self, quantize: bool = False, dropout_rate=(0.2, 0.1),
-                 last_layer_relu: bool = True, width: float = 1.0, fanout: str = "exact"):
+                 last_layer_relu: bool = True, width: float = 1.0, fanout: str = "exact",
+                 revive_output: bool = True):
         super().__init__()
         narrow, wide = max(1, round(96 * width)), max(1, round(192 * width))
         # (out channels, kernel, stride)
@@ -99,7 +101,7 @@ class CIFAR10AnalogueClassifier(nn.Module):
                                     bias=False))
             if index + 1 < len(plan) or last_layer_relu:
                 layers.append(NeuromorphicReLU(quantize=quantize,
-                                               revive=index + 1 == len(plan)))
+                                               revive=revive_output and index + 1 == len(plan)))
             channels = out
         layers += [SumPool2d(8), nn.Flatten()]
         self.seq = nn.Sequential(*layers)

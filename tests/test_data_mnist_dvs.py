@@ -145,6 +145,13 @@ def test_small_emulated_dataset_end_to_end(tmp_path):
     summary = convert_dataset(root, tmp_path / "out", progress=False)
     assert summary.read == 30 and sum(summary.samples["train"].values()) == 40
     assert describe(tmp_path / "out") == STANDIN_DESCRIPTION
+    info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
+    statistics = info["recording_statistics"]  # the emulated files' statistics travel along
+    assert statistics["recordings"] == 30 and "chunk_3000_ms" in statistics["published"]
+    # a rerun with other emulator settings would keep stale recordings: refused
+    with pytest.raises(ValueError, match="events_per_recording differ"):
+        write_standin_recordings(root, train_per_digit=2, test_per_digit=1,
+                                 events_per_recording=9000, progress=False)
     durations = SpikeTrainDataset(tmp_path / "out" / "test").durations
     assert 5 <= np.median(durations) <= 200  # tens of 1 ms bins per chunk, as real chunks
 

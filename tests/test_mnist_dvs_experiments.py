@@ -116,6 +116,10 @@ def test_ann_mode_and_benchmark_and_summary(trained, tiny_mnist_dvs, capsys):
     summarize.main(["--workdir", str(trained)])
     output = capsys.readouterr().out
     assert "estimated vs measured SynOps" in output and "STAND-IN" in output
+    # the paper's claims as goals, each met or missed with its measured value
+    goals = output.split("the paper's claims as goals on this data:")[1].strip().splitlines()
+    assert len(goals) >= 3 and all(goal.split()[0] in ("met", "MISSED") for goal in goals)
+    assert "baseline SNN accuracy >= 90%" in goals[0]
     assert len(pd.read_csv(Workdir(trained).summary)) >= 3
 
 

