@@ -19,7 +19,7 @@ import pandas as pd
 
 from synoploss.energy import add_energy_flag
 from synoploss.io import read_csv, write_csv
-from synoploss.results import BASELINE, Workdir, read_spiking_curves
+from synoploss.results import BASELINE, Workdir, read_spiking_curves, trained_fanout
 from synoploss.runtime import fail, nonnegative_float, script_parser
 
 
@@ -56,7 +56,8 @@ def main(argv=None):
         fail(__file__, f"{error} (run test_spiking.py --mode nopenalty)")
     rows = [dict(curve="baseline", model=baseline["model_path"], setting="",
                  snn_accuracy=baseline["snn_accuracy"], snn_synops=baseline["snn_synops"],
-                 ann_synops=baseline["ann_synops"], reduction=1.0)]
+                 ann_synops=baseline["ann_synops"], reduction=1.0,
+                 fanout=trained_fanout(baseline))]
     for label, frame in curves.items():
         for _, row in frame.iterrows():
             setting = (f"scale {row['scale']:.2f}" if label == "weight scaling" else
@@ -64,12 +65,14 @@ def main(argv=None):
             rows.append(dict(curve=label, model=row["model_path"], setting=setting,
                              snn_accuracy=row["snn_accuracy"], snn_synops=row["snn_synops"],
                              ann_synops=row["ann_synops"],
-                             reduction=baseline["snn_synops"] / row["snn_synops"]))
+                             reduction=baseline["snn_synops"] / row["snn_synops"],
+                             fanout=trained_fanout(row)))
     chip = args.energy_model
     for row in rows:  # MNIST-DVS input events are SynOps too: no analog input MACs
         row.update(energy_model=chip.name, energy_uj=chip.energy_pj(row["snn_synops"]) / 1e6)
     write_csv(files.summary, rows)
-    print(f"data: {baseline['data']}")
+    print(f"data: {baseline['data']}; estimates with {sorted({r['fanout'] for r in rows})} "
+          "fan-outs")
     print(f"{'curve':<24}{'setting':<16}{'SNN acc':>9}{'SNN SynOps':>12}{'estimate':>11}"
           f"{'reduction':>11}{'µJ/inference':>14}")
     for row in rows:
