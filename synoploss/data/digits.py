@@ -82,7 +82,7 @@ def mnist_like(image8: np.ndarray) -> np.ndarray:
 def sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     """(images (1797, 28, 28) float in [0, 1], labels (1797,)): scikit-learn's real
     handwritten 8x8 digits (shipped with scikit-learn, no download), made MNIST-like."""
-    from sklearn.datasets import load_digits  # only the stand-ins need scikit-learn
+    from sklearn.datasets import load_digits  # only tests need these
 
     digits = load_digits()
     return np.stack([mnist_like(image) for image in digits.images]), digits.target
