@@ -20,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest tests
 
-# MNIST-DVS and MNIST quantization only (about 17 minutes on 2 cores)
+# MNIST-DVS and MNIST quantization only (about 15 minutes on 2 cores)
 demo: $(STAMP)
 	DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: the paper's experiments, reduced, on the embedded stand-in data: MNIST-DVS
-# and the MNIST quantization-only study (about 17 minutes on 2 cores). `make demo-cifar`
+# and the MNIST quantization-only study (about 15 minutes on 2 cores). `make demo-cifar`
 # runs the CIFAR-10 stand-in stage (about 9 minutes more): DEMO_STAGES picks the stages.
 # Everything goes to demo_output/ (override with DEMO_DIR); reruns resume where they stopped.
 set -euo pipefail
