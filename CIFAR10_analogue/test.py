@@ -23,14 +23,13 @@ SynOps x --energy_model's pJ per SynOp + the first layer's MACs at every step x 
 """
 from pathlib import Path
 
-import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from synoploss.data.cifar10 import load_cifar10
 from synoploss.energy import add_energy_flag, energy_columns
 from synoploss.evaluation import compare_analog_and_spiking, evaluate_analog
-from synoploss.io import load_state, read_csv, write_csv
+from synoploss.io import load_state, read_csv, read_state, write_csv
 from synoploss.models import (CIFAR10_INPUT, CIFAR10AnalogueClassifier, scale_first_layer,
                               set_quantize)
 from synoploss.nir_export import add_export_nir_flag, export_nir
@@ -117,18 +116,15 @@ def checkpoints_from_folder(folder, rounds):
 
 def load_round(path, checkpoint, round_index, fanout, width=None):
     """The network of a checkpoint, at `width` or the width its weights have."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({error})") from error
+    state = read_state(path)
     if width is None:
         try:
-            width = CIFAR10AnalogueClassifier.width_of(state.get("state_dict", state))
+            width = CIFAR10AnalogueClassifier.width_of(state)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
     model = CIFAR10AnalogueClassifier(quantize=round_index >= 0, dropout_rate=checkpoint.dropout,
                                       width=width, fanout=fanout)
-    return load_state(model, path)
+    return load_state(model, path, state)
 
 
 def main(argv=None):

@@ -47,9 +47,9 @@ from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
 from synoploss.results import CifarCheckpoint, Workdir
 from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, add_revive_flag,
-                               ensure_writable_dir, fail, nonnegative_float, nonnegative_int,
-                               positive_float, positive_int, probability, script_parser,
-                               seed_everything)
+                               add_tensorboard_flag, ensure_writable_dir, fail,
+                               nonnegative_float, nonnegative_int, positive_float,
+                               positive_int, probability, script_parser, seed_everything)
 from synoploss.synops import SynOpCounter, count_macs
 from synoploss.training import PRECISIONS, EpochLog, NonFiniteLossError, divergence, fit
 
@@ -87,8 +87,7 @@ def parse_args(argv=None):
                              "(the original trains round 0 with QAT alone)")
     add_fanout_flag(parser)
     add_revive_flag(parser)
-    parser.add_argument("--tensorboard", default=None, metavar="DIR",
-                        help="also write the per-epoch scalars for TensorBoard to DIR/round_<r>")
+    add_tensorboard_flag(parser, "round_<r>")
     parser.add_argument("--lr", type=positive_float, default=2.5e-4)
     parser.add_argument("--weight_decay", type=nonnegative_float, default=1e-3)
     parser.add_argument("--batch_size", type=positive_int, default=512, help="global batch size")

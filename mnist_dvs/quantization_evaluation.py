@@ -17,8 +17,8 @@ from synoploss.loss import SynOpLoss
 from synoploss.models import INITS, MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
 from synoploss.results import Workdir
 from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, add_revive_flag,
-                               device_or_fail, ensure_writable_dir, fail, positive_float,
-                               positive_int, script_parser, seed_everything)
+                               add_tensorboard_flag, device_or_fail, ensure_writable_dir, fail,
+                               positive_float, positive_int, script_parser, seed_everything)
 from synoploss.synops import SynOpCounter
 from synoploss.training import EpochLog, NonFiniteLossError, fit
 
@@ -44,8 +44,7 @@ def parse_args(argv=None):
     add_device_flag(parser)
     add_fanout_flag(parser)
     add_revive_flag(parser)
-    parser.add_argument("--tensorboard", default=None, metavar="DIR",
-                        help="also write the per-epoch scalars for TensorBoard to DIR/<run>")
+    add_tensorboard_flag(parser, "<run>")
     parser.add_argument("--no_progress", action="store_true")
     add_alias(parser, "--data", "--data_root")
     return parser.parse_args(argv)

@@ -36,8 +36,9 @@ from synoploss.loss import SynOpLoss
 from synoploss.models import MNISTDVSNet
 from synoploss.results import Workdir, format_target, mnist_dvs_checkpoint, model_name
 from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, add_revive_flag,
-                               device_or_fail, ensure_writable_dir, fail, parse_shard,
-                               positive_float, positive_int, script_parser, seed_everything)
+                               add_tensorboard_flag, device_or_fail, ensure_writable_dir, fail,
+                               parse_shard, positive_float, positive_int, script_parser,
+                               seed_everything)
 from synoploss.synops import SynOpCounter
 from synoploss.training import EpochLog, NonFiniteLossError, divergence, fit
 
@@ -90,8 +91,7 @@ def parse_args(argv=None):
                         help="random subset of the test frames, for quick runs")
     parser.add_argument("--shard", default="1/1",
                         help="i/n: train only models k with k %% n == i - 1 of the sweep")
-    parser.add_argument("--tensorboard", default=None, metavar="DIR",
-                        help="also write the per-epoch scalars for TensorBoard to DIR/<model>")
+    add_tensorboard_flag(parser)
     parser.add_argument("--no_progress", action="store_true", help="hide tqdm bars")
     add_alias(parser, "--data", "--data_root")
     args = parser.parse_args(argv)

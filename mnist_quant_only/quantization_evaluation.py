@@ -23,9 +23,10 @@ from synoploss.evaluation import evaluate_analog
 from synoploss.io import append_row, read_csv, save_torch
 from synoploss.models import MNISTQuantNet, set_quantize
 from synoploss.results import Workdir, quant_only_checkpoint
-from synoploss.runtime import (add_device_flag, add_fanout_flag, device_or_fail,
-                               ensure_writable_dir, fail, nonnegative_float, nonnegative_int,
-                               positive_float, positive_int, script_parser, seed_everything)
+from synoploss.runtime import (add_device_flag, add_fanout_flag, add_tensorboard_flag,
+                               device_or_fail, ensure_writable_dir, fail, nonnegative_float,
+                               nonnegative_int, positive_float, positive_int, script_parser,
+                               seed_everything)
 from synoploss.training import EpochLog, NonFiniteLossError, fit
 
 DEFAULT_SCALES = [round(value, 1) for value in np.arange(0.1, 5.0, 0.2)]
@@ -50,8 +51,7 @@ def parse_args(argv=None):
     parser.add_argument("--max_train_samples", type=positive_int, default=None)
     add_device_flag(parser)
     add_fanout_flag(parser)
-    parser.add_argument("--tensorboard", default=None, metavar="DIR",
-                        help="also write the per-epoch scalars for TensorBoard to DIR/<model>")
+    add_tensorboard_flag(parser)
     parser.add_argument("--no_progress", action="store_true")
     return parser.parse_args(argv)
 

@@ -136,11 +136,9 @@ def append_row(path, row: Dict, key: List[str] | None = None) -> None:
             frame.to_csv(temporary, index=False)
 
 
-def load_state(model: nn.Module, path) -> nn.Module:
-    """Load a checkpoint (a state dict, or a dict with 'state_dict') into `model`.
-
-    Errors name the file and what does not fit, e.g. a checkpoint of another network.
-    """
+def read_state(path) -> dict:
+    """A checkpoint's state dict (a state dict, or a dict with 'state_dict'), on the CPU.
+    Errors name the file: missing, unreadable, or not a state dict."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
@@ -152,6 +150,18 @@ def load_state(model: nn.Module, path) -> nn.Module:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
+    return state
+
+
+def load_state(model: nn.Module, path, state: dict | None = None) -> nn.Module:
+    """Load a checkpoint into `model` (`state`: the file's `read_state`, when the caller
+    has read it already, so that it is not read twice).
+
+    Errors name the file and what does not fit, e.g. a checkpoint of another network.
+    """
+    path = Path(path)
+    if state is None:
+        state = read_state(path)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -73,7 +73,7 @@ LEGACY_FANOUT = "exact"  # logs written before the column existed used exact map
 
 def trained_fanout(row) -> str:
     """The fan-out mode a training-log row was trained with."""
-    value = row.get(FANOUT_COLUMN) if hasattr(row, "get") else None
+    value = row.get(FANOUT_COLUMN)  # a log row (pandas Series) or a dict
     return LEGACY_FANOUT if value is None or value != value else str(value)
 
 

@@ -80,6 +80,12 @@ def add_fanout_flag(parser: argparse.ArgumentParser, inherit: bool = False) -> N
              f"measures spiking networks); default: {default}")
 
 
+def add_tensorboard_flag(parser: argparse.ArgumentParser, run: str = "<model>") -> None:
+    """--tensorboard DIR: the per-epoch scalars (training.EpochLog) in DIR/<run>."""
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help=f"also write the per-epoch scalars for TensorBoard to DIR/{run}")
+
+
 def add_revive_flag(parser: argparse.ArgumentParser) -> None:
     """--revive_output: our output-unit revival (forward pass unchanged), off as the original."""
     parser.add_argument(
