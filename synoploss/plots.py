@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # headless by default; a notebook front end still shows f
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import LogLocator  # noqa: E402
 
 from .energy import ENERGY_MODELS, MAC_PJ_45NM  # noqa: E402
 from .results import (BASELINE, BASELINE_CURVE, SPIKING_CURVES, TRAINED_CURVES,  # noqa: E402
@@ -54,6 +55,14 @@ def draw(function, *arguments, figure_dir):
     except KeyError as error:
         plt.close("all")
         return [], f"a results file lacks the column {error}"
+
+
+def log_x(ax) -> None:
+    """Log x axis whose labels do not collide: when the data cross one decade, matplotlib
+    labels the minor ticks at 2, 3, 4 and 6 x 10^n, and 3 and 4 x 10^n overlap at these
+    figures' widths; minor ticks (and labels) at 2 and 4 x 10^n only."""
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 4.0)))
 
 
 def _data_note(frame: pd.DataFrame) -> str:
@@ -139,7 +148,7 @@ def mnist_dvs_analog(workdir, figure_dir):
             ax.plot(base["ann_synops"], base["ann_accuracy"] * 100, "*", ms=15, color="k",
                     label="no penalty")
             ax.legend(title=fanout_label(rows), fontsize=8, title_fontsize=8)
-        ax.set_xscale("log"), ax.set_xlabel("estimated SynOps per sample")
+        log_x(ax), ax.set_xlabel("estimated SynOps per sample")
         ax.set_title(f"tested {how}" + (" (the paper's figure)" if how == "quantized" else ""),
                      fontsize=9)
     axes[0].set_ylabel("test accuracy (%)")
@@ -162,7 +171,7 @@ def mnist_dvs_targets(workdir, figure_dir):
         span = [targets.min(), targets.max()]
         right.plot(span, span, "k--", lw=1, label="identity")
     for ax in (left, right):
-        ax.set_xscale("log"), ax.set_xlabel("SynOp target per sample")
+        log_x(ax), ax.set_xlabel("SynOp target per sample")
         ax.legend(title=fanout_label(log), fontsize=8, title_fontsize=8)
     left.set_ylabel("analog test accuracy (%)")
     right.set_yscale("log"), right.set_ylabel("estimated SynOps per sample")
@@ -182,7 +191,7 @@ def mnist_dvs_spiking(workdir, figure_dir):
                 color=COLOURS[label])
     ax.plot(baseline["snn_synops"], baseline["snn_accuracy"] * 100, "*", ms=15, color="k",
             label="no penalty")
-    ax.set_xscale("log"), ax.set_xlabel("SynOps per sample (measured by sinabs)")
+    log_x(ax), ax.set_xlabel("SynOps per sample (measured by sinabs)")
     ax.set_ylabel("spiking test accuracy (%)")
     ax.legend(fontsize=8, title=f"analog estimates' {fanout_label(pd.concat(curves.values()))}",
               title_fontsize=8)
@@ -222,7 +231,7 @@ def mnist_dvs_estimate_vs_measured(workdir, figure_dir):
         limits += [frame["ann_synops"].min(), frame["snn_synops"].max()]
     left.plot([min(limits), max(limits)], [min(limits), max(limits)], "k--", lw=1)
     right.plot([0, 100], [0, 100], "k--", lw=1)
-    left.set_xscale("log"), left.set_yscale("log")
+    log_x(left), left.set_yscale("log")
     left.set_xlabel("estimated SynOps (quantized analog)"), left.set_ylabel("measured SynOps (spiking)")
     right.set_xlabel("analog accuracy (%)"), right.set_ylabel("spiking accuracy (%)")
     left.legend(fontsize=8, title=fanout_label(pd.concat(curves.values())), title_fontsize=8)
@@ -254,7 +263,7 @@ def cifar10(workdir, figure_dir):
             label="Sorbaro et al. 2020 SynOp+QAT (from the paper)")
     ax.plot(CIFAR_PAPER_WEIGHT_SCALING[1], CIFAR_PAPER_WEIGHT_SCALING[0], "+", ms=10,
             color="k", label="Sorbaro et al. 2020 weight scaling (from the paper)")
-    ax.set_xscale("log"), ax.set_xlabel("SynOps per image (millions, measured by sinabs)")
+    log_x(ax), ax.set_xlabel("SynOps per image (millions, measured by sinabs)")
     ax.set_ylabel("spiking test accuracy (%)")
     ax.legend(fontsize=7, title=fanout_label(inference), title_fontsize=7)
     ax.set_title("CIFAR-10, spiking networks" + standin +

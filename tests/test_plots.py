@@ -53,3 +53,20 @@ def test_draw_removes_the_old_figure_and_names_a_garbage_row(tmp_path):
     assert paths == [] and "log_inference.csv: line 3, column 'snn_accuracy'" in problem
     assert not (figures / "cifar10_spiking.png").exists()  # no stale figure left behind
     assert not (figures / "cifar10_spiking.pdf").exists()
+
+
+@pytest.mark.parametrize("span", [(2.1e5, 3.7e6), (6e5, 2e6), (1.2e1, 3.3e2), (1e4, 1e7)])
+def test_log_x_tick_labels_do_not_overlap(span):
+    """The spans of the demo's figures (the analog figure crossed one decade and matplotlib
+    labelled 3 and 4 x 10^5 on top of each other) and a wide one."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))  # one panel of the two-panel figures
+    ax.plot(span, [0, 1])
+    plots.log_x(ax)
+    fig.canvas.draw()
+    low, high = ax.get_xlim()
+    boxes = [label.get_window_extent() for label in ax.xaxis.get_ticklabels(which="both")
+             if label.get_text() and low <= label.get_position()[0] <= high]
+    plt.close(fig)
+    assert len(boxes) >= 2  # labelled at all
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
