@@ -10,7 +10,8 @@ loss ((S - S*) / S*)^2. Round 0 is QAT alone, as the original (--first_round_syn
 gives it the loss, with the plain network's multiply-accumulates without the input layer,
 342,220,800 at full width, as S*). Each next target is the previous round's estimated
 SynOps (on the test set) times --target_decay (0.7) from round --decay_from_round (17)
-on, times 1 before. Each round starts from the previous round's weights. SynOps are
+on, times 1 before. Each round starts from the previous round's weights, round 0 from the
+plain network's as they are (--round0_scale multiplies its first layer first). SynOps are
 estimated with the paper's fan-outs (864, 432, 1728, 1728, 432, 1728, 192, 10, 1) unless
 --fanout exact.
 
@@ -44,7 +45,7 @@ from synoploss.data.cifar10 import (DATA_PATHS, DeviceBatches, load_cifar10, res
 from synoploss.evaluation import evaluate_analog
 from synoploss.io import append_row, load_state, read_csv, save_torch
 from synoploss.loss import SynOpLoss
-from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, set_quantize
+from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, scale_first_layer
 from synoploss.results import CifarCheckpoint, Workdir
 from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, add_revive_flag,
                                add_tensorboard_flag, ensure_writable_dir, fail,
@@ -85,6 +86,14 @@ def parse_args(argv=None):
     parser.add_argument("--first_round_synop_loss", action="store_true",
                         help="give round 0 the SynOp loss too, with the MAC count as its target "
                              "(the original trains round 0 with QAT alone)")
+    parser.add_argument("--round0_scale", type=scale_or_auto, default=1.0, metavar="SCALE|auto",
+                        help="multiply the first convolution's weights by SCALE when round 0 "
+                             "starts from the plain network: quantized as it is, most of its "
+                             "activity lies below 1 and floors to 0. auto: the original's "
+                             "formula, the MACs without the input layer / the plain network's "
+                             "estimated SynOps x 8, which the original computes but does not "
+                             "use (its round 0 loads the unscaled checkpoint). Default 1: the "
+                             "original's behaviour")
     add_fanout_flag(parser)
     add_revive_flag(parser)
     add_tensorboard_flag(parser, "round_<r>")
@@ -132,6 +141,23 @@ def build_loaders(args, context, device, train_set, test_set):
 
 def milestones(epochs):
     return [round(epochs * fraction) for fraction in (200 / 350, 250 / 350, 300 / 350)]
+
+
+def scale_or_auto(text):
+    """argparse type of --round0_scale: a positive number, or 'auto'."""
+    return text if text == "auto" else positive_float(text)
+
+
+def round0_scale(args, macs, plain_synops):
+    """The first-layer scale round 0 starts with: --round0_scale, or with 'auto' the
+    original's w_scale, MACs (without the input layer) / the plain network's estimated
+    SynOps x 8."""
+    if args.round0_scale != "auto":
+        return args.round0_scale
+    if not plain_synops > 0:
+        raise ValueError(f"--round0_scale auto needs the plain network's estimated SynOps, "
+                         f"got {plain_synops}")
+    return macs / plain_synops * 8
 
 
 def build_model(args, round_index, state=None):
@@ -225,6 +251,7 @@ def run(args, context, device):
     macs = count_macs(build_model(args, -1), CIFAR10_INPUT)
     target = float(sum(layer.macs for layer in macs[1:]))  # without the input layer
     state = None
+    plain_synops = done.get(-1)  # the plain network's estimated SynOps (--round0_scale auto)
     if done:
         last = max(done)
         state = load_state(build_model(args, last), files.models / checkpoint_name(args, last))
@@ -239,6 +266,14 @@ def run(args, context, device):
             continue
         plain = round_index < 0
         model = build_model(args, round_index, state).to(device)
+        if round_index == 0:
+            try:
+                scale = round0_scale(args, target, plain_synops)
+            except ValueError as error:
+                fail(__file__, error)
+            scale_first_layer(model, scale)
+            if context.is_main and scale != 1:
+                print(f"round 0 starts from the plain network with its first layer x{scale:.4g}")
         if use_channels_last(args, device):
             model = model.to(memory_format=torch.channels_last)
         if not plain:  # the previous round's SynOps (round 0: the MACs), decayed or not
@@ -292,11 +327,14 @@ def run(args, context, device):
                   f"SynOps {last['test_synops']:.4g}"
                   + (f" (target {target:.4g})" if synop_loss is not None else ""))
         state = model.state_dict()
-        if not plain:
-            # every process needs the same next target: take it from the model on the
-            # test set, the same number rank 0 logged
-            target = evaluate_analog(model, test_loader, device).synops
-            model.train()
+        # every process needs the same next target: take it from the model on the test
+        # set, the same number rank 0 logged
+        measured = evaluate_analog(model, test_loader, device).synops
+        model.train()
+        if plain:
+            plain_synops = measured
+        else:
+            target = measured
 
 
 if __name__ == "__main__":

@@ -105,6 +105,43 @@ def test_the_original_schedule_is_the_default():
     assert (args.decay_from_round, args.target_decay) == (17, 0.7)
     assert not args.output_relu and not args.first_round_synop_loss
     assert args.fanout == "paper"
+    assert args.round0_scale == 1.0  # the original computes a scale but does not use it
+
+
+@pytest.mark.parametrize("flag,macs,plain_synops,expected", [
+    (1.0, 800.0, 100.0, 1.0),
+    (2.5, 800.0, 100.0, 2.5),
+    ("auto", 800.0, 100.0, 64.0),  # the original's w_scale: 800 / 100 x 8
+    ("auto", 21_411_840.0, 3_382_492.4, 50.6416),  # the demo's: its run printed x50.64
+])
+def test_round0_scale(flag, macs, plain_synops, expected):
+    args = train.parse_args(["--round0_scale", str(flag)])
+    assert train.round0_scale(args, macs, plain_synops) == pytest.approx(expected, rel=1e-5)
+
+
+def test_round0_scale_auto_needs_the_plain_synops():
+    with pytest.raises(ValueError, match="plain network's estimated SynOps"):
+        train.round0_scale(train.parse_args(["--round0_scale", "auto"]), 800.0, 0.0)
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_round0_starts_from_the_scaled_plain_network(tmp_path, resume):
+    """With a learning rate too small to move the weights, round 0's checkpoint is the
+    plain network's with the first layer (only) times the original's w_scale, MACs / the
+    plain network's logged SynOps x 8, whether round 0 follows at once or on --resume."""
+    common = TINY + ["--workdir", str(tmp_path), "--data_root", str(tmp_path / "none"),
+                     "--n_epochs", "1", "--round_epochs", "1", "--lr", "1e-12",
+                     "--round0_scale", "auto"]
+    if resume:
+        train.main(common + ["--n_rounds", "0"])
+    train.main(common + ["--n_rounds", "1"] + (["--resume"] if resume else []))
+    log = pd.read_csv(Workdir(tmp_path).training_log)
+    scale = log["macs"].iloc[0] / log.loc[log["round"] == -1, "test_synops"].iloc[-1] * 8
+    models = Workdir(tmp_path).models
+    plain, round0 = (torch.load(models / f"d0.2_0.1_{r}.pth") for r in (-1, 0))
+    assert scale > 2
+    assert torch.allclose(round0["seq.1.weight"], scale * plain["seq.1.weight"], rtol=1e-4)
+    assert torch.allclose(round0["seq.4.weight"], plain["seq.4.weight"], rtol=1e-4)
 
 
 def test_models_folder_tests_original_named_checkpoints_without_a_log(tmp_path):
@@ -189,6 +226,8 @@ def test_resume_retrains_a_logged_round_whose_checkpoint_is_missing(tmp_path, ca
     (["--width", "0"], "--width: must be positive"),
     (["--n_timesteps", "0"], "--n_timesteps: must be a positive integer"),
     (["--dropout", "0.2", "1.5"], r"--dropout: must be in \[0, 1\)"),
+    (["--round0_scale", "0"], "--round0_scale: must be positive"),
+    (["--round0_scale", "big"], "--round0_scale: not a number: 'big'"),
 ])
 def test_bad_cifar_flags_are_named(tmp_path, capsys, argv, message):
     script = test if argv[0] == "--n_timesteps" else train
