@@ -13,9 +13,11 @@ from synoploss.distributed import global_mean
 from synoploss.results import Workdir
 
 
-def torchrun(*arguments, timeout=240):
+def torchrun(tmp_path, *arguments, timeout=240):
+    # --log-dir: torchrun otherwise leaves a torchelastic_* folder in /tmp on every run
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc_per_node=2", *map(str, arguments)]
+               "--nproc_per_node=2", "--log-dir", str(tmp_path / "torchrun_logs"),
+               *map(str, arguments)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                             env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -23,7 +25,7 @@ def torchrun(*arguments, timeout=240):
 
 
 def test_two_processes_match_one_on_the_whole_batch(tmp_path):
-    torchrun(REPO / "tests" / "ddp_check.py", tmp_path / "ddp.json")
+    torchrun(tmp_path, REPO / "tests" / "ddp_check.py", tmp_path / "ddp.json")
     distributed = json.loads((tmp_path / "ddp.json").read_text())
     assert distributed["world_size"] == 2
     data, labels = fixed_batch()
@@ -41,7 +43,7 @@ def test_global_mean_is_identity_in_one_process():
 
 
 def test_train_script_under_torchrun(tmp_path):
-    torchrun(REPO / "CIFAR10_analogue" / "train.py", "--standin", "--n_train", "64",
+    torchrun(tmp_path, REPO / "CIFAR10_analogue" / "train.py", "--standin", "--n_train", "64",
              "--n_test", "32", "--width", "0.1", "--n_epochs", "1", "--round_epochs", "1",
              "--n_rounds", "1", "--batch_size", "16", "--workdir", tmp_path, "--no_progress",
              "--data_root", tmp_path / "none", "--device", "cpu")
