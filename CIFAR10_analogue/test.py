@@ -21,6 +21,7 @@ log's fanout column; --models: the paper's), or --fanout's.
 Output: results/log_inference.csv in --workdir, with energy per inference (energy_uj:
 SynOps x --energy_model's pJ per SynOp + the first layer's MACs at every step x pJ per MAC).
 """
+import copy
 from pathlib import Path
 
 from torch.utils.data import DataLoader
@@ -140,46 +141,52 @@ def main(argv=None):
     except (FileNotFoundError, ValueError) as error:
         fail(__file__, error)
     loader = DataLoader(test_set, args.batch_size)
-    jobs = [(r, scale) for r in checkpoints
-            for scale in (args.baseline_scales if r < 0 else args.wscales)]
+    scales = {r: args.baseline_scales if r < 0 else args.wscales for r in checkpoints}
+    progress = tqdm(total=sum(map(len, scales.values())), desc="checkpoints x scales")
     rows = []
-    for round_index, scale in tqdm(jobs, desc="checkpoints x scales"):
-        checkpoint, path, logged_fanout, width = checkpoints[round_index]
+    for round_index, (checkpoint, path, logged_fanout, width) in checkpoints.items():
         # --models: the authors' checkpoints were trained with the paper's fan-outs
         fanout = args.fanout or logged_fanout or "paper"
         try:
-            model = load_round(path, checkpoint, round_index, fanout, width)
+            trained = load_round(path, checkpoint, round_index, fanout, width)
         except (FileNotFoundError, ValueError) as error:
             fail(__file__, error)
-        analog = evaluate_analog(set_quantize(model, False), loader, device)
-        quantized = evaluate_analog(set_quantize(model, True), loader, device)
-        layer_macs = count_macs(model, CIFAR10_INPUT)
+        # the unscaled network's numbers, once per checkpoint (they do not depend on scale)
+        analog = evaluate_analog(set_quantize(trained, False), loader, device)
+        quantized = evaluate_analog(set_quantize(trained, True), loader, device)
+        layer_macs = count_macs(trained, CIFAR10_INPUT)
         macs = sum(layer.macs for layer in layer_macs[1:])
         # the first layer gets the (scaled) image at every step: its MACs, n_timesteps times
         input_macs = layer_macs[0].macs * args.n_timesteps
-        scale_first_layer(model, scale)
-        result = compare_analog_and_spiking(model, CIFAR10_INPUT, loader,
-                                            StaticInputBatches(loader, args.n_timesteps),
-                                            min_v_mem=-1.0, device=device)
         model_path = files.model_entry(path.name) if args.models is None else str(path)
-        rows.append(dict(
-            round=round_index, weight_scale=scale, ann_accuracy=analog.accuracy,
-            ann_quantized_accuracy=quantized.accuracy, ann_quantized_synops=quantized.synops,
-            ann_synops=macs if round_index < 0 else quantized.synops, macs=macs,
-            ann_scaled_accuracy=result["ann_accuracy"], ann_scaled_synops=result["ann_synops"],
-            snn_accuracy=result["snn_accuracy"], snn_synops=result["snn_synops"],
-            n_timesteps=args.n_timesteps, width=model.width, fanout=fanout,
-            model_path=model_path, data=description,
-            **energy_columns(args.energy_model, result["snn_synops"], input_macs)))
-        if args.export_nir:
-            nir_path = Path(args.export_nir) / f"{path.stem}_x{scale:g}.nir"
-            export_nir(model, CIFAR10_INPUT, nir_path, min_v_mem=-1.0)
-            rows[-1]["nir_path"] = str(nir_path)
-        print(f"round {round_index:>3} x{scale:g}: analog {analog.accuracy:.4f} (x{scale:g}, "
-              f"quantized: {result['ann_accuracy']:.4f} at {result['ann_synops']:.4g} SynOps), "
-              f"spiking {result['snn_accuracy']:.4f} at {result['snn_synops']:.4g} SynOps")
-        # after every checkpoint and scale: an interrupted test keeps what it measured
-        write_csv(files.cifar_inference, rows)
+        for scale in scales[round_index]:
+            model = scale_first_layer(copy.deepcopy(trained), scale)
+            result = compare_analog_and_spiking(model, CIFAR10_INPUT, loader,
+                                                StaticInputBatches(loader, args.n_timesteps),
+                                                min_v_mem=-1.0, device=device)
+            rows.append(dict(
+                round=round_index, weight_scale=scale, ann_accuracy=analog.accuracy,
+                ann_quantized_accuracy=quantized.accuracy,
+                ann_quantized_synops=quantized.synops,
+                ann_synops=macs if round_index < 0 else quantized.synops, macs=macs,
+                ann_scaled_accuracy=result["ann_accuracy"],
+                ann_scaled_synops=result["ann_synops"],
+                snn_accuracy=result["snn_accuracy"], snn_synops=result["snn_synops"],
+                n_timesteps=args.n_timesteps, width=model.width, fanout=fanout,
+                model_path=model_path, data=description,
+                **energy_columns(args.energy_model, result["snn_synops"], input_macs)))
+            if args.export_nir:
+                nir_path = Path(args.export_nir) / f"{path.stem}_x{scale:g}.nir"
+                export_nir(model, CIFAR10_INPUT, nir_path, min_v_mem=-1.0)
+                rows[-1]["nir_path"] = str(nir_path)
+            print(f"round {round_index:>3} x{scale:g}: analog {analog.accuracy:.4f} (x{scale:g}, "
+                  f"quantized: {result['ann_accuracy']:.4f} at {result['ann_synops']:.4g} "
+                  f"SynOps), spiking {result['snn_accuracy']:.4f} at "
+                  f"{result['snn_synops']:.4g} SynOps")
+            # after every checkpoint and scale: an interrupted test keeps what it measured
+            write_csv(files.cifar_inference, rows)
+            progress.update()
+    progress.close()
 
 
 if __name__ == "__main__":
