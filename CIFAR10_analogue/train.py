@@ -248,8 +248,10 @@ def run(args, context, device):
     if not args.resume and log_path.is_file() and context.is_main:
         fail(__file__, f"{log_path} exists; pass --resume to continue it or use another "
                        "--workdir")
-    macs = count_macs(build_model(args, -1), CIFAR10_INPUT)
-    target = float(sum(layer.macs for layer in macs[1:]))  # without the input layer
+    # the plain network's multiply-accumulates without the input layer: round 0's target
+    # (--first_round_synop_loss) and the numerator of --round0_scale auto
+    mac_count = sum(layer.macs for layer in count_macs(build_model(args, -1), CIFAR10_INPUT)[1:])
+    target = float(mac_count)
     state = None
     plain_synops = done.get(-1)  # the plain network's estimated SynOps (--round0_scale auto)
     if done:
@@ -268,7 +270,7 @@ def run(args, context, device):
         model = build_model(args, round_index, state).to(device)
         if round_index == 0:
             try:
-                scale = round0_scale(args, target, plain_synops)
+                scale = round0_scale(args, mac_count, plain_synops)
             except ValueError as error:
                 fail(__file__, error)
             scale_first_layer(model, scale)
@@ -291,7 +293,7 @@ def run(args, context, device):
             round=round_index, quantize=not plain, output_relu=args.output_relu or not plain,
             target=target if synop_loss is not None else None, fanout=args.fanout,
             revive_output=args.revive_output,
-            macs=sum(layer.macs for layer in macs[1:]), width=args.width,
+            macs=mac_count, width=args.width,
             world_size=context.world_size, data=description) if context.is_main else None
 
         def log_epoch(epoch, stats, model=model, epoch_log=epoch_log, started=started):
