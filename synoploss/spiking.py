@@ -81,18 +81,28 @@ class SpikingResult:
         return float(sum(self.layer_synops))
 
 
-def run_spiking(net, data: torch.Tensor) -> torch.Tensor:
-    """One batch (B, T, ...) through the network from a reset state.
-
-    Returns the output summed over time, (B, n_out), and leaves sinabs' SynOp hook data
-    for this batch on `net.spiking_model.hook_data`.
-    """
+def run_spiking_steps(net, data: torch.Tensor) -> torch.Tensor:
+    """One batch (B, T, ...) through the network from a reset state: the output at every
+    step, (B, T, n_out). Leaves sinabs' SynOp hook data for this batch on
+    `net.spiking_model.hook_data`."""
     batch, steps = data.shape[:2]
     for layer in spiking_layers(net):
         layer.batch_size, layer.num_timesteps = batch, -1
     sinabs.utils.reset_states(net.spiking_model)  # every sample starts from rest
     output = net(data.reshape(batch * steps, *data.shape[2:]))
-    return output.reshape(batch, steps, -1).sum(1)
+    return output.reshape(batch, steps, -1)
+
+
+def run_spiking(net, data: torch.Tensor) -> torch.Tensor:
+    """One batch (B, T, ...) through the network from a reset state: the output summed
+    over time, (B, n_out) (`run_spiking_steps`, summed)."""
+    return run_spiking_steps(net, data).sum(1)
+
+
+def hook_synops(net, batch: int, steps: int) -> List[float]:
+    """sinabs' SynOps of the last batch per weight layer, summed over its samples."""
+    per_layer = net.spiking_model.hook_data["synops_per_timestep"]
+    return [float(value) * steps * batch for value in per_layer.values()]
 
 
 def evaluate_spiking(net, batches: Iterable, device=None, progress: bool | str = False,
@@ -115,8 +125,7 @@ def evaluate_spiking(net, batches: Iterable, device=None, progress: bool | str =
             data = data.to(device, torch.float32)
             batch, steps = data.shape[:2]
             output = run_spiking(net, data)
-            per_layer = net.spiking_model.hook_data["synops_per_timestep"]
-            layer_totals = np.array([float(value) * steps * batch for value in per_layer.values()])
+            layer_totals = np.array(hook_synops(net, batch, steps))
             synop_sums = layer_totals if synop_sums is None else synop_sums + layer_totals
             sample_count += batch
             predictions.append(output.argmax(1).cpu().numpy())
