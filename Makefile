@@ -6,10 +6,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_output
+STUDY_DIR ?= study_output
+REPORT_DIR ?= $(STUDY_DIR)
 
-.PHONY: setup test demo demo-cifar figures clean-demo
+.PHONY: help setup test lint demo demo-cifar study report figures clean-demo
 
-setup: $(STAMP)
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+setup: $(STAMP)  ## create .venv/ with the pinned requirements and the package
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,25 +22,37 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-test: $(STAMP)
-	$(PY) -m pytest tests
+lint: $(STAMP)  ## ruff on the whole tree (pyproject.toml's rules)
+	$(PY) -m ruff check .
 
-# MNIST-DVS and MNIST quantization only (about 15 minutes on 2 cores)
-demo: $(STAMP)
-	DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh
-	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR)
+test: $(STAMP) lint  ## the linter, then the test suite (prints the ten slowest tests)
+	$(PY) -m pytest tests --durations=10
 
-# the CIFAR-10 stand-in stage (about 9 minutes on 2 cores), then every figure again
-demo-cifar: $(STAMP)
+demo: $(STAMP)  ## MNIST-DVS and MNIST on the stand-in data, then the figures (about 12 minutes)
+	@start=$$(date +%s); DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh && \
+	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR) && \
+	$(PY) scripts/run_info.py $(DEMO_DIR) "make demo (one seed)" "make demo" $$(( $$(date +%s) - start ))
+
+demo-cifar: $(STAMP)  ## the CIFAR-10 stand-in stage, then every figure again
 	DEMO_DIR=$(DEMO_DIR) DEMO_STAGES=cifar10 bash scripts/demo.sh
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR)
 
+study: $(STAMP)  ## the demo's protocol over seeds 1-3 with CIFAR-10, then docs/results.md (about an hour)
+	@start=$$(date +%s); DEMO_DIR=$(STUDY_DIR) SEEDS="1 2 3" CIFAR_ROUND_EPOCHS=20 \
+	DEMO_STAGES="mnist_dvs mnist_quant_only cifar10" bash scripts/demo.sh && \
+	$(MAKE) --no-print-directory figures DEMO_DIR=$(STUDY_DIR) && \
+	$(PY) scripts/run_info.py $(STUDY_DIR) "make study (3 seeds)" "make study" $$(( $$(date +%s) - start )) && \
+	$(MAKE) --no-print-directory report REPORT_DIR=$(STUDY_DIR)
+
+report: $(STAMP)  ## docs/results.md and the README's headline from REPORT_DIR (default study_output)
+	$(PY) -m synoploss.report $(REPORT_DIR)
+
 # the notebook run headless on the demo's results; figures go to $(DEMO_DIR)/figures
-figures: $(STAMP)
+figures: $(STAMP)  ## the notebook, headless, on DEMO_DIR's results
 	$(PY) -m synoploss.notebook GeneratePlots.ipynb \
 	  -p MNIST_DVS_DIR=$(DEMO_DIR)/mnist_dvs -p MNIST_DVS_DATA=$(DEMO_DIR)/mnist_dvs/data \
 	  -p CIFAR10_DIR=$(DEMO_DIR)/cifar10 -p MNIST_QUANT_DIR=$(DEMO_DIR)/mnist_quant_only \
 	  -p FIGURE_DIR=$(DEMO_DIR)/figures
 
-clean-demo:
+clean-demo:  ## remove DEMO_DIR
 	rm -rf $(DEMO_DIR)

@@ -18,8 +18,15 @@ plain network, round -1; --wscales for the optimised rounds):
 Every network is converted with the output ReLU, as the original tests them (its plain
 network is trained without one). SynOps are estimated with the fan-outs of training (the
 log's fanout column; --models: the paper's), or --fanout's.
-Output: results/log_inference.csv in --workdir, with energy per inference (energy_uj:
-SynOps x --energy_model's pJ per SynOp + the first layer's MACs at every step x pJ per MAC).
+ann_macs is the plain network's multiply-accumulates without the input layer (the
+original's log), ann_synops the estimate.
+Output: results/log_inference.csv in --workdir (default runs/cifar10), one row per
+checkpoint, scale and evaluation (simulator, steps, test images), each written as soon as
+it is measured (a rerun keeps the rows measured the same way and leaves the others; a test
+of some --rounds keeps every other round's rows; --fresh measures again): accuracies with
+their 95% Wilson intervals, SynOps per image with its 95% t interval, energy per inference
+(energy_uj: SynOps x --energy_model's pJ per SynOp + the first layer's MACs at every step
+x pJ per MAC), and the per-image arrays in results/samples/ for paired comparisons.
 """
 import copy
 from pathlib import Path
@@ -28,31 +35,55 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from synoploss.data.cifar10 import load_cifar10
-from synoploss.energy import add_energy_flag, energy_columns
-from synoploss.evaluation import compare_analog_and_spiking, evaluate_analog
-from synoploss.io import load_state, read_csv, read_state, write_csv
-from synoploss.models import (CIFAR10_INPUT, CIFAR10AnalogueClassifier, scale_first_layer,
-                              set_quantize)
-from synoploss.nir_export import add_export_nir_flag, export_nir
-from synoploss.results import CifarCheckpoint, Workdir, trained_fanout
-from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, device_or_fail,
-                               ensure_writable_dir, fail, positive_float, positive_int,
-                               script_parser)
+from synoploss.evaluation import (
+    NonFiniteResult,
+    add_spiking_test_flags,
+    already_measured,
+    evaluate_analog,
+    spiking_test_from_args,
+    spiking_test_row,
+)
+from synoploss.io import append_row, load_state, read_csv, read_state
+from synoploss.models import (
+    CIFAR10_INPUT,
+    CIFAR10AnalogueClassifier,
+    scale_first_layer,
+    set_quantize,
+)
+from synoploss.records import done_rows, file_sha256, key_of
+from synoploss.results import (
+    EVALUATION_COLUMNS,
+    CifarCheckpoint,
+    Workdir,
+    samples_file,
+    trained_fanout,
+)
+from synoploss.runtime import (
+    add_device_flag,
+    add_fanout_flag,
+    add_fresh_flag,
+    add_standin_flag,
+    add_workdir_flags,
+    data_root,
+    device_or_fail,
+    ensure_writable_dir,
+    fail,
+    positive_float,
+    positive_int,
+    script_parser,
+)
 from synoploss.spiking import StaticInputBatches
 from synoploss.synops import count_macs
 
 
 def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
-    parser.add_argument("--workdir", default=".", help="folder with training_log.csv, models/; "
-                        "results/ is written there")
+    add_workdir_flags(parser, "cifar10", "torchvision CIFAR-10 root",
+                      "training_log.csv and models/ are read, results/ is written")
     parser.add_argument("--models", default=None, metavar="DIR",
                         help="test every d<p_in>_<p_hidden>_<round>.pth in DIR instead of the "
                              "training log's rounds (e.g. the authors' released models)")
-    parser.add_argument("--data_root", default="data")
-    parser.add_argument("--standin", action="store_true", help="the stand-in, as in training")
-    parser.add_argument("--n_train", type=int, default=None,
-                        help="ignored: accepted so that train.py's data flags can be reused")
+    add_standin_flag(parser, "procedural 10-class shapes, as in training")
     parser.add_argument("--n_test", type=positive_int, default=None,
                         help="test images: the stand-in's size (default 1000), or the first "
                              "N of the real test set")
@@ -68,29 +99,40 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=positive_int, default=100)
     add_device_flag(parser)
     add_fanout_flag(parser, inherit=True)
-    add_export_nir_flag(parser)
-    add_energy_flag(parser)
-    add_alias(parser, "--synthetic", "--standin")
-    add_alias(parser, "--n_dt", "--n_timesteps")
+    add_spiking_test_flags(parser)
+    add_fresh_flag(parser, "rows")
     return parser.parse_args(argv)
 
 
+KEY = ["model_path", "round", "weight_scale", *EVALUATION_COLUMNS, "data", "fanout"]
+
+
 def checkpoints_from_log(files, rounds):
-    """{round: (checkpoint, path, fanout, width)} for the finished rounds of the log."""
-    log = read_csv(files.training_log, required=["round", "width"], numeric=["round", "width"])
+    """{round: (checkpoint, path, fanout, width)} for the finished rounds of the log, named
+    by the log's own settings (its dropout rates and width), not by the files present."""
+    log = read_csv(files.training_log, required=["round", "width", "dropout"],
+                   numeric=["round", "width"])
     if log.empty:
         raise ValueError(f"{files.training_log} has no rows (train first)")
-    fanouts = {r: trained_fanout(rows.iloc[-1]) for r, rows in log.groupby("round")}
-    width = float(log["width"].iloc[-1])
+    last = log.iloc[-1]
+    dropout = tuple(float(value) for value in str(last["dropout"]).split())
+    if len(dropout) != 2:
+        raise ValueError(f"{files.training_log}: dropout {last['dropout']!r} is not two rates")
+    fanouts = {int(r): trained_fanout(rows.iloc[-1]) for r, rows in log.groupby("round")}
+    width = float(last["width"])
     rounds = sorted(rounds if rounds is not None else fanouts)
-    found = {}
-    for path in sorted(files.models.glob("d*_*.pth")):
-        checkpoint = CifarCheckpoint.parse(path)
-        found[checkpoint.round] = (checkpoint, path, fanouts.get(checkpoint.round), width)
-    missing = [r for r in rounds if r not in found]
+    found, missing = {}, []
+    for round_index in rounds:
+        checkpoint = CifarCheckpoint(dropout, round_index)
+        path = files.models / checkpoint.filename
+        if round_index not in fanouts or not path.is_file():
+            missing.append(f"{round_index} ({path.name})")
+            continue
+        found[round_index] = (checkpoint, path, fanouts[round_index], width)
     if missing:
-        raise FileNotFoundError(f"no checkpoint for round(s) {missing} in {files.models}")
-    return {r: found[r] for r in rounds}
+        raise FileNotFoundError(f"no finished round {', '.join(missing)} in {files.training_log} "
+                                f"and {files.models}")
+    return found
 
 
 def checkpoints_from_folder(folder, rounds):
@@ -134,19 +176,38 @@ def main(argv=None):
     files = Workdir(args.workdir)
     try:
         ensure_writable_dir(files.results, "--workdir")
+        test = spiking_test_from_args(args, device)
         checkpoints = checkpoints_from_folder(args.models, args.rounds) if args.models \
             else checkpoints_from_log(files, args.rounds)
-        _, test_set, description = load_cifar10(args.data_root, n_train=0, n_test=args.n_test,
+        _, test_set, description = load_cifar10(data_root(args), n_train=0, n_test=args.n_test,
                                                 seed=args.seed, standin=args.standin)
     except (FileNotFoundError, ValueError) as error:
         fail(__file__, error)
     loader = DataLoader(test_set, args.batch_size)
     scales = {r: args.baseline_scales if r < 0 else args.wscales for r in checkpoints}
+    out = files.cifar_inference
+    done = {} if args.fresh else done_rows(out, KEY)
     progress = tqdm(total=sum(map(len, scales.values())), desc="checkpoints x scales")
-    rows = []
     for round_index, (checkpoint, path, logged_fanout, width) in checkpoints.items():
         # --models: the authors' checkpoints were trained with the paper's fan-outs
         fanout = args.fanout or logged_fanout or "paper"
+        model_path = files.model_entry(path.name) if args.models is None else str(path)
+        evaluation = dict(data=description, data_fingerprint=None, simulator=args.simulator,
+                          n_timesteps=args.n_timesteps, n_samples=len(test_set),
+                          sample_seed=args.seed, dt_us=None)
+        rows = {scale: dict(round=round_index, weight_scale=scale, fanout=fanout,
+                            model_path=model_path, model_sha256=file_sha256(path), **evaluation)
+                for scale in scales[round_index]}
+        todo = []
+        for scale, row in rows.items():
+            if already_measured(done.get(key_of(row, KEY)), row, test,
+                                f"{path.stem}_x{scale:g}.nir"):
+                print(f"round {round_index:>3} x{scale:g}: already in {out}, kept")
+                progress.update()
+            else:
+                todo.append(scale)
+        if not todo:
+            continue
         try:
             trained = load_round(path, checkpoint, round_index, fanout, width)
         except (FileNotFoundError, ValueError) as error:
@@ -158,33 +219,32 @@ def main(argv=None):
         macs = sum(layer.macs for layer in layer_macs[1:])
         # the first layer gets the (scaled) image at every step: its MACs, n_timesteps times
         input_macs = layer_macs[0].macs * args.n_timesteps
-        model_path = files.model_entry(path.name) if args.models is None else str(path)
-        for scale in scales[round_index]:
+        for scale in todo:
+            row = rows[scale]
+            row["samples_path"] = str(samples_file(files, "cifar10", dict(row, scale=scale))
+                                      .relative_to(files.root))
             model = scale_first_layer(copy.deepcopy(trained), scale)
-            result = compare_analog_and_spiking(model, CIFAR10_INPUT, loader,
-                                                StaticInputBatches(loader, args.n_timesteps),
-                                                min_v_mem=-1.0, device=device)
-            rows.append(dict(
-                round=round_index, weight_scale=scale, ann_accuracy=analog.accuracy,
-                ann_quantized_accuracy=quantized.accuracy,
-                ann_quantized_synops=quantized.synops,
-                ann_synops=macs if round_index < 0 else quantized.synops, macs=macs,
-                ann_scaled_accuracy=result["ann_accuracy"],
-                ann_scaled_synops=result["ann_synops"],
-                snn_accuracy=result["snn_accuracy"], snn_synops=result["snn_synops"],
-                n_timesteps=args.n_timesteps, width=model.width, fanout=fanout,
-                model_path=model_path, data=description,
-                **energy_columns(args.energy_model, result["snn_synops"], input_macs)))
-            if args.export_nir:
-                nir_path = Path(args.export_nir) / f"{path.stem}_x{scale:g}.nir"
-                export_nir(model, CIFAR10_INPUT, nir_path, min_v_mem=-1.0)
-                rows[-1]["nir_path"] = str(nir_path)
+            try:
+                result = spiking_test_row(
+                    model, CIFAR10_INPUT, loader, StaticInputBatches(loader, args.n_timesteps),
+                    test, what=f"{path.name} x{scale:g}", min_v_mem=-1.0, input_macs=input_macs,
+                    nir_name=f"{path.stem}_x{scale:g}.nir",
+                    samples_path=files.root / row["samples_path"])
+            except (ValueError, NonFiniteResult) as error:
+                fail(__file__, error)
+            # the scaled network's analog numbers are what the original logs beside the
+            # spiking ones (ann_scaled_*); ann_* are the unscaled network's
+            row.update({key: value for key, value in result.items()
+                        if not key.startswith("ann_")})
+            row.update(ann_accuracy=analog.accuracy, ann_quantized_accuracy=quantized.accuracy,
+                       ann_quantized_synops=quantized.synops, ann_synops=quantized.synops,
+                       ann_macs=macs, ann_scaled_accuracy=result["ann_accuracy"],
+                       ann_scaled_synops=result["ann_synops"], width=model.width)
+            append_row(out, row, key=KEY)  # now: an interruption keeps what was measured
             print(f"round {round_index:>3} x{scale:g}: analog {analog.accuracy:.4f} (x{scale:g}, "
                   f"quantized: {result['ann_accuracy']:.4f} at {result['ann_synops']:.4g} "
                   f"SynOps), spiking {result['snn_accuracy']:.4f} at "
                   f"{result['snn_synops']:.4g} SynOps")
-            # after every checkpoint and scale: an interrupted test keeps what it measured
-            write_csv(files.cifar_inference, rows)
             progress.update()
     progress.close()
 

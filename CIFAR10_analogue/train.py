@@ -16,16 +16,20 @@ estimated with the paper's fan-outs (864, 432, 1728, 1728, 432, 1728, 192, 10, 1
 --fanout exact.
 
 Writes models/d{p0}_{p1}_{round}.pth and training_log.csv (the epoch log: one row per
-round and epoch) in --workdir; --resume continues after the last finished round;
---tensorboard DIR writes the per-epoch scalars to DIR/round_<round>.
+round and epoch, with every setting of the run) in --workdir (default runs/cifar10);
+--resume continues after the last finished round, and stops, naming each difference,
+when the run in --workdir was made with other settings (more --n_rounds may be asked
+for); --fresh removes that run's log and checkpoints and starts again; --tensorboard DIR
+writes the per-epoch scalars to DIR/round_<round>.
 
 More than one GPU: torchrun --nproc_per_node=N CIFAR10_analogue/train.py ... trains with
 DistributedDataParallel (NCCL on GPUs, gloo on CPU); every process reads its share of
 each batch, only rank 0 writes; the SynOp estimate is averaged over processes before the
 loss, so the loss is the single-process loss on the whole batch.
 
-Data: real CIFAR-10 in --data_root (--download where the network allows); --standin
-uses the procedural stand-in when CIFAR-10 is not there (named as such in the log).
+Data: real CIFAR-10 in --data_root (default <workdir>/data; --download where the network
+allows); --standin uses the procedural stand-in when CIFAR-10 is not there (named as such
+in the log).
 
 Speed on a GPU: --data_path device (the default there) keeps the uint8 dataset on the GPU
 and crops, flips and normalises whole batches there, so the GPU does not wait for
@@ -33,6 +37,7 @@ per-image PIL transforms; --precision bf16 trains under bfloat16 autocast (quant
 and the SynOp estimate stay in float32); channels_last memory layout on CUDA. See
 benchmarks/train_throughput.py.
 """
+import shutil
 import time
 
 import torch
@@ -40,27 +45,48 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from synoploss import distributed
-from synoploss.data.cifar10 import (DATA_PATHS, DeviceBatches, load_cifar10, resolve_data_path,
-                                     training_batches)
+from synoploss.data.cifar10 import (
+    DATA_PATHS,
+    DeviceBatches,
+    load_cifar10,
+    resolve_data_path,
+    training_batches,
+)
 from synoploss.evaluation import evaluate_analog
-from synoploss.io import append_row, load_state, read_csv, save_torch
+from synoploss.io import load_state, read_csv, save_torch
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, scale_first_layer
+from synoploss.records import SettingsMismatch, check_rerun, pick
 from synoploss.results import CifarCheckpoint, Workdir
-from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, add_revive_flag,
-                               add_tensorboard_flag, ensure_writable_dir, fail,
-                               nonnegative_float, nonnegative_int, positive_float,
-                               positive_int, probability, script_parser, seed_everything)
+from synoploss.runtime import (
+    add_device_flag,
+    add_fanout_flag,
+    add_revive_flag,
+    add_standin_flag,
+    add_tensorboard_flag,
+    add_workdir_flags,
+    data_root,
+    ensure_writable_dir,
+    fail,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    probability,
+    script_parser,
+    seed_everything,
+)
+from synoploss.schedule import RoundSchedule
 from synoploss.synops import SynOpCounter, count_macs
 from synoploss.training import PRECISIONS, EpochLog, NonFiniteLossError, divergence, fit
 
 
 def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
-    parser.add_argument("--data_root", default="data", help="torchvision CIFAR-10 root")
+    add_workdir_flags(parser, "cifar10", "torchvision CIFAR-10 root",
+                      "models/ and training_log.csv")
     parser.add_argument("--download", action="store_true", help="download CIFAR-10 if missing")
-    parser.add_argument("--standin", action="store_true",
-                        help="use the procedural stand-in when CIFAR-10 is not there")
+    add_standin_flag(parser, "procedural 10-class shapes (not CIFAR-10)")
     parser.add_argument("--n_train", type=positive_int, default=None,
                         help="training images: the stand-in's size (default 5000), or the "
                              "first N of the real training set")
@@ -100,8 +126,11 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=positive_float, default=2.5e-4)
     parser.add_argument("--weight_decay", type=nonnegative_float, default=1e-3)
     parser.add_argument("--batch_size", type=positive_int, default=512, help="global batch size")
-    parser.add_argument("--workdir", default=".", help="models/ and training_log.csv go here")
-    parser.add_argument("--resume", action="store_true", help="continue after the last round")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --workdir after its last finished round")
+    parser.add_argument("--fresh", action="store_true",
+                        help="remove the run in --workdir (its log and checkpoints) and start "
+                             "again")
     parser.add_argument("--seed", type=int, default=0)
     add_device_flag(parser)
     parser.add_argument("--data_path", choices=DATA_PATHS, default="auto",
@@ -116,8 +145,25 @@ def parse_args(argv=None):
     parser.add_argument("--loader_workers", type=nonnegative_int, default=0,
                         help="DataLoader processes (torchvision data path)")
     parser.add_argument("--no_progress", action="store_true")
-    add_alias(parser, "--synthetic", "--standin")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.resume and args.fresh:
+        parser.error("--resume and --fresh exclude each other")
+    return args
+
+
+# what makes a run what it is: in every log row, compared on --resume (a run may be
+# continued to more rounds, so --n_rounds is not among them)
+RUN_SETTINGS = ("width", "dropout", "n_epochs", "round_epochs", "target_decay",
+                "decay_from_round", "output_relu", "first_round_synop_loss", "round0_scale",
+                "fanout", "revive_output", "lr", "weight_decay", "batch_size", "seed",
+                "data_path", "precision", "n_train", "n_test")
+
+
+def schedule_of(args) -> RoundSchedule:
+    return RoundSchedule(n_rounds=args.n_rounds, target_decay=args.target_decay,
+                         decay_from_round=args.decay_from_round,
+                         first_round_synop_loss=args.first_round_synop_loss,
+                         round0_scale=args.round0_scale)
 
 
 def use_channels_last(args, device):
@@ -148,18 +194,6 @@ def scale_or_auto(text):
     return text if text == "auto" else positive_float(text)
 
 
-def round0_scale(args, macs, plain_synops):
-    """The first-layer scale round 0 starts with: --round0_scale, or with 'auto' the
-    original's w_scale, MACs (without the input layer) / the plain network's estimated
-    SynOps x 8."""
-    if args.round0_scale != "auto":
-        return args.round0_scale
-    if not plain_synops > 0:
-        raise ValueError(f"--round0_scale auto needs the plain network's estimated SynOps, "
-                         f"got {plain_synops}")
-    return macs / plain_synops * 8
-
-
 def build_model(args, round_index, state=None):
     """The network of a round: the plain one (round -1) without output ReLU unless
     --output_relu, the QAT rounds with it; the same parameters either way."""
@@ -171,10 +205,6 @@ def build_model(args, round_index, state=None):
     if state is not None:
         model.load_state_dict(state)
     return model
-
-
-def uses_synop_loss(args, round_index):
-    return round_index > 0 or (round_index == 0 and args.first_round_synop_loss)
 
 
 def checkpoint_name(args, round_index):
@@ -195,11 +225,17 @@ def finished_rounds(log_path, args, models_dir=None):
         expected = args.n_epochs if round_index < 0 else args.round_epochs
         if rows.empty or rows["epoch"].max() < expected:
             break
-        if models_dir is not None and not (models_dir / checkpoint_name(args, round_index)).is_file():
-            print(f"round {round_index} is in {log_path} but its checkpoint "
-                  f"{models_dir / checkpoint_name(args, round_index)} is missing (killed "
-                  "between the log and the save?): training it again")
+        checkpoint = None if models_dir is None else models_dir / checkpoint_name(args, round_index)
+        if checkpoint is not None and not checkpoint.is_file():
+            print(f"round {round_index} is in {log_path} but its checkpoint {checkpoint} is "
+                  "missing (killed between the log and the save?): training it again")
             break
+        if checkpoint is not None:
+            try:
+                load_state(build_model(args, round_index), checkpoint)
+            except ValueError as error:
+                print(f"round {round_index}: {error}: training it again")
+                break
         done[round_index] = float(rows.sort_values("epoch").iloc[-1]["test_synops"])
     return done
 
@@ -228,7 +264,7 @@ def run(args, context, device):
     seed_everything(args.seed)
     try:
         train_set, test_set, description = load_cifar10(
-            args.data_root, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
+            data_root(args), n_train=args.n_train, n_test=args.n_test, seed=args.seed,
             download=args.download, standin=args.standin)
     except FileNotFoundError as error:
         fail(__file__, error)
@@ -241,48 +277,66 @@ def run(args, context, device):
               f"{context.world_size} process(es) on {device}; {resolve_data_path(args.data_path, device)} "
               f"data path, {args.precision}")
 
+    settings = pick(args, RUN_SETTINGS, data=description)
+    if args.fresh and context.is_main and log_path.is_file():
+        log = read_csv(log_path)
+        # the logged run's own checkpoint names (its dropout rates), not this run's
+        dropout = tuple(float(v) for v in str(log["dropout"].iloc[-1]).split()) \
+            if "dropout" in log and len(log) else tuple(args.dropout)
+        for round_index in range(-1, int(log["round"].max()) + 1 if len(log) else 0):
+            files.models.joinpath(CifarCheckpoint(dropout, round_index).filename) \
+                .unlink(missing_ok=True)
+        log_path.unlink()
+        shutil.rmtree(files.root / "tensorboard", ignore_errors=True)
+        print(f"--fresh: removed {log_path} and its checkpoints")
+    distributed.barrier(context)
     try:
+        if args.resume and log_path.is_file():
+            log = read_csv(log_path, required=["round"])
+            if len(log):
+                check_rerun("the run", log_path, log.iloc[-1].to_dict(), settings,
+                            "continue it with its own settings, pass --fresh to start "
+                            "again, or use another --workdir")
         done = finished_rounds(log_path, args, files.models) if args.resume else {}
-    except ValueError as error:
+    except (ValueError, SettingsMismatch) as error:
         fail(__file__, error)
     if not args.resume and log_path.is_file() and context.is_main:
-        fail(__file__, f"{log_path} exists; pass --resume to continue it or use another "
-                       "--workdir")
+        fail(__file__, f"{log_path} exists; pass --resume to continue it, --fresh to start "
+                       "again, or use another --workdir")
+    schedule = schedule_of(args)
     # the plain network's multiply-accumulates without the input layer: round 0's target
-    # (--first_round_synop_loss) and the numerator of --round0_scale auto
+    # and the numerator of --round0_scale auto
     mac_count = sum(layer.macs for layer in count_macs(build_model(args, -1), CIFAR10_INPUT)[1:])
-    target = float(mac_count)
     state = None
+    previous = None  # the last finished round's estimated SynOps
     plain_synops = done.get(-1)  # the plain network's estimated SynOps (--round0_scale auto)
     if done:
         last = max(done)
         state = load_state(build_model(args, last), files.models / checkpoint_name(args, last))
         state = state.state_dict()
         if last >= 0:
-            target = done[last]
+            previous = done[last]
         if context.is_main:
             print(f"resuming after round {last}")
 
-    for round_index in range(-1, args.n_rounds):
+    for round_index in schedule.rounds:
         if round_index in done:
             continue
-        plain = round_index < 0
+        plain = not schedule.quantized(round_index)
         model = build_model(args, round_index, state).to(device)
-        if round_index == 0:
-            try:
-                scale = round0_scale(args, mac_count, plain_synops)
-            except ValueError as error:
-                fail(__file__, error)
+        try:
+            scale = schedule.start_scale(round_index, mac_count, plain_synops)
+            target = schedule.target(round_index, previous, mac_count)
+        except ValueError as error:
+            fail(__file__, error)
+        if scale != 1:
             scale_first_layer(model, scale)
-            if context.is_main and scale != 1:
+            if context.is_main:
                 print(f"round 0 starts from the plain network with its first layer x{scale:.4g}")
         if use_channels_last(args, device):
             model = model.to(memory_format=torch.channels_last)
-        if not plain:  # the previous round's SynOps (round 0: the MACs), decayed or not
-            decay = args.target_decay if round_index >= args.decay_from_round else 1.0
-            target *= decay
         synop_loss = None
-        if uses_synop_loss(args, round_index):
+        if schedule.uses_loss(round_index):
             synop_loss = SynOpLoss(SynOpCounter(model.modules()), target=target,
                                    reduce=distributed.global_mean)
         trained = DistributedDataParallel(model) if context.distributed else model
@@ -290,11 +344,10 @@ def run(args, context, device):
         started = time.time()
         epoch_log = EpochLog(
             log_path, f"round_{round_index}", args.tensorboard, key=("round", "epoch"),
-            round=round_index, quantize=not plain, output_relu=args.output_relu or not plain,
-            target=target if synop_loss is not None else None, fanout=args.fanout,
-            revive_output=args.revive_output,
-            macs=mac_count, width=args.width,
-            world_size=context.world_size, data=description) if context.is_main else None
+            round=round_index, quantize=not plain, target=target if synop_loss is not None
+            else None, has_output_relu=args.output_relu or not plain, ann_macs=mac_count,
+            world_size=context.world_size,
+            **settings) if context.is_main else None
 
         def log_epoch(epoch, stats, model=model, epoch_log=epoch_log, started=started):
             if sampler is not None:
@@ -316,8 +369,9 @@ def run(args, context, device):
             if problem:
                 raise NonFiniteLossError(problem)
         except (NonFiniteLossError, OverflowError, FloatingPointError) as error:
-            fail(__file__, f"round {round_index} (target {target:.4g}): {error}; the "
-                           "finished rounds are kept, fix the settings and --resume")
+            aim = f" (target {target:.4g})" if target is not None else ""
+            fail(__file__, f"round {round_index}{aim}: {error}; the finished rounds are kept, "
+                           "fix the settings and --resume")
         finally:
             if epoch_log is not None:
                 epoch_log.close()
@@ -336,7 +390,7 @@ def run(args, context, device):
         if plain:
             plain_synops = measured
         else:
-            target = measured
+            previous = measured
 
 
 if __name__ == "__main__":

@@ -26,13 +26,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from synoploss.data.cifar10 import (DATA_PATHS, ArrayImageDataset, cifar_transforms, normalise,
-                                     resolve_data_path, training_batches)
+from synoploss.data.cifar10 import (
+    DATA_PATHS,
+    ArrayImageDataset,
+    cifar_transforms,
+    normalise,
+    resolve_data_path,
+    training_batches,
+)
 from synoploss.io import atomic_path
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10AnalogueClassifier, set_quantize
-from synoploss.synops import SynOpCounter
 from synoploss.runtime import add_device_flag, device_or_fail, script_parser
+from synoploss.synops import SynOpCounter
 from synoploss.training import PRECISIONS, autocast_context, train_epoch
 
 PLAIN_EPOCHS, ROUNDS, ROUND_EPOCHS, EPOCH_IMAGES = 350, 31, 350, 50_000

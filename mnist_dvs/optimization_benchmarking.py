@@ -1,9 +1,10 @@
 """Layer-by-layer SynOps of the baseline against one optimised model, as spiking networks.
 
 Reads results/nopenalty_spiking.csv and results/l1-fanout-qtrain_spiking.csv (written by
-test_spiking.py --mode nopenalty / quantized). By default the optimised model is the
-SynOp+QAT model with the fewest SNN SynOps whose SNN accuracy is within --max_drop points
-of the baseline's; --model picks one by its model path instead.
+test_spiking.py --mode nopenalty / quantized), the rows of one evaluation (the one with
+the most test samples) and one training seed (--seed). By default the optimised model is
+the SynOp+QAT model with the fewest SNN SynOps whose SNN accuracy is within --max_drop
+points of the baseline's; --model picks one by its model path instead.
 
 Writes results/opt_benchmark.npz (baseline_activity, optimized_activity: SNN SynOps per
 sample per layer; baseline_accuracy, optimized_accuracy; layer_names, model paths) and
@@ -11,14 +12,23 @@ prints the comparison.
 """
 import numpy as np
 
-from synoploss.io import read_csv, save_npz
-from synoploss.results import BASELINE, SPIKING_CURVES, TRAINED_CURVES, Workdir
-from synoploss.runtime import fail, nonnegative_float, script_parser
+from synoploss.io import save_npz
+from synoploss.records import normal
+from synoploss.results import (
+    SPIKING_CURVES,
+    TRAINED_CURVES,
+    MixedResults,
+    Workdir,
+    read_spiking_results,
+)
+from synoploss.runtime import DEFAULT_WORKDIRS, fail, nonnegative_float, script_parser
 
 
 def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
-    parser.add_argument("--workdir", default=".", help="folder holding results/")
+    parser.add_argument("--workdir", default=DEFAULT_WORKDIRS["mnist_dvs"],
+                        help=f"folder holding results/ (default {DEFAULT_WORKDIRS['mnist_dvs']})")
+    parser.add_argument("--seed", type=int, default=1, help="the training seed to compare")
     parser.add_argument("--model", default=None,
                         help="model path (as in the log, e.g. models/l1-fanout-qtrain_6e+05.pth)")
     parser.add_argument("--max_drop", type=nonnegative_float, default=1.5,
@@ -44,23 +54,31 @@ def select(baseline, candidates, model=None, max_drop=1.5):
     return eligible.sort_values("snn_synops").iloc[0]
 
 
+def of_seed(frame, seed):
+    if frame is None:
+        return None
+    seeds = frame["seed"].map(lambda value: normal(value) or 1.0) if "seed" in frame else None
+    return frame if seeds is None else frame[seeds == float(seed)]
+
+
 def main(argv=None):
     args = parse_args(argv)
     files = Workdir(args.workdir)
     try:
-        columns = ["snn_accuracy", "snn_synops", "model_path"]
-        baseline = read_csv(files.spiking_csv(BASELINE), required=columns, numeric=columns[:2])
-        candidates = read_csv(files.spiking_csv(args.candidates), required=columns,
-                              numeric=columns[:2])
-        if baseline.empty or candidates.empty:
-            raise ValueError(f"{files.results}: a spiking results file has no rows")
+        results = read_spiking_results(args.workdir)
+        label = next(label for label, name in SPIKING_CURVES.items() if name == args.candidates)
+        baseline, candidates = (of_seed(frame, args.seed) for frame in
+                                (results.baseline, results.curves.get(label)))
+        if baseline is None or candidates is None or baseline.empty or candidates.empty:
+            raise ValueError(f"{files.results}: no {args.candidates} or baseline rows of seed "
+                             f"{args.seed} for the {results.label} evaluation")
         baseline = baseline.iloc[0]
         chosen = select(baseline, candidates, args.model, args.max_drop)
-    except (FileNotFoundError, LookupError, ValueError) as error:
+    except (FileNotFoundError, LookupError, ValueError, MixedResults) as error:
         fail(__file__, f"{error} (run test_spiking.py --mode nopenalty and --mode quantized "
                        "first)")
     layers = [column[len("snn_synops_"):] for column in candidates.columns
-              if column.startswith("snn_synops_")]
+              if column.startswith("snn_synops_") and not column.endswith(("_low", "_high"))]
     baseline_activity = np.array([baseline[f"snn_synops_{layer}"] for layer in layers])
     optimized_activity = np.array([chosen[f"snn_synops_{layer}"] for layer in layers])
     save_npz(files.opt_benchmark, baseline_activity=baseline_activity,

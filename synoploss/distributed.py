@@ -54,6 +54,12 @@ def teardown(context: Context) -> None:
         dist.destroy_process_group()
 
 
+def barrier(context: Context) -> None:
+    """Wait until every process is here (a no-op for one process)."""
+    if context.distributed:
+        dist.barrier()
+
+
 def global_mean(value: torch.Tensor) -> torch.Tensor:
     """Mean over processes of a per-process mean, keeping the gradient: with equal local
     batches it is the mean over the whole global batch, so a nonlinear SynOp penalty on

@@ -6,38 +6,38 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Dict, Iterable, List
 
-import pandas as pd
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn as nn
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds.
+
+    The temporary file is created with mode 0o666 and the process's umask applied by the
+    kernel, as a plain open() would, so that a shared cluster group can read the results.
+    (Reading the umask in Python means setting it for a moment, which races with other
+    threads; it is never read here.)"""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    for _ in range(100):
+        temporary = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
+        try:
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"{path.parent}: no free temporary name for {path.name}")
     os.close(handle)
     try:
-        yield Path(temporary)
-        # mkstemp makes the file private (0600); give it the mode a plain open() would,
-        # so that a shared cluster group can read the results
-        os.chmod(temporary, 0o666 & ~_UMASK)
+        yield temporary
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -122,15 +122,19 @@ def append_row(path, row: Dict, key: List[str] | None = None) -> None:
     """Add one row to a CSV log under a lock, rewriting it atomically.
 
     With `key`, a row with the same values in those columns is replaced, so reruns do
-    not duplicate entries. Concurrent writers (a SLURM array, several machines on a
-    shared folder) never leave a half-written or lost row.
+    not duplicate entries (values compared as they read back: 1 == 1.0, "" == None; a key
+    column absent from a row counts as empty). Concurrent writers (a SLURM array, several
+    machines on a shared folder) never leave a half-written or lost row.
     """
+    from .records import normal
     with locked(path):
         frame = read_csv(path) if Path(path).is_file() else pd.DataFrame()
         new = pd.DataFrame([row])
         if key and len(frame):
-            same = (frame[key].astype(str) == new[key].astype(str).iloc[0]).all(axis=1)
-            frame = frame[~same]
+            wanted = tuple(normal(row.get(column)) for column in key)
+            same = [tuple(normal(existing.get(column)) for column in key) == wanted
+                    for existing in frame.to_dict("records")]
+            frame = frame[[not match for match in same]]
         frame = pd.concat([frame, new], ignore_index=True) if len(frame) else new
         with atomic_path(path) as temporary:
             frame.to_csv(temporary, index=False)
@@ -150,6 +154,11 @@ def read_state(path) -> dict:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
+    bad = [key for key, value in state.items() if isinstance(value, torch.Tensor)
+           and value.is_floating_point() and not torch.isfinite(value).all()]
+    if bad:
+        raise ValueError(f"{path}: {', '.join(bad)} hold NaN or infinite values (a diverged "
+                         "or damaged checkpoint); train it again")
     return state
 
 

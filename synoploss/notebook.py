@@ -1,11 +1,14 @@
 """Run GeneratePlots.ipynb headless: `python -m synoploss.notebook NOTEBOOK -p KEY=VALUE`.
 
 The values override the notebook's cell tagged "parameters" (inserted as a cell after
-it, as papermill does). The executed copy goes to --output (default: not kept).
+it, as papermill does); a KEY that cell does not assign is refused before anything runs
+(a mistyped parameter would otherwise leave the default in place, silently). The
+executed copy goes to --output (default: not kept).
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 from pathlib import Path
 
@@ -14,12 +17,30 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 
-def execute(notebook_path, parameters: dict, output=None, timeout=600, cwd=None):
-    notebook = nbformat.read(notebook_path, as_version=4)
+def parameter_names(notebook, notebook_path="notebook") -> list:
+    """The names the cell tagged "parameters" assigns, in order."""
+    position = parameters_cell(notebook, notebook_path)
+    tree = ast.parse(notebook.cells[position].source)
+    return [target.id for node in tree.body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)]
+
+
+def parameters_cell(notebook, notebook_path) -> int:
     position = next((index for index, cell in enumerate(notebook.cells)
                      if "parameters" in cell.get("metadata", {}).get("tags", [])), None)
     if position is None:
         raise ValueError(f"{notebook_path}: no cell tagged 'parameters'")
+    return position
+
+
+def execute(notebook_path, parameters: dict, output=None, timeout=600, cwd=None):
+    notebook = nbformat.read(notebook_path, as_version=4)
+    position = parameters_cell(notebook, notebook_path)
+    known = parameter_names(notebook, notebook_path)
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise ValueError(f"{notebook_path}: no parameter {', '.join(unknown)} (it has "
+                         f"{', '.join(known)})")
     source = "\n".join(f"{key} = {value!r}" for key, value in parameters.items())
     injected = nbformat.v4.new_code_cell(f"# injected parameters\n{source}")
     notebook.cells.insert(position + 1, injected)
@@ -66,6 +87,8 @@ def main(argv=None):
         notebook = execute(args.notebook, parameters, args.output)
     except CellExecutionError as error:
         sys.exit(f"notebook failed: {error}")
+    except ValueError as error:
+        parser.error(str(error))
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             if output.get("name") == "stdout":

@@ -1,23 +1,33 @@
 """The paper's figures from the experiments' CSV/NPZ outputs (used by GeneratePlots.ipynb).
 
 Every function reads only result files, raises FileNotFoundError (with the path) when
-they are missing, marks stand-in data in its title, and saves PNG and PDF.
+they are missing, names the data (STAND-IN when it is one) and the evaluation in its
+title, draws 95% error bars where numbers are compared, and saves PNG and PDF.
+Figures are matplotlib `Figure` objects, not pyplot's: importing this module changes no
+backend or other global state of the user's matplotlib.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator
 
-matplotlib.use("Agg")  # headless by default; a notebook front end still shows figures
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import LogLocator  # noqa: E402
-
-from .energy import ENERGY_MODELS, MAC_PJ_45NM  # noqa: E402
-from .results import (BASELINE, BASELINE_CURVE, SPIKING_CURVES, TRAINED_CURVES,  # noqa: E402
-                      WEIGHT_SCALING_CURVE, Workdir, read_results, read_spiking_curves)
+from .energy import ENERGY_MODELS, MAC_PJ_45NM
+from .records import normal
+from .results import (
+    BASELINE_CURVE,
+    SPIKING_CURVES,
+    TRAINED_CURVES,
+    WEIGHT_SCALING_CURVE,
+    MixedResults,
+    Workdir,
+    read_results,
+    read_spiking_results,
+)
 
 # CIFAR-10 reference points taken from the papers (accuracy %, SynOps in millions).
 CIFAR_LITERATURE = [
@@ -42,19 +52,19 @@ FIGURE_NAMES = {"mnist_dvs_data": "mnist_dvs_data",
 
 def draw(function, *arguments, figure_dir):
     """Draw one figure: (paths, None), or ([], why) when its results are missing or
-    unusable. Its files from an earlier run are removed first, so that a figure that
-    cannot be drawn now never stays behind looking current."""
+    unusable. A figure is replaced only once it is drawn; one that cannot be drawn now
+    has its files from an earlier run removed, so that it never stays behind looking
+    current."""
     name = FIGURE_NAMES[function.__name__]
-    for suffix in (".png", ".pdf"):
-        (Path(figure_dir) / f"{name}{suffix}").unlink(missing_ok=True)
     try:
         return function(*arguments, figure_dir), None
-    except (FileNotFoundError, ValueError, IndexError) as error:
-        plt.close("all")
-        return [], str(error)
+    except (FileNotFoundError, ValueError, IndexError, MixedResults) as error:
+        problem = str(error)
     except KeyError as error:
-        plt.close("all")
-        return [], f"a results file lacks the column {error}"
+        problem = f"a results file lacks the column {error}"
+    for suffix in (".png", ".pdf"):
+        (Path(figure_dir) / f"{name}{suffix}").unlink(missing_ok=True)
+    return [], problem
 
 
 def log_x(ax) -> None:
@@ -66,19 +76,47 @@ def log_x(ax) -> None:
 
 
 def _data_note(frame: pd.DataFrame) -> str:
-    if "data" in frame and frame["data"].astype(str).str.startswith("STAND-IN").any():
-        return "\n" + str(frame["data"].iloc[0])
-    return ""
+    """The data's description for a title: every description the rows hold (two would be
+    refused before drawing; see results.read_spiking_results)."""
+    if "data" not in frame:
+        return ""
+    descriptions = sorted({str(value) for value in frame["data"].dropna()})
+    if len(descriptions) > 1:
+        raise MixedResults(f"rows of {len(descriptions)} data sets in one figure: "
+                           f"{'; '.join(descriptions)}")
+    return "\n" + descriptions[0] if descriptions else ""
+
+
+def _errors(frame: pd.DataFrame, column: str, scale: float = 1.0):
+    """Asymmetric error bars (2, n) from <column>_low/_high, or None without them."""
+    low, high = f"{column}_low", f"{column}_high"
+    if low not in frame or high not in frame:
+        return None
+    values = frame[column].to_numpy(dtype=float)
+    lows = pd.to_numeric(frame[low], errors="coerce").to_numpy(dtype=float)
+    highs = pd.to_numeric(frame[high], errors="coerce").to_numpy(dtype=float)
+    if np.isnan(lows).all():
+        return None
+    return np.abs(np.stack([values - lows, highs - values])) * scale
+
+
+def _seeds(frame: pd.DataFrame) -> dict:
+    """{seed: rows} (seed 1 where the column is absent)."""
+    seeds = frame["seed"].map(lambda value: normal(value) or 1.0) if "seed" in frame \
+        else pd.Series(1.0, index=frame.index)
+    return {int(seed): frame[seeds == seed] for seed in sorted(seeds.unique())}
 
 
 def save(fig, figure_dir, name) -> list[Path]:
+    """PNG and PDF, each written to a temporary name first and then renamed."""
     figure_dir = Path(figure_dir)
     figure_dir.mkdir(parents=True, exist_ok=True)
     paths = [figure_dir / f"{name}.png", figure_dir / f"{name}.pdf"]
     fig.tight_layout()
     for path in paths:
-        fig.savefig(path, dpi=120)
-    plt.close(fig)
+        temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+        fig.savefig(temporary, dpi=120)
+        os.replace(temporary, path)
     return paths
 
 
@@ -92,7 +130,7 @@ def mnist_dvs_data(data_dir, figure_dir, dt_us=1000, strip=8):
     with np.load(samples[0]) as sample:
         frame, spiketrain, label = sample["frame"], sample["spiketrain"], int(sample["label"])
     standin = "STAND-IN" in title
-    fig = plt.figure(figsize=(10, 5.5))
+    fig = Figure(figsize=(10, 5.5))
     top = fig.add_gridspec(2, strip, height_ratios=[2.2, 1])
     ax = fig.add_subplot(top[0, :strip // 2])
     ax.imshow(frame, cmap="gray_r")
@@ -129,7 +167,8 @@ def mnist_dvs_analog(workdir, figure_dir):
     figure) and tested as analog networks."""
     results = read_results(Workdir(workdir).activity_accuracy,
                            required=["curve", "quantize_test", "ann_accuracy", "ann_synops"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    fig = Figure(figsize=(11, 4.5))
+    axes = fig.subplots(1, 2, sharey=True)
     quantized = results["quantize_test"].astype(str) == "True"
     for ax, chosen, how in ((axes[0], quantized, "quantized"), (axes[1], ~quantized, "analog")):
         rows = results[chosen]
@@ -138,11 +177,13 @@ def mnist_dvs_analog(workdir, figure_dir):
             ax.text(0.5, 0.5, f"no {how} tests (activity-accuracy.py{flag})", ha="center",
                     transform=ax.transAxes)
         for label in (*TRAINED_CURVES, WEIGHT_SCALING_CURVE):
-            curve = rows[rows["curve"] == label].sort_values("ann_synops")
-            if len(curve):
-                ax.plot(curve["ann_synops"], curve["ann_accuracy"] * 100,
-                        "s-" if label == WEIGHT_SCALING_CURVE else "o-", label=label,
-                        color=COLOURS[label])
+            for seed, curve in _seeds(rows[rows["curve"] == label]).items():
+                curve = curve.sort_values("ann_synops")
+                ax.errorbar(curve["ann_synops"], curve["ann_accuracy"] * 100,
+                            yerr=_errors(curve, "ann_accuracy", 100), capsize=2,
+                            fmt="s-" if label == WEIGHT_SCALING_CURVE else "o-",
+                            label=label if seed == min(_seeds(rows).keys()) else None,
+                            color=COLOURS[label], alpha=1.0 if seed == 1 else 0.5)
         base = rows[rows["curve"] == BASELINE_CURVE]
         if len(base):
             ax.plot(base["ann_synops"], base["ann_accuracy"] * 100, "*", ms=15, color="k",
@@ -158,7 +199,8 @@ def mnist_dvs_analog(workdir, figure_dir):
 
 def mnist_dvs_targets(workdir, figure_dir):
     log = read_results(Workdir(workdir).training_log)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     for label in TRAINED_CURVES:
         name = SPIKING_CURVES[label]
         rows = log[(log["name"] == name) & log["target"].notna()].sort_values("target")
@@ -180,22 +222,34 @@ def mnist_dvs_targets(workdir, figure_dir):
 
 
 def mnist_dvs_spiking(workdir, figure_dir):
+    """Spiking accuracy against measured SynOps, with 95% error bars (Wilson intervals in
+    accuracy, t intervals in SynOps), one curve per training seed; per-layer SynOps and
+    accuracy of the baseline and the selected model (optimization_benchmarking.py)."""
     files = Workdir(workdir)
-    baseline = read_results(files.spiking_csv(BASELINE)).iloc[0]
-    curves = read_spiking_curves(workdir)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [2, 1.4, 0.8]})
+    results = read_spiking_results(workdir)
+    fig = Figure(figsize=(14, 4.2))
+    axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [2, 1.4, 0.8]})
     ax = axes[0]
-    for label, frame in curves.items():
-        frame = frame.sort_values("snn_synops")
-        ax.plot(frame["snn_synops"], frame["snn_accuracy"] * 100, "o-", label=label,
-                color=COLOURS[label])
-    ax.plot(baseline["snn_synops"], baseline["snn_accuracy"] * 100, "*", ms=15, color="k",
-            label="no penalty")
-    log_x(ax), ax.set_xlabel("SynOps per sample (measured by sinabs)")
+    for label, frame in results.curves.items():
+        for seed, rows in _seeds(frame).items():
+            rows = rows.sort_values("snn_synops")
+            ax.errorbar(rows["snn_synops"], rows["snn_accuracy"] * 100,
+                        xerr=_errors(rows, "snn_synops"), yerr=_errors(rows, "snn_accuracy", 100),
+                        fmt="o-", capsize=2, color=COLOURS[label], alpha=1.0 if seed == 1 else 0.5,
+                        label=label if seed == min(_seeds(frame)) else None)
+    for seed, rows in _seeds(results.baseline).items():
+        ax.errorbar(rows["snn_synops"], rows["snn_accuracy"] * 100,
+                    xerr=_errors(rows, "snn_synops"), yerr=_errors(rows, "snn_accuracy", 100),
+                    fmt="*", ms=15, color="k", capsize=2,
+                    label="no penalty" if seed == min(_seeds(results.baseline)) else None)
+    log_x(ax), ax.set_xlabel("SynOps per sample (measured on the spiking network)")
     ax.set_ylabel("spiking test accuracy (%)")
-    ax.legend(fontsize=8, title=f"analog estimates' {fanout_label(pd.concat(curves.values()))}",
-              title_fontsize=8)
-    ax.set_title("MNIST-DVS, spiking networks" + _data_note(pd.DataFrame([baseline])), fontsize=9)
+    seeds = sorted(_seeds(results.baseline))
+    fanouts = pd.concat([results.baseline, *results.curves.values()])
+    ax.legend(fontsize=8, title=f"analog estimates' {fanout_label(fanouts)}; "
+              f"seed(s) {', '.join(map(str, seeds))}; 95% intervals", title_fontsize=7)
+    ax.set_title(f"MNIST-DVS, spiking networks ({results.label})"
+                 + _data_note(results.baseline), fontsize=9)
     benchmark = files.opt_benchmark
     if benchmark.is_file():
         with np.load(benchmark) as saved:
@@ -219,15 +273,20 @@ def mnist_dvs_spiking(workdir, figure_dir):
 
 
 def mnist_dvs_estimate_vs_measured(workdir, figure_dir):
-    curves = read_spiking_curves(workdir)
+    results = read_spiking_results(workdir, require_baseline=False)
+    curves = results.curves
     if not curves:
         raise FileNotFoundError(f"{Workdir(workdir).results} has no *_spiking.csv")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.3))
+    fig = Figure(figsize=(10, 4.3))
+    left, right = fig.subplots(1, 2)
     limits = []
     for label, frame in curves.items():
-        left.plot(frame["ann_synops"], frame["snn_synops"], "o", label=label, color=COLOURS[label])
-        right.plot(frame["ann_accuracy"] * 100, frame["snn_accuracy"] * 100, "o", label=label,
-                   color=COLOURS[label])
+        left.errorbar(frame["ann_synops"], frame["snn_synops"], yerr=_errors(frame, "snn_synops"),
+                      fmt="o", capsize=2, label=label, color=COLOURS[label])
+        right.errorbar(frame["ann_accuracy"] * 100, frame["snn_accuracy"] * 100,
+                       xerr=_errors(frame, "ann_accuracy", 100),
+                       yerr=_errors(frame, "snn_accuracy", 100), fmt="o", capsize=2,
+                       label=label, color=COLOURS[label])
         limits += [frame["ann_synops"].min(), frame["snn_synops"].max()]
     left.plot([min(limits), max(limits)], [min(limits), max(limits)], "k--", lw=1)
     right.plot([0, 100], [0, 100], "k--", lw=1)
@@ -236,25 +295,36 @@ def mnist_dvs_estimate_vs_measured(workdir, figure_dir):
     right.set_xlabel("analog accuracy (%)"), right.set_ylabel("spiking accuracy (%)")
     left.legend(fontsize=8, title=fanout_label(pd.concat(curves.values())), title_fontsize=8)
     frame = next(iter(curves.values()))
-    fig.suptitle("MNIST-DVS: analog estimate against spiking measurement" + _data_note(frame),
-                 fontsize=9)
+    fig.suptitle(f"MNIST-DVS: analog estimate against spiking measurement ({results.label})"
+                 + _data_note(frame), fontsize=9)
     return save(fig, figure_dir, "mnist_dvs_estimate_vs_measured")
 
 
 # ---------------------------------------------------------------- CIFAR-10
 def cifar10(workdir, figure_dir):
+    """Spiking accuracy against measured SynOps of the plain network's weight scaling and
+    the SynOp+QAT rounds (one evaluation: the one with the most test images), with 95%
+    error bars."""
+    from .results import choose_evaluation, evaluation_label, select_evaluation
     inference = read_results(Workdir(workdir).cifar_inference)
+    evaluation = choose_evaluation([inference])
+    inference = select_evaluation(inference, evaluation)
     standin = _data_note(inference)
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig = Figure(figsize=(7, 5))
+    ax = fig.subplots()
     plain = inference[inference["round"] < 0].sort_values("snn_synops")
-    ax.plot(plain["snn_synops"] / 1e6, plain["snn_accuracy"] * 100, "s-",
-            color=COLOURS["weight scaling"], label="weight scaling (plain network)")
+    ax.errorbar(plain["snn_synops"] / 1e6, plain["snn_accuracy"] * 100,
+                xerr=_errors(plain, "snn_synops", 1e-6), yerr=_errors(plain, "snn_accuracy", 100),
+                fmt="s-", capsize=2, color=COLOURS["weight scaling"],
+                label="weight scaling (plain network)")
     for scale, rows in inference[inference["round"] >= 0].groupby("weight_scale"):
         rows = rows.sort_values("snn_synops")
-        ax.plot(rows["snn_synops"] / 1e6, rows["snn_accuracy"] * 100, "o-",
-                label=f"SynOp+QAT rounds, first layer x{scale:g}")
-    if len(plain):
-        ax.axvline(plain["macs"].iloc[0] / 1e6, color="0.6", ls=":",
+        ax.errorbar(rows["snn_synops"] / 1e6, rows["snn_accuracy"] * 100,
+                    xerr=_errors(rows, "snn_synops", 1e-6), yerr=_errors(rows, "snn_accuracy", 100),
+                    fmt="o-", capsize=2, label=f"SynOp+QAT rounds, first layer x{scale:g}")
+    macs = "ann_macs" if "ann_macs" in inference else "macs"
+    if len(plain) and macs in plain:
+        ax.axvline(plain[macs].iloc[0] / 1e6, color="0.6", ls=":",
                    label="analog network MACs (no input layer)")
     # reference markers taken from the papers (full-width networks on the real CIFAR-10)
     for name, accuracy, synops in CIFAR_LITERATURE:
@@ -263,12 +333,12 @@ def cifar10(workdir, figure_dir):
             label="Sorbaro et al. 2020 SynOp+QAT (from the paper)")
     ax.plot(CIFAR_PAPER_WEIGHT_SCALING[1], CIFAR_PAPER_WEIGHT_SCALING[0], "+", ms=10,
             color="k", label="Sorbaro et al. 2020 weight scaling (from the paper)")
-    log_x(ax), ax.set_xlabel("SynOps per image (millions, measured by sinabs)")
+    log_x(ax), ax.set_xlabel("SynOps per image (millions, measured on the spiking network)")
     ax.set_ylabel("spiking test accuracy (%)")
-    ax.legend(fontsize=7, title=fanout_label(inference), title_fontsize=7)
-    ax.set_title("CIFAR-10, spiking networks" + standin +
+    ax.legend(fontsize=7, title=fanout_label(inference) + "; 95% intervals", title_fontsize=7)
+    ax.set_title(f"CIFAR-10, spiking networks ({evaluation_label(evaluation)})" + standin +
                  ("\n(markers from the papers: real CIFAR-10, full-width networks; "
-                  "not comparable)" if standin else ""), fontsize=9)
+                  "not comparable)" if "STAND-IN" in standin else ""), fontsize=9)
     return save(fig, figure_dir, "cifar10_spiking")
 
 
@@ -276,19 +346,26 @@ def cifar10(workdir, figure_dir):
 def mnist_quant_only(workdir, figure_dir):
     files = Workdir(workdir)
     frames = {q: read_results(files.quant_eval_csv(q)) for q in (False, True)}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     for qtrain, frame in frames.items():
         frame = frame.sort_values("scale")
         label = "QAT" if qtrain else "no QAT"
         colour = "C0" if qtrain else "C3"
-        left.plot(frame["scale"], frame["ann_quantized_accuracy"] * 100, "o-", color=colour,
-                  label=f"{label}, tested quantized")
-        left.plot(frame["scale"], frame["ann_accuracy"] * 100, "o--", color=colour,
-                  label=f"{label}, tested analog")
+        left.errorbar(frame["scale"], frame["ann_quantized_accuracy"] * 100,
+                      yerr=_errors(frame, "ann_quantized_accuracy", 100), fmt="o-", capsize=2,
+                      color=colour, label=f"{label}, tested quantized")
+        left.errorbar(frame["scale"], frame["ann_accuracy"] * 100,
+                      yerr=_errors(frame, "ann_accuracy", 100), fmt="o--", capsize=2,
+                      color=colour, label=f"{label}, tested analog")
         spiking = files.quant_spiking_csv(qtrain)
         if spiking.is_file():
-            snn = read_results(spiking).sort_values("scale")
-            right.plot(snn["scale"], snn["snn_accuracy"] * 100, "o-", color=colour, label=label)
+            from .results import choose_evaluation, select_evaluation
+            snn = read_results(spiking)
+            snn = select_evaluation(snn, choose_evaluation([snn])).sort_values("scale")
+            right.errorbar(snn["scale"], snn["snn_accuracy"] * 100,
+                           yerr=_errors(snn, "snn_accuracy", 100), fmt="o-", capsize=2,
+                           color=colour, label=label)
     for ax in (left, right):
         ax.set_xlabel("input scale"), ax.set_ylabel("test accuracy (%)"), ax.legend(fontsize=8)
     left.set_title("analog networks", fontsize=9), right.set_title("spiking networks", fontsize=9)
@@ -307,7 +384,8 @@ def energy(workdir, analog_macs: float, figure_dir):
         synops = {"no penalty": float(saved["baseline_activity"].sum()),
                   "optimised": float(saved["optimized_activity"].sum())}
     chips = list(ENERGY_MODELS)
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    fig = Figure(figsize=(8, 4.2))
+    ax = fig.subplots()
     positions = np.arange(len(chips))
     for offset, (label, value) in zip((-0.2, 0.2), synops.items()):
         ax.bar(positions + offset, [ENERGY_MODELS[c].energy_pj(value) / 1e6 for c in chips], 0.4,
@@ -317,7 +395,7 @@ def energy(workdir, analog_macs: float, figure_dir):
     ax.set_xticks(list(positions) + [len(chips)],
                   [ENERGY_MODELS[c].label or c for c in chips] + ["CNN 45 nm"])
     ax.set_yscale("log"), ax.set_ylabel("energy per inference (µJ)"), ax.legend(fontsize=8)
-    summary = read_results(Workdir(workdir).spiking_csv(BASELINE))
+    summary = read_spiking_results(workdir).baseline
     ax.set_title("MNIST-DVS: energy per inference, synaptic operations only"
                  + _data_note(summary), fontsize=9)
     return save(fig, figure_dir, "energy")

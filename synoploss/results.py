@@ -56,14 +56,19 @@ def format_target(value: float | None) -> str:
         else f"{value:.3g}"
 
 
+DEFAULT_SEED = 1  # train.py's; its models keep the original's names
+
+
 def mnist_dvs_checkpoint(name: str, target: float | None = None,
-                         alpha: float | None = None) -> str:
-    """models/ file name of an MNIST-DVS model: <name>[_<target> | _alpha<alpha>].pth"""
+                         alpha: float | None = None, seed: int = DEFAULT_SEED) -> str:
+    """models/ file name of an MNIST-DVS model: <name>[_<target> | _alpha<alpha>][_seed<s>].pth
+    (the original's names for the default seed)."""
+    suffix = "" if seed == DEFAULT_SEED else f"_seed{seed}"
     if alpha is not None:
-        return f"{name}_alpha{alpha:g}.pth"
+        return f"{name}_alpha{alpha:g}{suffix}.pth"
     if target is None:
-        return f"{name}.pth"
-    return f"{name}_{format_target(target)}.pth"
+        return f"{name}{suffix}.pth"
+    return f"{name}_{format_target(target)}{suffix}.pth"
 
 
 # ------------------------------------------------------------------ fan-outs
@@ -192,7 +197,8 @@ class Workdir:
 SPIKING_COLUMNS = ["snn_accuracy", "snn_synops", "ann_synops", "model_path"]
 TEXT_COLUMNS = {"data", "model_path", "name", "curve", "setting", "init_from", "model",
                 "layer", "baseline_model", "optimized_model", "energy_model", "nir_path",
-                FANOUT_COLUMN}
+                FANOUT_COLUMN, "simulator", "data_fingerprint", "model_sha256", "samples_path",
+                "init_from_sha256", "lr_schedule"}
 
 
 def read_results(path, required: Iterable[str] = ()) -> pd.DataFrame:
@@ -216,9 +222,134 @@ def read_results(path, required: Iterable[str] = ()) -> pd.DataFrame:
     return read_csv(path, numeric=numeric) if numeric else frame
 
 
-def read_spiking_curves(workdir) -> dict:
-    """The SPIKING_CURVES whose results exist in the work folder, by label."""
+# ------------------------------------------------------------------ evaluations
+# What makes two spiking-results rows comparable: the same data (by fingerprint), the
+# same simulator, time bin, number and subset of test samples. A results file may hold
+# several evaluations (a quick --max_samples look beside the full test, a sinabs check
+# beside the fast simulator's run): readers compare rows of one evaluation only.
+EVALUATION_COLUMNS = ("data_fingerprint", "simulator", "dt_us", "n_timesteps", "n_samples",
+                      "sample_seed")
+# a spiking-results row is one model (at one scale or level) under one evaluation
+SPIKING_KEY = ("model_path", "scale", "level", *EVALUATION_COLUMNS, FANOUT_COLUMN)
+
+
+class MixedResults(ValueError):
+    """Rows that cannot be compared (other data, other settings) were about to be."""
+
+
+def evaluation_of(row) -> dict:
+    """The evaluation columns of a row (None where a column is absent or empty)."""
+    from .records import normal
+    return {column: normal(row.get(column)) for column in EVALUATION_COLUMNS}
+
+
+def evaluation_label(evaluation: dict) -> str:
+    """How figures and summaries name an evaluation."""
+    parts = [f"{evaluation['simulator'] or 'sinabs'} simulator"]
+    if evaluation.get("n_samples") is not None:
+        parts.append(f"{int(evaluation['n_samples'])} test samples")
+    if evaluation.get("dt_us") is not None:
+        parts.append(f"{int(evaluation['dt_us'])} µs bins")
+    if evaluation.get("n_timesteps") is not None:
+        parts.append(f"{int(evaluation['n_timesteps'])} steps")
+    return ", ".join(parts)
+
+
+def samples_file(files: "Workdir", results_name: str, row: dict) -> Path:
+    """Where a spiking test keeps its per-sample arrays (results/samples/...npz), named by
+    the model, its scale or level, and a hash of the evaluation."""
+    from .records import fingerprint
+    stem = Path(str(row["model_path"])).stem
+    setting = "".join(f"_{key}{row[key]:g}" for key in ("scale", "level")
+                      if row.get(key) is not None)
+    tag = fingerprint({**evaluation_of(row), FANOUT_COLUMN: row.get(FANOUT_COLUMN)})
+    return files.results / "samples" / results_name / f"{stem}{setting}_{tag}.npz"
+
+
+def choose_evaluation(frames: list) -> dict:
+    """The evaluation to compare, among those in `frames` (the first frame, the baseline's,
+    decides): the one with the most test samples, then the paper's simulator (sinabs)."""
+    candidates = {}
+    for frame in frames[:1] or frames:
+        for row in frame.to_dict("records"):
+            evaluation = evaluation_of(row)
+            candidates[tuple(sorted(evaluation.items(), key=lambda item: item[0]))] = evaluation
+    if not candidates:
+        raise ValueError("no spiking results rows to compare")
+
+    def rank(evaluation):
+        return (evaluation.get("n_samples") or 0, evaluation.get("simulator") in (None, "sinabs"))
+    return max(candidates.values(), key=rank)
+
+
+def select_evaluation(frame: pd.DataFrame, evaluation: dict) -> pd.DataFrame:
+    """The rows of `frame` made under `evaluation`."""
+    if frame.empty:
+        return frame
+    keep = [evaluation_of(row) == evaluation for row in frame.to_dict("records")]
+    return frame[keep]
+
+
+@dataclass
+class SpikingResults:
+    """The MNIST-DVS spiking results of a work folder under one evaluation: the baseline
+    rows (one per training seed), the curves by label, the evaluation and the data."""
+    baseline: pd.DataFrame
+    curves: dict
+    evaluation: dict
+    data: str
+    others: list  # the evaluations present but not chosen, for the reader to mention
+
+    @property
+    def label(self) -> str:
+        return evaluation_label(self.evaluation)
+
+
+def read_spiking_results(workdir, evaluation: dict | None = None,
+                         require_baseline: bool = True) -> SpikingResults:
+    """Every *_spiking.csv of the MNIST-DVS work folder, restricted to one evaluation
+    (`evaluation`, or `choose_evaluation`'s). MixedResults when the chosen rows hold two
+    data sets (never compared, whatever the labels say)."""
     files = Workdir(workdir)
-    return {label: read_csv(files.spiking_csv(name), required=SPIKING_COLUMNS,
-                            numeric=SPIKING_COLUMNS[:3])
-            for label, name in SPIKING_CURVES.items() if files.spiking_csv(name).is_file()}
+    baseline_path = files.spiking_csv(BASELINE)
+    frames = {}
+    if baseline_path.is_file():
+        frames["baseline"] = read_csv(baseline_path, required=SPIKING_COLUMNS,
+                                      numeric=SPIKING_COLUMNS[:3])
+    elif require_baseline:
+        raise FileNotFoundError(f"{baseline_path} is missing (run test_spiking.py --mode "
+                                "nopenalty)")
+    for label, name in SPIKING_CURVES.items():
+        if files.spiking_csv(name).is_file():
+            frames[label] = read_csv(files.spiking_csv(name), required=SPIKING_COLUMNS,
+                                     numeric=SPIKING_COLUMNS[:3])
+    if not frames:
+        raise FileNotFoundError(f"{files.results} has no *_spiking.csv")
+    chosen = evaluation or choose_evaluation(list(frames.values()))
+    others = []
+    for frame in frames.values():
+        for row in frame.to_dict("records"):
+            other = evaluation_of(row)
+            if other != chosen and other not in others:
+                others.append(other)
+    selected = {label: select_evaluation(frame, chosen) for label, frame in frames.items()}
+    selected = {label: frame for label, frame in selected.items() if len(frame)}
+    descriptions = sorted({str(value) for frame in selected.values()
+                           for value in frame.get("data", pd.Series(dtype=str)).dropna()})
+    if len(descriptions) > 1:
+        raise MixedResults(f"{files.results}: the {evaluation_label(chosen)} rows come from "
+                           f"{len(descriptions)} data sets ({'; '.join(descriptions)}): test "
+                           "every model on one data set, or use one --workdir per data set")
+    baseline = selected.pop("baseline", pd.DataFrame())
+    if require_baseline and baseline.empty:
+        raise FileNotFoundError(f"{baseline_path} has no rows for the {evaluation_label(chosen)} "
+                                "evaluation (run test_spiking.py --mode nopenalty with the "
+                                "same settings)")
+    return SpikingResults(baseline, selected, chosen, descriptions[0] if descriptions else "",
+                          others)
+
+
+def read_spiking_curves(workdir) -> dict:
+    """The SPIKING_CURVES of the work folder's chosen evaluation, by label
+    (`read_spiking_results`)."""
+    return read_spiking_results(workdir, require_baseline=False).curves

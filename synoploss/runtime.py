@@ -1,9 +1,10 @@
 """What every experiment script needs around its experiment: a parser with the script's
 docstring as --help, flag values checked in `parse_args` (argparse types that name the
-flag and the allowed range), renamed flags kept as hidden aliases, output folders probed
-for writing before any training (a wrong flag or an unwritable folder stops a run at once,
-not after hours of work), one way to stop with an error, seeding, the device and the
-shard of a sweep."""
+flag and the allowed range), the flags every script shares (--workdir with the
+experiment's own default folder, --data_root under it, --standin, --fresh, --device),
+output folders probed for writing before any training (a wrong flag or an unwritable
+folder stops a run at once, not after hours of work), one way to stop with an error,
+seeding, the device and the shard of a sweep."""
 from __future__ import annotations
 
 import argparse
@@ -33,33 +34,41 @@ def fail(script_file: str, error) -> None:
     sys.exit(f"{Path(script_file).name}: {error}")
 
 
-class _DeprecatedAlias(argparse.Action):
-    def __init__(self, option_strings, dest, new_flag=None, **kwargs):
-        self.new_flag = new_flag
-        super().__init__(option_strings, dest, **kwargs)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"{parser.prog}: {option_string} is now {self.new_flag} (the old name still "
-              "works in this release)", file=sys.stderr)
-        setattr(namespace, self.dest, values)
+# Each experiment's own folder, so that the README's commands, run from the repository
+# root, never share a log, and the notebook's defaults find what they wrote.
+DEFAULT_WORKDIRS = {"mnist_dvs": "runs/mnist_dvs", "cifar10": "runs/cifar10",
+                    "mnist_quant_only": "runs/mnist_quant_only"}
 
 
-def add_alias(parser: argparse.ArgumentParser, old_flag: str, new_flag: str) -> None:
-    """Accept `old_flag` for the already defined `new_flag`, hidden from --help, with a
-    note on stderr: renamed flags keep working for one release."""
-    action = next(action for action in parser._actions if new_flag in action.option_strings)
-    kwargs = dict(dest=action.dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    if action.nargs == 0:  # a store_true flag
-        kwargs.update(nargs=0, const=action.const)
-        parser.add_argument(old_flag, action=_DeprecatedFlag, new_flag=new_flag, **kwargs)
-        return
-    parser.add_argument(old_flag, action=_DeprecatedAlias, new_flag=new_flag,
-                        nargs=action.nargs, type=action.type, choices=action.choices, **kwargs)
+def add_workdir_flags(parser: argparse.ArgumentParser, experiment: str, data_help: str,
+                      writes: str = "models/, results/ and the logs") -> None:
+    """--workdir (default runs/<experiment>) and --data_root (default <workdir>/data)."""
+    parser.add_argument("--workdir", default=DEFAULT_WORKDIRS[experiment],
+                        help=f"this experiment's folder: {writes} (default "
+                             f"{DEFAULT_WORKDIRS[experiment]})")
+    parser.add_argument("--data_root", default=None,
+                        help=f"{data_help} (default: <workdir>/data)")
 
 
-class _DeprecatedFlag(_DeprecatedAlias):
-    def __call__(self, parser, namespace, values, option_string=None):
-        super().__call__(parser, namespace, self.const, option_string)
+def data_root(args) -> Path:
+    """--data_root, or <workdir>/data."""
+    return Path(args.data_root) if args.data_root else Path(args.workdir) / "data"
+
+
+def add_standin_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """--standin: the embedded stand-in, wherever the real data set is not there."""
+    parser.add_argument("--standin", action="store_true",
+                        help=f"where the real data is not in --data_root, use (and write "
+                             f"there) the embedded STAND-IN: {what}. Without it, missing data "
+                             "stops the script, saying where it looked and how to get it")
+
+
+def add_fresh_flag(parser: argparse.ArgumentParser, items: str = "models") -> None:
+    """--fresh: do again what is already done, instead of stopping at other settings."""
+    parser.add_argument("--fresh", action="store_true",
+                        help=f"{items} already in --workdir are kept when made with the same "
+                             "settings and the run stops when not; --fresh makes them again "
+                             "and replaces them")
 
 
 def add_device_flag(parser: argparse.ArgumentParser) -> None:

@@ -35,8 +35,6 @@ currents are sinabs' bit for bit.
 """
 from __future__ import annotations
 
-import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, List, Sequence
@@ -47,7 +45,6 @@ import sinabs.hooks
 import sinabs.layers
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .quantize import SumPool2d
 
@@ -996,9 +993,10 @@ def evaluate_fast(net, batches: Iterable, progress: bool | str = False,
     (B, T, ...), labels), the same `SpikingResult` (predictions: argmax of the output
     summed over time; SynOps per sample and weight layer, as sinabs.hooks counts them)."""
     from tqdm.auto import tqdm
+
     from .spiking import SpikingResult
 
-    predictions, labels, outputs, synop_sums, count = [], [], [], None, 0
+    predictions, labels, outputs, sample_synops = [], [], [], []
     plan = None
     iterator = tqdm(batches, desc=progress if isinstance(progress, str) else "spiking (fast)",
                     leave=False, disable=not progress)
@@ -1011,12 +1009,10 @@ def evaluate_fast(net, batches: Iterable, progress: bool | str = False,
         labels.append(np.asarray(target).reshape(-1))
         if keep_output:
             outputs.append(summed.cpu().numpy())
-        totals = result.layer_synops.sum(0)
-        synop_sums = totals if synop_sums is None else synop_sums + totals
-        count += len(data)
-    if count == 0:
+        sample_synops.append(result.layer_synops)
+    if not predictions:
         raise ValueError("evaluate_fast: no batches to evaluate")
     return SpikingResult(
         predictions=np.concatenate(predictions), labels=np.concatenate(labels),
-        layer_synops=[float(value) for value in synop_sums / count],
+        sample_synops=np.concatenate(sample_synops),
         output_spikes=np.concatenate(outputs) if keep_output else None)

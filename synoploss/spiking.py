@@ -8,7 +8,7 @@ can be compared. (`sinabs.network.Network.get_synops` is broken in sinabs 3.1.3 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, List, Sequence
 
 import numpy as np
@@ -67,14 +67,26 @@ def spiking_layers(net) -> List[sinabs.layers.IAFSqueeze]:
 
 @dataclass
 class SpikingResult:
+    """What a spiking test measured, per sample: predictions, labels, SynOps per weight
+    layer (`sample_synops`, samples x layers, as sinabs.hooks counts them), and with
+    `keep_output` the output summed over time."""
     predictions: np.ndarray
     labels: np.ndarray
-    layer_synops: List[float] = field(default_factory=list)  # per sample, per weight layer
+    sample_synops: np.ndarray  # (samples, weight layers)
     output_spikes: np.ndarray | None = None
 
     @property
+    def layer_synops(self) -> List[float]:
+        """SynOps per sample of every weight layer (means over samples)."""
+        return [float(value) for value in self.sample_synops.mean(0)]
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.predictions == self.labels
+
+    @property
     def accuracy(self) -> float:
-        return float((self.predictions == self.labels).mean()) if len(self.labels) else float("nan")
+        return float(self.correct.mean()) if len(self.labels) else float("nan")
 
     @property
     def synops(self) -> float:
@@ -105,39 +117,104 @@ def hook_synops(net, batch: int, steps: int) -> List[float]:
     return [float(value) * steps * batch for value in per_layer.values()]
 
 
+def _pooling_scales(model: nn.Sequential) -> dict:
+    """{weight layer index: the kernel areas of the average pooling since the previous
+    weight layer}: sinabs' ModelSynopsHook multiplies a layer's count by it."""
+    scales, scale = {}, 1
+    for index, layer in enumerate(model):
+        if isinstance(layer, nn.AvgPool2d):
+            kernel = layer.kernel_size
+            scale *= kernel ** 2 if isinstance(kernel, int) else kernel[0] * kernel[1]
+        if hasattr(layer, "weight"):
+            scales[index] = scale
+            scale = 1
+    return scales
+
+
+class _SampleSynops:
+    """Per-frame SynOps of every weight layer, from the same inputs and connection maps as
+    sinabs' hooks (which keep only the mean over the batch): hooks registered after
+    sinabs' own, reading the map sinabs stored."""
+
+    def __init__(self, model: nn.Sequential):
+        self.scales = _pooling_scales(model)
+        self.frames = {}
+        self.handles = [model[index].register_forward_hook(self._hook(index))
+                        for index in self.scales
+                        if isinstance(model[index], (nn.Conv2d, nn.Linear))]
+
+    def _hook(self, index):
+        def record(layer, inputs, output):
+            data = inputs[0].detach()
+            if isinstance(layer, nn.Conv2d):
+                per_frame = (data * layer.hook_data["connection_map"]).flatten(1).sum(1,
+                                                                                  dtype=torch.float64)
+            else:
+                per_frame = data.flatten(1).sum(1, dtype=torch.float64) * layer.out_features
+            self.frames[index] = per_frame * self.scales[index]
+        return record
+
+    def per_sample(self, batch: int, steps: int) -> np.ndarray:
+        return np.stack([self.frames[index].reshape(batch, steps).sum(1).cpu().numpy()
+                         for index in sorted(self.frames)], axis=1)
+
+    def remove(self):
+        for handle in self.handles:
+            handle.remove()
+
+
 def evaluate_spiking(net, batches: Iterable, device=None, progress: bool | str = False,
                      keep_output: bool = False) -> SpikingResult:
-    """Run batches of (data (B, T, C, H, W), labels) and collect what sinabs measures.
+    """Run batches of (data (B, T, C, H, W), labels) through sinabs and collect what it
+    measures.
 
     The state is reset before every batch and samples in a batch are independent, so
     every sample starts from rest. Prediction: argmax of output spikes summed over time.
-    SynOps: sinabs' per-layer SynOps per time step (averaged over B*T) times T, i.e.
-    SynOps per sample, averaged over all samples. Zero-padding in time adds none.
+    SynOps: per sample and weight layer, input times connection map as sinabs.hooks
+    counts them (their per-batch means are sinabs' own numbers; tests check both agree).
+    Zero-padding in time adds none.
     """
     device = device or next(net.parameters()).device
-    predictions, labels, outputs = [], [], []
-    synop_sums = None
-    sample_count = 0
+    predictions, labels, outputs, sample_synops = [], [], [], []
+    counter = _SampleSynops(net.spiking_model)
     iterator = tqdm(batches, desc=progress if isinstance(progress, str) else "spiking",
                     leave=False, disable=not progress)
-    with torch.no_grad():
-        for data, target in iterator:
-            data = data.to(device, torch.float32)
-            batch, steps = data.shape[:2]
-            output = run_spiking(net, data)
-            layer_totals = np.array(hook_synops(net, batch, steps))
-            synop_sums = layer_totals if synop_sums is None else synop_sums + layer_totals
-            sample_count += batch
-            predictions.append(output.argmax(1).cpu().numpy())
-            labels.append(np.asarray(target).reshape(-1))
-            if keep_output:
-                outputs.append(output.cpu().numpy())
-    if sample_count == 0:
+    try:
+        with torch.no_grad():
+            for data, target in iterator:
+                data = data.to(device, torch.float32)
+                batch, steps = data.shape[:2]
+                output = run_spiking(net, data)
+                sample_synops.append(counter.per_sample(batch, steps))
+                predictions.append(output.argmax(1).cpu().numpy())
+                labels.append(np.asarray(target).reshape(-1))
+                if keep_output:
+                    outputs.append(output.cpu().numpy())
+    finally:
+        counter.remove()
+    if not predictions:
         raise ValueError("evaluate_spiking: no batches to evaluate")
     return SpikingResult(
         predictions=np.concatenate(predictions), labels=np.concatenate(labels),
-        layer_synops=[float(value) for value in synop_sums / sample_count],
+        sample_synops=np.concatenate(sample_synops),
         output_spikes=np.concatenate(outputs) if keep_output else None)
+
+
+def evaluate(net, batches: Iterable, simulator: str = "sinabs", device=None,
+             progress: bool | str = False, keep_output: bool = False,
+             threads: int | None = None) -> SpikingResult:
+    """`evaluate_spiking` (simulator "sinabs", the paper's) or the exact fast simulator
+    (`simulator.evaluate_fast`, "fast"): the same batches in, the same result out."""
+    from .simulator import SIMULATORS, evaluate_fast
+    if simulator not in SIMULATORS:
+        raise ValueError(f"--simulator {simulator}: must be one of {', '.join(SIMULATORS)}")
+    if simulator == "fast":
+        if device is not None:
+            net = net.to(device)
+        return evaluate_fast(net, batches, progress=progress, keep_output=keep_output,
+                             threads=threads)
+    return evaluate_spiking(net, batches, device=device, progress=progress,
+                            keep_output=keep_output)
 
 
 class StaticInputBatches:

@@ -40,6 +40,7 @@ class EpochStats:
     accuracy: float
     synops: float
     layer_synops: list | None = None  # per counted layer, per sample (evaluation only)
+    samples: int = 0                  # how many samples the numbers are over
 
 
 def train_epoch(model: nn.Module, loader, optimizer, synop_loss=None, device="cpu",
@@ -90,8 +91,9 @@ def train_epoch(model: nn.Module, loader, optimizer, synop_loss=None, device="cp
     if not math.isfinite(loss_sum) or not math.isfinite(ce_sum):
         raise NonFiniteLossError(f"{description}: loss became {loss_sum / max(count, 1)} "
                                  f"(cross-entropy {ce_sum / max(count, 1)})")
-    count = max(count, 1)
-    return EpochStats(loss_sum / count, ce_sum / count, correct / count, synops / count)
+    samples, count = count, max(count, 1)
+    return EpochStats(loss_sum / count, ce_sum / count, correct / count, synops / count,
+                      samples=samples)
 
 
 WEIGHT_LIMIT = 1e4  # trained weights of these networks are of order 0.01-10

@@ -9,8 +9,8 @@ import torch.nn as nn
 
 from conftest import load_script
 from synoploss.data.cifar10 import STANDIN_DESCRIPTION
-from synoploss.models import CIFAR10AnalogueClassifier
 from synoploss.io import load_state
+from synoploss.models import CIFAR10AnalogueClassifier
 from synoploss.results import Workdir
 
 train = load_script("CIFAR10_analogue/train.py")
@@ -48,7 +48,9 @@ def test_one_round_through_train_and_test(tmp_path):
     # the original's round 0: QAT without the SynOp loss, so no target
     assert np.isnan(log.loc[log["round"] == 0, "target"].item())
     assert log["fanout"].eq("paper").all()
-    assert log["output_relu"].tolist() == [False, True]
+    assert log["has_output_relu"].tolist() == [False, True]
+    # every setting of the run is in every row
+    assert set(train.RUN_SETTINGS) <= set(log.columns)
     test.main(["--workdir", str(tmp_path), "--standin", "--n_test", "32",
                "--baseline_scales", "5", "50", "--n_timesteps", "4", "--data_root", str(tmp_path / "none"),
                "--export_nir", str(tmp_path / "nir")])
@@ -57,7 +59,10 @@ def test_one_round_through_train_and_test(tmp_path):
         "d0.2_0.1_-1_x5.nir", "d0.2_0.1_-1_x50.nir", "d0.2_0.1_0_x1.5.nir", "d0.2_0.1_0_x2.nir"]
     assert inference[["round", "weight_scale"]].values.tolist() == [[-1, 5], [-1, 50], [0, 1.5], [0, 2]]
     plain = inference[inference["round"] == -1]
-    assert (plain["ann_synops"] == plain["macs"]).all()
+    # ann_macs: the MACs without the input layer (width 0.1: 10 and 19 channels);
+    # ann_synops: the estimate, for every round
+    assert inference["ann_macs"].nunique() == 1 and (inference["ann_macs"] > 1e5).all()
+    assert (inference["ann_synops"] == inference["ann_quantized_synops"]).all()
     # energy: SynOps x 23.6 pJ + the first conv's MACs (3x3x3 -> 10 channels at width 0.1,
     # 32x32 outputs) at each of the 4 steps x 4.6 pJ
     first_layer_macs = 3 * 3 * 3 * 10 * 32 * 32
@@ -83,7 +88,7 @@ def test_first_round_synop_loss_targets_the_macs(tmp_path):
     train.main(common + ["--n_epochs", "1", "--round_epochs", "1", "--n_rounds", "1",
                          "--first_round_synop_loss", "--fanout", "exact"])
     log = pd.read_csv(Workdir(tmp_path).training_log)
-    assert log.loc[log["round"] == 0, "target"].item() == log["macs"].iloc[0]
+    assert log.loc[log["round"] == 0, "target"].item() == log["ann_macs"].iloc[0]
     assert log["fanout"].eq("exact").all()
 
 
@@ -108,20 +113,9 @@ def test_the_original_schedule_is_the_default():
     assert args.round0_scale == 1.0  # the original computes a scale but does not use it
 
 
-@pytest.mark.parametrize("flag,macs,plain_synops,expected", [
-    (1.0, 800.0, 100.0, 1.0),
-    (2.5, 800.0, 100.0, 2.5),
-    ("auto", 800.0, 100.0, 64.0),  # the original's w_scale: 800 / 100 x 8
-    ("auto", 21_411_840.0, 3_382_492.4, 50.6416),  # the demo's: its run printed x50.64
-])
-def test_round0_scale(flag, macs, plain_synops, expected):
-    args = train.parse_args(["--round0_scale", str(flag)])
-    assert train.round0_scale(args, macs, plain_synops) == pytest.approx(expected, rel=1e-5)
-
-
-def test_round0_scale_auto_needs_the_plain_synops():
-    with pytest.raises(ValueError, match="plain network's estimated SynOps"):
-        train.round0_scale(train.parse_args(["--round0_scale", "auto"]), 800.0, 0.0)
+@pytest.mark.parametrize("flag,expected", [("1.0", 1.0), ("2.5", 2.5), ("auto", "auto")])
+def test_round0_scale_flag_reaches_the_schedule(flag, expected):
+    assert train.schedule_of(train.parse_args(["--round0_scale", flag])).round0_scale == expected
 
 
 @pytest.mark.parametrize("resume", [False, True])
@@ -136,7 +130,7 @@ def test_round0_starts_from_the_scaled_plain_network(tmp_path, resume):
         train.main(common + ["--n_rounds", "0"])
     train.main(common + ["--n_rounds", "1"] + (["--resume"] if resume else []))
     log = pd.read_csv(Workdir(tmp_path).training_log)
-    scale = log["macs"].iloc[0] / log.loc[log["round"] == -1, "test_synops"].iloc[-1] * 8
+    scale = log["ann_macs"].iloc[0] / log.loc[log["round"] == -1, "test_synops"].iloc[-1] * 8
     models = Workdir(tmp_path).models
     plain, round0 = (torch.load(models / f"d0.2_0.1_{r}.pth") for r in (-1, 0))
     assert scale > 2
@@ -241,23 +235,65 @@ def test_the_scripts_say_where_cifar_is_missing(tmp_path):
         train.main(["--data_root", str(tmp_path), "--workdir", str(tmp_path)])
 
 
-def test_renamed_flags_still_work(tmp_path, capsys):
-    """--synthetic and --n_dt, the names of the last release, are hidden aliases now."""
-    common = ["--workdir", str(tmp_path), "--data_root", str(tmp_path / "none")]
-    train.main(TINY[1:] + common + ["--synthetic", "--n_epochs", "1", "--round_epochs", "1",
-                                    "--n_rounds", "1"])
-    test.main(common + ["--synthetic", "--n_test", "16", "--n_dt", "2", "--rounds", "0",
-                        "--wscales", "1.0"])
-    err = capsys.readouterr().err
-    assert "--synthetic is now --standin" in err and "--n_dt is now --n_timesteps" in err
-    assert pd.read_csv(Workdir(tmp_path).cifar_inference)["n_timesteps"].tolist() == [2]
+@pytest.mark.parametrize("script,flag", [(train, "--synthetic"), (test, "--n_dt"),
+                                         (test, "--n_train")])
+def test_flags_of_no_release_are_refused(tmp_path, capsys, script, flag):
+    """The aliases of renamed flags, and test.py's ignored --n_train, are gone."""
+    with pytest.raises(SystemExit):
+        script.main(["--workdir", str(tmp_path), flag, "2"])
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_resume_with_other_settings_is_refused_and_fresh_starts_again(tmp_path):
+    common = TINY + ["--workdir", str(tmp_path), "--n_epochs", "1", "--round_epochs", "1",
+                     "--data_root", str(tmp_path / "none"), "--n_rounds", "1"]
+    train.main(common)
+    with pytest.raises(SystemExit, match=r"other settings \(dropout: '0.2 0.1' then, "
+                                         r"'0.2 0.3' now\); continue it"):
+        train.main(common + ["--resume", "--dropout", "0.2", "0.3"])
+    with pytest.raises(SystemExit, match=r"width: 0.1 then, 0.2 now"):
+        train.main(common + ["--resume", "--width", "0.2"])
+    train.main(common + ["--fresh", "--dropout", "0.2", "0.3"])
+    log = pd.read_csv(Workdir(tmp_path).training_log)
+    assert log["dropout"].eq("0.2 0.3").all() and log["round"].tolist() == [-1, 0]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [
+        "d0.2_0.3_-1.pth", "d0.2_0.3_0.pth"]
+
+
+def test_resume_retrains_a_truncated_last_checkpoint(tmp_path, capsys):
+    common = TINY + ["--workdir", str(tmp_path), "--n_epochs", "1", "--round_epochs", "1",
+                     "--data_root", str(tmp_path / "none"), "--n_rounds", "1"]
+    train.main(common)
+    last = tmp_path / "models" / "d0.2_0.1_0.pth"
+    last.write_bytes(last.read_bytes()[:100])
+    train.main(common + ["--resume"])
+    assert "round 0:" in capsys.readouterr().out and "not a readable" not in str(last)
+    load_state(CIFAR10AnalogueClassifier(quantize=True, width=0.1), last)
+
+
+def test_test_py_tests_the_logged_run_not_other_files(tmp_path):
+    """A checkpoint of another run (other dropout) in models/ is not tested; a test of some
+    rounds keeps the other rounds' rows; a quick --n_test rerun adds rows beside."""
+    common = TINY + ["--workdir", str(tmp_path), "--data_root", str(tmp_path / "none")]
+    train.main(common + ["--n_epochs", "1", "--round_epochs", "1", "--n_rounds", "1"])
+    torch.save(CIFAR10AnalogueClassifier(width=0.1, dropout_rate=(0.5, 0.5)).state_dict(),
+               tmp_path / "models" / "d0.5_0.5_0.pth")
+    run = ["--workdir", str(tmp_path), "--standin", "--n_timesteps", "2", "--baseline_scales",
+           "5", "--wscales", "2", "--data_root", str(tmp_path / "none"), "--simulator", "fast"]
+    test.main(run + ["--n_test", "16"])
+    frame = pd.read_csv(Workdir(tmp_path).cifar_inference)
+    assert sorted(frame["model_path"]) == ["models/d0.2_0.1_-1.pth", "models/d0.2_0.1_0.pth"]
+    test.main(run + ["--n_test", "16", "--rounds", "0", "--fresh"])
+    test.main(run + ["--n_test", "8"])
+    frame = pd.read_csv(Workdir(tmp_path).cifar_inference)
+    assert sorted(zip(frame["round"], frame["n_samples"])) == [(-1, 8), (-1, 16), (0, 8), (0, 16)]
 
 
 def test_test_py_writes_each_result_as_it_goes(tmp_path, monkeypatch):
     common = TINY + ["--workdir", str(tmp_path), "--data_root", str(tmp_path / "none")]
     train.main(common + ["--n_epochs", "1", "--n_rounds", "0"])
     calls = []
-    original = test.compare_analog_and_spiking
+    original = test.spiking_test_row
 
     def fail_on_second(*args, **kwargs):
         calls.append(1)
@@ -265,8 +301,13 @@ def test_test_py_writes_each_result_as_it_goes(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(test, "compare_analog_and_spiking", fail_on_second)
+    monkeypatch.setattr(test, "spiking_test_row", fail_on_second)
     with pytest.raises(KeyboardInterrupt):
         test.main(["--workdir", str(tmp_path), "--standin", "--n_test", "16", "--n_timesteps", "2",
                    "--baseline_scales", "5", "50", "--data_root", str(tmp_path / "none")])
     assert len(pd.read_csv(Workdir(tmp_path).cifar_inference)) == 1
+    # a rerun keeps the row measured and measures the one left
+    test.main(["--workdir", str(tmp_path), "--standin", "--n_test", "16", "--n_timesteps", "2",
+               "--baseline_scales", "5", "50", "--data_root", str(tmp_path / "none")])
+    assert len(calls) == 3
+    assert pd.read_csv(Workdir(tmp_path).cifar_inference)["weight_scale"].tolist() == [5, 50]

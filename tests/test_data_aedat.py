@@ -2,6 +2,7 @@ import struct
 
 import numpy as np
 import pytest
+
 from synoploss.data.aedat import EVENT_DTYPE, AedatError, read_aedat, unwrap_timestamps, write_aedat
 
 

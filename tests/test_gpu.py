@@ -9,8 +9,8 @@ import torch
 
 from conftest import load_script
 from synoploss.data.cifar10 import DeviceBatches, standin_images
-from synoploss.models import CIFAR10AnalogueClassifier, MNISTDVSNet
 from synoploss.evaluation import evaluate_analog
+from synoploss.models import CIFAR10AnalogueClassifier, MNISTDVSNet
 from synoploss.results import Workdir
 
 pytestmark = pytest.mark.gpu

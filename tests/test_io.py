@@ -4,7 +4,6 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-
 import torch
 import torch.nn as nn
 

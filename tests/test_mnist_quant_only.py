@@ -18,7 +18,8 @@ def data_root(tmp_path_factory):
 
 def test_two_scales_through_both_scripts(data_root, tmp_path):
     common = ["--scales", "1.0", "3.0", "--n_epochs", "2", "--workdir", str(tmp_path),
-              "--data_root", str(data_root), "--max_train_samples", "300", "--no_progress"]
+              "--data_root", str(data_root), "--max_train_samples", "300", "--no_progress",
+              "--standin"]
     for qtrain in ([], ["--quantize_training"]):
         evaluation.main(common + qtrain)
         spiking.main(["--workdir", str(tmp_path), "--data_root", str(data_root),
@@ -33,9 +34,18 @@ def test_two_scales_through_both_scripts(data_root, tmp_path):
         assert snn["scale"].tolist() == [1.0, 3.0] and (snn["n_timesteps"] == 20).all()
         assert {"snn_accuracy", "snn_synops", "ann_accuracy", "snn_input_layer_ops"} <= set(snn.columns)
         assert all(Path(path).is_file() for path in snn["nir_path"])
-    # rerun: finished scales are kept
+    # rerun: finished scales are kept; other settings are refused, naming them
     evaluation.main(common)
     assert len(pd.read_csv(Workdir(tmp_path).quant_eval_csv(False))) == 2
+    with pytest.raises(SystemExit, match=r"scale 1 in .* other settings \(n_epochs: 2 then, "
+                                         r"3 now\)"):
+        evaluation.main(common[:4] + ["3"] + common[5:])
+    # the spiking test refuses other data than the models were trained on
+    from test_data_mnist import write_real
+    other = tmp_path / "real"
+    write_real(other / "MNIST" / "raw")
+    with pytest.raises(SystemExit, match="trained on .*STAND-IN.*the test data .* is 'MNIST'"):
+        spiking.main(["--workdir", str(tmp_path), "--data_root", str(other)])
 
 
 def test_qat_loses_less_accuracy_when_quantized(data_root, tmp_path):
@@ -43,7 +53,7 @@ def test_qat_loses_less_accuracy_when_quantized(data_root, tmp_path):
     loses accuracy when tested quantized; the QAT network does not lose as much."""
     common = ["--scales", "1.0", "--n_epochs", "15", "--lr", "3e-3", "--batch_size", "32",
               "--tol", "0", "--workdir", str(tmp_path), "--data_root", str(data_root),
-              "--no_progress"]
+              "--no_progress", "--standin"]
     evaluation.main(common)
     evaluation.main(common + ["--quantize_training"])
     drops = {}

@@ -4,8 +4,14 @@ import torch.nn as nn
 from sinabs.hooks import conv_connection_map
 
 from synoploss.io import load_state
-from synoploss.models import (MNIST_DVS_INPUT, CIFAR10AnalogueClassifier, MNISTDVSNet,
-                              first_weight_layer, scale_first_layer, set_quantize)
+from synoploss.models import (
+    MNIST_DVS_INPUT,
+    CIFAR10AnalogueClassifier,
+    MNISTDVSNet,
+    first_weight_layer,
+    scale_first_layer,
+    set_quantize,
+)
 from synoploss.quantize import NeuromorphicReLU
 
 

@@ -5,8 +5,7 @@ from torch.utils.data import DataLoader
 
 from synoploss.data.cifar10 import load_cifar10
 from synoploss.data.mnist_dvs import SpikeTrainDataset, pad_collate
-from synoploss.models import (CIFAR10_INPUT, MNIST_DVS_INPUT, CIFAR10AnalogueClassifier,
-                              MNISTDVSNet)
+from synoploss.models import CIFAR10_INPUT, MNIST_DVS_INPUT, CIFAR10AnalogueClassifier, MNISTDVSNet
 from synoploss.nir_export import export_nir, import_nir, nir_sequential
 from synoploss.spiking import StaticInputBatches, run_spiking, to_spiking
 

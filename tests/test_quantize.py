@@ -5,8 +5,13 @@ import pytest
 import torch
 import torch.nn as nn
 
-from synoploss.quantize import (NeuromorphicReLU, Quantize, QuantizeLayer, StochasticRounding,
-                                SumPool2d)
+from synoploss.quantize import (
+    NeuromorphicReLU,
+    Quantize,
+    QuantizeLayer,
+    StochasticRounding,
+    SumPool2d,
+)
 
 X = [-1.5, -0.5, 0.0, 0.3, 1.0, 2.7]
 

@@ -2,9 +2,18 @@
 import pandas as pd
 import pytest
 
-from synoploss.results import (BASELINE, SPIKING_CURVES, CifarCheckpoint, Workdir,
-                               format_target, mnist_dvs_checkpoint, model_name,
-                               quant_only_checkpoint, read_results, read_spiking_curves)
+from synoploss.results import (
+    BASELINE,
+    SPIKING_CURVES,
+    CifarCheckpoint,
+    Workdir,
+    format_target,
+    mnist_dvs_checkpoint,
+    model_name,
+    quant_only_checkpoint,
+    read_results,
+    read_spiking_curves,
+)
 
 
 @pytest.mark.parametrize("synop_loss,qat,name", [

@@ -1,12 +1,25 @@
 """synoploss.runtime: flag domains and output folders checked before any work."""
 import argparse
 import os
+from pathlib import Path
 
 import pytest
 
-from synoploss.runtime import (add_alias, ensure_writable_dir, fail, nonnegative_int,
-                               parse_shard, percentile, pick_device, positive_float,
-                               positive_int, probability, script_parser)
+from synoploss.runtime import (
+    add_standin_flag,
+    add_workdir_flags,
+    data_root,
+    ensure_writable_dir,
+    fail,
+    nonnegative_int,
+    parse_shard,
+    percentile,
+    pick_device,
+    positive_float,
+    positive_int,
+    probability,
+    script_parser,
+)
 
 
 @pytest.mark.parametrize("kind,text,expected", [
@@ -69,20 +82,24 @@ def test_parse_shard_errors(text):
         parse_shard(text)
 
 
-def test_a_renamed_flag_still_works_hidden_and_says_so(capsys):
+@pytest.mark.parametrize("experiment", ["mnist_dvs", "cifar10", "mnist_quant_only"])
+def test_each_experiment_has_its_own_folder_and_data_under_it(experiment):
     parser = script_parser("the experiment", "/somewhere/train.py")
-    parser.add_argument("--data_root", default="data")
-    parser.add_argument("--standin", action="store_true")
-    add_alias(parser, "--data", "--data_root")
-    add_alias(parser, "--synthetic", "--standin")
-    assert vars(parser.parse_args([])) == dict(data_root="data", standin=False)
-    capsys.readouterr()
-    args = parser.parse_args(["--data", "elsewhere", "--synthetic"])
-    assert (args.data_root, args.standin) == ("elsewhere", True)
-    err = capsys.readouterr().err
-    assert "train.py: --data is now --data_root" in err and "--synthetic is now --standin" in err
-    help_text = parser.format_help()
-    assert "--data_root" in help_text and "--data " not in help_text and "--synthetic" not in help_text
+    add_workdir_flags(parser, experiment, "the data")
+    args = parser.parse_args([])
+    assert args.workdir == f"runs/{experiment}" and data_root(args) == Path(args.workdir) / "data"
+    args = parser.parse_args(["--workdir", "elsewhere"])
+    assert data_root(args) == Path("elsewhere/data")
+    args = parser.parse_args(["--workdir", "w", "--data_root", "d"])
+    assert data_root(args) == Path("d")
+
+
+def test_renamed_flags_of_an_unreleased_version_are_gone():
+    parser = script_parser("the experiment", "/somewhere/train.py")
+    add_workdir_flags(parser, "mnist_dvs", "the data")
+    add_standin_flag(parser, "a stand-in")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--synthetic"])
 
 
 def test_fail_exits_with_the_script_name():

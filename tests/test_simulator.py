@@ -6,14 +6,31 @@ import torch
 import torch.nn as nn
 
 from synoploss.data.cifar10 import standin_images
-from synoploss.models import (CIFAR10_INPUT, MNIST_DVS_INPUT, MNIST_INPUT,
-                              CIFAR10AnalogueClassifier, MNISTDVSNet, MNISTQuantNet,
-                              scale_first_layer)
+from synoploss.models import (
+    CIFAR10_INPUT,
+    MNIST_DVS_INPUT,
+    MNIST_INPUT,
+    CIFAR10AnalogueClassifier,
+    MNISTDVSNet,
+    MNISTQuantNet,
+    scale_first_layer,
+)
 from synoploss.quantize import NeuromorphicReLU, QuantizeLayer, SumPool2d
-from synoploss.simulator import (UnsupportedNetwork, compile_network, evaluate_fast, scan,
-                                 simulate, simulate_time_parallel)
-from synoploss.spiking import (StaticInputBatches, evaluate_spiking, hook_synops,
-                               run_spiking_steps, to_spiking)
+from synoploss.simulator import (
+    UnsupportedNetwork,
+    compile_network,
+    evaluate_fast,
+    scan,
+    simulate,
+    simulate_time_parallel,
+)
+from synoploss.spiking import (
+    StaticInputBatches,
+    evaluate_spiking,
+    hook_synops,
+    run_spiking_steps,
+    to_spiking,
+)
 
 
 def sinabs_reference(net, data):

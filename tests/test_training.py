@@ -3,11 +3,11 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from synoploss.evaluation import evaluate_analog
 from synoploss.loss import SynOpLoss
 from synoploss.quantize import NeuromorphicReLU
-from synoploss.synops import SynOpCounter, assign_fanout
-from synoploss.evaluation import evaluate_analog
 from synoploss.runtime import seed_everything
+from synoploss.synops import SynOpCounter, assign_fanout
 from synoploss.training import NonFiniteLossError, fit
 
 

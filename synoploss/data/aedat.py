@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
 from ..io import atomic_path
 
 # aermanager's event layout (`aermanager.parsers.events_struct`), typed here: importing

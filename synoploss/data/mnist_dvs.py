@@ -23,10 +23,17 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..io import atomic_path, save_npz, write_json
 from ..parallel import map_jobs
-from .aedat import AedatError, read_aedat
-from .events import (accumulate_frame, bin_spiketrain, chunk_events, filter_hot_pixels,
-                     output_bins, sensor_bins, to_output_resolution)
 from . import LoadedData
+from .aedat import AedatError, read_aedat
+from .events import (
+    accumulate_frame,
+    bin_spiketrain,
+    chunk_events,
+    filter_hot_pixels,
+    output_bins,
+    sensor_bins,
+    to_output_resolution,
+)
 
 REAL_DESCRIPTION = "MNIST-DVS (IMSE-CNM DVS128 recordings)"
 LIST_NAMES = {"train": "mnistdvs_filelist_train.txt", "test": "mnistdvs_filelist_test.txt"}
@@ -127,7 +134,9 @@ def read_file_list(path) -> List[Tuple[str, int]]:
 
 
 # ---------------------------------------------------------------- recordings -> samples
-SAMPLE_FORMAT = 2  # the .npz keys and their meaning; bump when they change
+SAMPLE_FORMAT = 3  # the .npz keys and their meaning, the info's fields; bump when they change
+
+
 @dataclass(frozen=True)
 class ConversionSettings:
     spike_count: int = 3000
@@ -141,7 +150,8 @@ class ConversionSettings:
 
     def record(self) -> Dict:
         """What determines the samples: stored in dataset_info.json and compared on reruns
-        (sample_format 2: bins_xy in output pixels; samples of format 1 are stale)."""
+        (sample_format 3: a `complete` mark per conversion; 2: bins_xy in output pixels;
+        samples of earlier formats are stale)."""
         return dict(sample_format=SAMPLE_FORMAT, spike_count=self.spike_count, resolution=self.resolution, crop=self.crop,
                     hot_pixel_frequency=self.hot_pixel_frequency)
 
@@ -185,15 +195,19 @@ def convert_recording(root: Path, out: Path, split: str, relative: str, label: i
     for index, chunk in enumerate(chunks):
         spiketrain = chunk.copy()
         spiketrain["t"] -= spiketrain["t"][0]
+        frame = accumulate_frame(chunk, settings.resolution)
+        if int(frame.sum()) != len(chunk):  # every event of the chunk is in its frame
+            raise AssertionError(f"{source}: chunk {index}'s frame holds {int(frame.sum())} "
+                                 f"events of {len(chunk)}; the conversion is wrong, not the file")
         save_npz(out / split / f"{stem}_{index}.npz",
-                 frame=accumulate_frame(chunk, settings.resolution), spiketrain=spiketrain,
+                 frame=frame, spiketrain=spiketrain,
                  bins_xy=bins_xy, sensor_bins_xy=sensor_bins(settings.resolution, settings.crop),
                  label=np.int64(label), source=np.str_(str(relative)))
     write_json(marker, dict(samples=len(chunks), source=str(relative)))
     return dict(status="converted", split=split, label=label, samples=len(chunks))
 
 
-def _convert_job(job):
+def _convert_job(_, job):
     return convert_recording(*job)
 
 
@@ -255,7 +269,10 @@ def convert_dataset(root, out, settings: ConversionSettings = ConversionSettings
             shutil.rmtree(out / folder, ignore_errors=True)
     # an emulated source's statistics (beside the published ones) travel with the samples
     extra = {key: source[key] for key in ("recording_statistics",) if key in source}
-    write_json(info_path, dict(record, description=description, source=str(root), **extra))
+    # `complete` false until every listed recording is done: a killed conversion leaves
+    # samples that the loaders refuse (a split of a few digits only), not a smaller data set
+    info = dict(record, description=description, source=str(root), complete=False, **extra)
+    write_json(info_path, info)
     summary = ConversionSummary()
     for result in map_jobs(_convert_job, jobs, workers, "converting recordings", progress,
                            chunksize=4):
@@ -266,6 +283,11 @@ def convert_dataset(root, out, settings: ConversionSettings = ConversionSettings
         summary.read += result["status"] == "converted"
         summary.kept += result["status"] == "kept"
         summary.samples[result["split"]][result["label"]] += result["samples"]
+    for split in ("train", "test"):  # temporary files of writes a kill interrupted
+        for leftover in (out / split).glob(".*.tmp") if (out / split).is_dir() else []:
+            leftover.unlink()
+    write_json(info_path, dict(info, complete=True, samples={
+        split: sum(counts.values()) for split, counts in summary.samples.items()}))
     return summary
 
 
@@ -277,14 +299,48 @@ def describe(data_root) -> str:
     return "unknown (no dataset_info.json)"
 
 
+def dataset_info(data_root) -> Dict:
+    """dataset_info.json of converted data, checked: present, of this sample format, and
+    complete (every listed recording converted). ValueError or FileNotFoundError naming the
+    folder and the fix otherwise."""
+    root = Path(data_root)
+    path = root / DATASET_INFO
+    fix = f"run mnist_dvs/generate_DV4_dataset.py --out {root}"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: {root} is not converted MNIST-DVS data ({fix}; "
+                                "--standin for the embedded stand-in)")
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not readable ({error}); {fix} --overwrite") from error
+    if info.get("sample_format") != SAMPLE_FORMAT:
+        raise ValueError(f"{root}: samples of format {info.get('sample_format')}, this version "
+                         f"reads format {SAMPLE_FORMAT}; {fix} --overwrite")
+    if not info.get("complete"):
+        raise ValueError(f"{root}: the conversion did not finish (killed?), so its splits hold "
+                         f"only some recordings; {fix} to finish it")
+    return info
+
+
+def data_fingerprint(data_root) -> str:
+    """A short hash of what determines the samples (settings, file lists, sample counts):
+    results rows carry it, so that rows of two conversions are never mixed."""
+    from ..records import fingerprint
+    info = dataset_info(data_root)
+    return fingerprint({key: value for key, value in info.items()
+                        if key not in ("source", "recording_statistics")})
+
+
 # ---------------------------------------------------------------- datasets
 def _sample_files(root, max_samples: int | None = None, seed: int = 0) -> List[Path]:
     """The split's sample files, sorted; a seeded random subset with `max_samples` (the
-    same subset for frames and spike trains, so both views show the same chunks)."""
+    same subset for frames and spike trains, so both views show the same chunks). The
+    split must come from a finished conversion (`dataset_info`)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder (generate the data with "
-                                "mnist_dvs/generate_DV4_dataset.py)")
+                                "mnist_dvs/generate_DV4_dataset.py, or --standin)")
+    dataset_info(root.parent)
     files = sorted(root.glob("*.npz"))
     if not files:
         raise FileNotFoundError(f"{root}: no .npz samples")
@@ -295,11 +351,27 @@ def _sample_files(root, max_samples: int | None = None, seed: int = 0) -> List[P
 
 
 def _load(path: Path, key: str):
+    """(array, label) of a sample, checked: readable, label 0..9, finite values."""
     try:
         with np.load(path) as archive:
-            return archive[key], int(archive["label"])
+            value, label = archive[key], archive["label"]
     except Exception as error:  # zipfile/pickle/KeyError: all mean a damaged sample
         raise ValueError(f"{path}: cannot read sample ({error})") from error
+    if label.shape != () or not 0 <= int(label) <= 9 or int(label) != label:
+        raise ValueError(f"{path}: label {label.tolist()!r} is not a digit 0..9 (a damaged or foreign "
+                         "sample; convert again with --overwrite)")
+    if value.dtype.names is None and not np.isfinite(value).all():
+        raise ValueError(f"{path}: {key} holds NaN or infinite values (a damaged sample; "
+                         "convert again with --overwrite)")
+    return value, int(label)
+
+
+def _same_shapes(files, arrays, what: str):
+    first = arrays[0].shape
+    for path, array in zip(files, arrays):
+        if array.shape != first:
+            raise ValueError(f"{path}: {what} of shape {array.shape}, but {files[0].name} has "
+                             f"{first}: samples of two conversions in one folder?")
 
 
 class FramesDataset(Dataset):
@@ -308,6 +380,7 @@ class FramesDataset(Dataset):
     def __init__(self, root, max_samples: int | None = None, seed: int = 0):
         self.files = _sample_files(root, max_samples, seed)
         loaded = [_load(path, "frame") for path in self.files]
+        _same_shapes(self.files, [frame for frame, _ in loaded], "a frame")
         self.frames = torch.from_numpy(np.stack([f for f, _ in loaded])).float().unsqueeze(1)
         self.labels = torch.tensor([label for _, label in loaded])
 
@@ -316,6 +389,15 @@ class FramesDataset(Dataset):
 
     def __getitem__(self, index):
         return self.frames[index], self.labels[index]
+
+    def check_input(self, shape) -> "FramesDataset":
+        """This dataset, if its frames have the network's input `shape` (C, H, W); a
+        ValueError naming the folder and the fix otherwise."""
+        if tuple(self.frames.shape[1:]) != tuple(shape):
+            raise ValueError(f"{self.files[0].parent}: frames of shape "
+                             f"{tuple(self.frames.shape[1:])}, the network takes {tuple(shape)}; "
+                             f"convert with --resolution {shape[-1]}")
+        return self
 
 
 class SpikeTrainDataset(Dataset):
@@ -328,6 +410,11 @@ class SpikeTrainDataset(Dataset):
         self.dt_us = dt_us
         self.resolution = _load(self.files[0], "frame")[0].shape[0]
         loaded = [_load(path, "spiketrain") for path in self.files]
+        for path, (train, _) in zip(self.files, loaded):
+            if len(train) == 0 or int(train["x"].max()) >= self.resolution or \
+                    int(train["y"].max()) >= self.resolution or np.any(np.diff(train["t"]) < 0):
+                raise ValueError(f"{path}: its events do not fit a {self.resolution}x"
+                                 f"{self.resolution} frame in time order (a damaged sample)")
         self.spiketrains = [spiketrain for spiketrain, _ in loaded]
         self.labels = [label for _, label in loaded]
         self.durations = np.array([int(train["t"][-1] - train["t"][0]) // dt_us + 1
@@ -360,6 +447,33 @@ def pad_collate(batch):
     for index, raster in enumerate(rasters):
         padded[index, :raster.shape[0]] = raster
     return padded, torch.tensor(labels)
+
+
+REAL_DATA_HELP = (
+    "get the recordings (IMSE-CNM, http://www2.imse-cnm.csic.es/caviar/MNISTDVS.html: "
+    "grabbed_data<digit>/scale16/*.aedat), then convert them with "
+    "mnist_dvs/generate_DV4_dataset.py --root <recordings> --out {root}")
+
+
+def prepare(root, standin: bool = False, workers: int = 1, progress: bool = True) -> Path:
+    """`root` with converted MNIST-DVS in it: as it is when it holds converted data (real or
+    stand-in); with `standin`, the embedded stand-in recorded (under root/emulated_aedat)
+    and converted there first when it holds none. Otherwise FileNotFoundError: where it
+    looked, how to get the real data, and the flag."""
+    root = Path(root)
+    if (root / DATASET_INFO).is_file():
+        return root
+    if not standin:
+        raise FileNotFoundError(
+            f"no converted MNIST-DVS in {root} (looked for {root / DATASET_INFO}); "
+            + REAL_DATA_HELP.format(root=root) + ", or pass --standin to record and use the "
+            "embedded STAND-IN (emulated recordings of real MNIST digits)")
+    from .emulator import write_standin_recordings
+    print(f"no MNIST-DVS in {root}: recording the emulated STAND-IN there")
+    recordings = write_standin_recordings(root / "emulated_aedat", workers=workers,
+                                          progress=progress)
+    convert_dataset(recordings, root, workers=workers, progress=progress)
+    return root
 
 
 def load_mnist_dvs(root, *, n_train: int | None = None, n_test: int | None = None,
