@@ -47,21 +47,38 @@ def tiny_mnist_dvs(tmp_path_factory):
     return root / "data"
 
 
+def _tested(files, results_name, row, accuracy, synops, samples=200, seed=0):
+    """A results row as the spiking tests write it, with its per-sample arrays: `accuracy`
+    of `samples` right, SynOps spread around `synops`."""
+    import numpy as np
+
+    from synoploss.io import save_npz
+    from synoploss.results import samples_file
+    from synoploss.stats import mean_interval, wilson
+    rng = np.random.default_rng(seed)
+    correct = rng.permutation(np.arange(samples) < round(accuracy * samples))
+    per_sample = synops * rng.uniform(0.8, 1.2, samples)
+    row = dict(row, simulator="fast", dt_us=1000, n_samples=samples, data_fingerprint="fake1234",
+               data="STAND-IN: test data")
+    row["samples_path"] = str(samples_file(files, results_name, row).relative_to(files.root))
+    save_npz(files.root / row["samples_path"], correct=correct, synops=per_sample,
+             labels=np.zeros(samples), predictions=np.zeros(samples))
+    accuracy_interval, synops_interval = wilson(int(correct.sum()), samples), \
+        mean_interval(per_sample)
+    return dict(row, snn_accuracy=accuracy_interval.value, snn_accuracy_low=accuracy_interval.low,
+                snn_accuracy_high=accuracy_interval.high, snn_synops=synops_interval.value,
+                snn_synops_low=synops_interval.low, snn_synops_high=synops_interval.high)
+
+
 def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
     """Small result files with the names and columns the experiment scripts write (both
-    from synoploss.results)."""
+    from synoploss.results), with per-sample arrays behind every spiking row."""
     import numpy as np
     import pandas as pd
 
     from synoploss.io import save_npz
-    from synoploss.results import (
-        BASELINE,
-        SPIKING_CURVES,
-        TRAINED_CURVES,
-        WEIGHT_SCALING,
-        Workdir,
-        mnist_dvs_checkpoint,
-    )
+    from synoploss.results import (BASELINE, SPIKING_CURVES, TRAINED_CURVES, WEIGHT_SCALING,
+                                   Workdir, mnist_dvs_checkpoint)
 
     standin = "STAND-IN: test data"
     layers = ["input_relu", "seq_1", "seq_4", "seq_7"]
@@ -73,26 +90,26 @@ def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
         for name, targets in [(name, [3e5, 1e6]) for name in trained] + [(BASELINE, [None])]:
             for target in targets:
                 log.append(dict(name=name, target=target, test_accuracy=0.8,
-                                estimated_synops=target or 2e6, data=standin,
+                                estimated_synops=target or 2e6, data=standin, seed=1,
                                 model_path=files.model_entry(mnist_dvs_checkpoint(name, target))))
         pd.DataFrame(log).to_csv(files.training_log, index=False)
 
-        def spiking(rows):
-            frame = pd.DataFrame(rows)
-            for layer in layers:
-                frame[f"snn_synops_{layer}"] = frame["snn_synops"] / 4
-            frame["data"] = standin
-            frame["model_path"] = "models/x.pth"
-            return frame
-        spiking([dict(snn_synops=2e6, snn_accuracy=0.8, ann_synops=2e6, ann_accuracy=0.82)]) \
-            .to_csv(files.spiking_csv(BASELINE), index=False)
+        def spiking(name, items):
+            rows = []
+            for number, (extra, accuracy, synops) in enumerate(items):
+                base = dict(dict(model_path=f"models/{name}_{number}.pth", seed=1, scale=1.0,
+                                 fanout="exact"), **extra)
+                row = _tested(files, name, base, accuracy, synops, seed=number)
+                row["ann_synops"], row["ann_accuracy"] = synops, accuracy + 0.02
+                for layer in layers:
+                    row[f"snn_synops_{layer}"] = row["snn_synops"] / 4
+                rows.append(row)
+            pd.DataFrame(rows).to_csv(files.spiking_csv(name), index=False)
+        spiking(BASELINE, [(dict(name=BASELINE), 0.8, 2e6)])
         for name in trained:
-            spiking([dict(target=t, snn_synops=t * 1.1, snn_accuracy=0.7 + t / 1e7,
-                          ann_synops=t, ann_accuracy=0.75) for t in (3e5, 1e6)]) \
-                .to_csv(files.spiking_csv(name), index=False)
-        spiking([dict(scale=s, snn_synops=2e6 * s, snn_accuracy=0.8 * s, ann_synops=2e6 * s,
-                      ann_accuracy=0.8 * s) for s in (0.3, 0.6, 0.9)]) \
-            .to_csv(files.spiking_csv(WEIGHT_SCALING), index=False)
+            spiking(name, [(dict(name=name, target=t), 0.7 + t / 1e7, t * 1.1) for t in (3e5, 1e6)])
+        spiking(WEIGHT_SCALING, [(dict(name=BASELINE, scale=s), 0.8 * s, 2e6 * s)
+                                 for s in (0.3, 0.6, 0.9)])
         pd.DataFrame([dict(curve=curve, scale=scale, quantize_test=quantized,
                            ann_accuracy=0.5 + 0.1 * scale, ann_synops=2e6 * scale,
                            fanout="paper", data=standin)
@@ -107,10 +124,16 @@ def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
     if "cifar10" not in skip:
         files = Workdir(root / "cifar10")
         files.results.mkdir(parents=True)
-        pd.DataFrame([dict(round=r, weight_scale=s, snn_accuracy=0.5 + 0.1 * (r + 1),
-                           snn_synops=1e7 * s / (r + 2), macs=3e7, data=standin)
-                      for r, scales in ((-1, (5, 50)), (0, (1.5, 2)), (1, (1.5, 2)))
-                      for s in scales]).to_csv(files.cifar_inference, index=False)
+        rows = []
+        for r, scales in ((-1, (5, 50)), (0, (1.5, 2)), (1, (1.5, 2))):
+            for number, s in enumerate(scales):
+                row = _tested(files, "cifar10", dict(round=r, weight_scale=s, scale=s,
+                                                     model_path=f"models/d0.2_0.1_{r}.pth",
+                                                     n_timesteps=10, fanout="exact"),
+                              0.5 + 0.1 * (r + 1), 1e7 * s / (r + 2), seed=(r + 1) * 10 + number)
+                rows.append(dict(row, ann_macs=3e7, ann_accuracy=0.6, ann_quantized_accuracy=0.55,
+                                 dt_us=None))
+        pd.DataFrame(rows).to_csv(files.cifar_inference, index=False)
     if "mnist_quant_only" not in skip:
         files = Workdir(root / "mnist_quant_only")
         files.results.mkdir(parents=True)
@@ -118,7 +141,11 @@ def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
             pd.DataFrame([dict(scale=s, ann_quantized_accuracy=0.5 + 0.1 * s, ann_accuracy=0.9,
                                data=standin) for s in (0.5, 2.0)]) \
                 .to_csv(files.quant_eval_csv(qtrain), index=False)
-            pd.DataFrame([dict(scale=s, snn_accuracy=0.5 + 0.1 * s) for s in (0.5, 2.0)]) \
+            pd.DataFrame([_tested(files, f"spiking_qtrain_{qtrain}",
+                                  dict(scale=s, model_path=f"models/scale_{s:g}_{qtrain}.pth",
+                                       n_timesteps=100, fanout="exact"),
+                                  0.5 + 0.1 * s + 0.2 * qtrain, 1e5, seed=int(s * 10))
+                          for s in (0.5, 2.0)]) \
                 .to_csv(files.quant_spiking_csv(qtrain), index=False)
     return root
 

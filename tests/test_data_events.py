@@ -66,3 +66,26 @@ def test_spike_train_binning_keeps_the_last_event_where_aermanager_drops_it():
     theirs = create_raster_from_xytp(train, 1000, np.arange(9), np.arange(9)).sum(1)
     assert theirs.sum() == 3  # the event at exactly 2 x dt is lost there
     np.testing.assert_array_equal(ours[:2, 0].numpy(), theirs[:2])
+
+
+@pytest.mark.parametrize("spike_count", [1, 2, 999, 1000, 1001, 5000])
+def test_chunks_frames_and_rasters_equal_plain_numpy_at_the_extremes(spike_count):
+    """--spike_count from 1 to more than the recording: the chunks, their frames and
+    rasters are what plain numpy gives."""
+    events = to_output_resolution(random_recording(1000, seed=3, duration_us=40_000),
+                                  sensor_bins(64))
+    chunks = chunk_events(events, spike_count)
+    assert len(chunks) == len(events) // spike_count
+    for index, chunk in enumerate(chunks):
+        expected = events[index * spike_count:(index + 1) * spike_count]
+        np.testing.assert_array_equal(chunk, expected)
+        frame = np.zeros((64, 64), dtype=np.int64)
+        np.add.at(frame, (expected["y"].astype(int), expected["x"].astype(int)), 1)
+        np.testing.assert_array_equal(accumulate_frame(chunk, 64), frame)
+        for dt_us in (1, 1000, 10 ** 7):
+            raster = bin_spiketrain(chunk, dt_us, 64).numpy()
+            bins = (expected["t"] - expected["t"][0]) // dt_us
+            plain = np.zeros((int(bins.max()) + 1, 1, 64, 64), dtype=np.float32)
+            np.add.at(plain, (bins, 0, expected["y"].astype(int), expected["x"].astype(int)), 1)
+            np.testing.assert_array_equal(raster, plain)
+            assert raster.sum() == len(chunk)

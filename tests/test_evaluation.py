@@ -1,0 +1,98 @@
+"""synoploss.evaluation: the spiking-test row, its checks, and the layer matching."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from synoploss.evaluation import (NonFiniteResult, SpikingTest, already_measured, check_finite,
+                                  compare_analog_and_spiking, spiking_test_from_args,
+                                  spiking_test_row, weight_layer_of_each_relu)
+from synoploss.models import CIFAR10AnalogueClassifier, MNISTDVSNet, scale_first_layer
+from synoploss.quantize import NeuromorphicReLU
+from synoploss.synops import assign_fanout
+
+
+def batches(seed=0, batch=6, steps=8):
+    generator = torch.Generator().manual_seed(seed)
+    data = (torch.rand(batch, steps, 1, 64, 64, generator=generator) < 0.03).float()
+    labels = torch.arange(batch) % 10
+    return [(data.sum(1), labels)], [(data, labels)]
+
+
+def test_layers_are_matched_by_their_place_in_the_chain():
+    assert weight_layer_of_each_relu(MNISTDVSNet()) == {
+        "input_relu": 0, "seq_1": 1, "seq_4": 2, "seq_7": 3, }
+    # CIFAR-10 with the paper's fan-outs counts the output ReLU, which feeds no weight layer
+    matched = weight_layer_of_each_relu(CIFAR10AnalogueClassifier(width=0.1, fanout="paper"))
+    assert matched["seq_26"] is None and matched["seq_2"] == 1
+
+
+@pytest.mark.parametrize("simulator", ["sinabs", "fast"])
+def test_the_row_has_intervals_and_the_per_layer_counts(simulator, tmp_path):
+    torch.manual_seed(0)
+    model = scale_first_layer(MNISTDVSNet(quantize=True, fanout="exact"), 8.0)
+    frames, spikes = batches()
+    row = spiking_test_row(model, (1, 64, 64), frames, spikes,
+                           SpikingTest(simulator=simulator), "the model",
+                           samples_path=tmp_path / "s.npz")
+    assert row["simulator"] == simulator and row["n_samples"] == 6
+    assert row["snn_accuracy_low"] <= row["snn_accuracy"] <= row["snn_accuracy_high"]
+    assert row["snn_synops_low"] <= row["snn_synops"] <= row["snn_synops_high"]
+    layers = [row[f"snn_synops_{name}"] for name in ("input_relu", "seq_1", "seq_4", "seq_7")]
+    assert sum(layers) == pytest.approx(row["snn_synops"])
+    saved = np.load(tmp_path / "s.npz")
+    assert saved["correct"].shape == (6,) and saved["synops"].mean() == pytest.approx(row["snn_synops"])
+    assert row["energy_uj"] == pytest.approx(row["snn_synops"] * 23.6e-6)
+
+
+def test_a_nan_checkpoint_is_never_a_row():
+    model = MNISTDVSNet(quantize=True)
+    with torch.no_grad():
+        model.seq[0].weight[0, 0, 0, 0] = math.nan
+    frames, spikes = batches()
+    with pytest.raises(NonFiniteResult, match="nan model: .*not finite"):
+        spiking_test_row(model, (1, 64, 64), frames, spikes, SpikingTest(), "nan model")
+
+
+def test_check_finite_ignores_unknown_interval_bounds():
+    assert check_finite(dict(snn_synops=1.0, snn_synops_low=math.nan), "x")
+    with pytest.raises(NonFiniteResult, match="snn_synops"):
+        check_finite(dict(snn_synops=math.inf), "x")
+
+
+def test_export_nir_must_be_a_writable_folder_before_any_work(tmp_path):
+    import argparse
+    (tmp_path / "a_file").write_text("x")
+    args = argparse.Namespace(export_nir=str(tmp_path / "a_file"), simulator="fast",
+                              energy_model=SpikingTest().energy_model)
+    with pytest.raises(ValueError, match="--export_nir .*a_file: is a file"):
+        spiking_test_from_args(args, "cpu")
+
+
+def test_a_row_is_kept_only_for_the_same_checkpoint_and_its_nir_file(tmp_path):
+    earlier = dict(model_sha256="abc")
+    assert already_measured(earlier, dict(model_sha256="abc"), SpikingTest())
+    assert not already_measured(earlier, dict(model_sha256="def"), SpikingTest())
+    assert not already_measured(None, dict(model_sha256="abc"), SpikingTest())
+    wants_nir = SpikingTest(nir_dir=tmp_path)
+    assert not already_measured(earlier, dict(model_sha256="abc"), wants_nir, "m.nir")
+    (tmp_path / "m.nir").write_text("")
+    assert already_measured(earlier, dict(model_sha256="abc"), wants_nir, "m.nir")
+
+
+def test_a_network_that_is_not_its_chain_is_refused():
+    class Skip(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.relu = NeuromorphicReLU()
+            self.fc = nn.Linear(4, 4)
+            self.out = NeuromorphicReLU()
+
+        def forward(self, data):
+            return self.out(self.fc(self.relu(data)) + data)
+    with pytest.raises(ValueError, match="not the chain of its layers"):
+        assign_fanout(Skip(), (4,))
+    with pytest.raises(ValueError):
+        compare_analog_and_spiking(Skip(), (4,), [], [])
