@@ -29,16 +29,16 @@ test: $(STAMP) lint  ## the linter, then the test suite (prints the ten slowest 
 	$(PY) -m pytest tests --durations=10
 
 demo: $(STAMP)  ## MNIST-DVS and MNIST on the stand-in data, then the figures (about 12 minutes)
-	@start=$$(date +%s); DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh && \
+	@start=$$(date +%s); PY=$(PY) DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh && \
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR) && \
 	$(PY) scripts/run_info.py $(DEMO_DIR) "make demo (one seed)" "make demo" $$(( $$(date +%s) - start ))
 
 demo-cifar: $(STAMP)  ## the CIFAR-10 stand-in stage, then every figure again
-	DEMO_DIR=$(DEMO_DIR) DEMO_STAGES=cifar10 bash scripts/demo.sh
+	PY=$(PY) DEMO_DIR=$(DEMO_DIR) DEMO_STAGES=cifar10 bash scripts/demo.sh
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR)
 
 study: $(STAMP)  ## the demo's protocol over seeds 1-3 with CIFAR-10, then docs/results.md (about an hour)
-	@start=$$(date +%s); DEMO_DIR=$(STUDY_DIR) SEEDS="1 2 3" CIFAR_ROUND_EPOCHS=30 \
+	@start=$$(date +%s); PY=$(PY) DEMO_DIR=$(STUDY_DIR) SEEDS="1 2 3" CIFAR_ROUND_EPOCHS=30 \
 	DEMO_STAGES="mnist_dvs mnist_quant_only cifar10" bash scripts/demo.sh && \
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(STUDY_DIR) && \
 	$(PY) scripts/run_info.py $(STUDY_DIR) "make study (3 seeds)" "make study" $$(( $$(date +%s) - start )) && \
