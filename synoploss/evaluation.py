@@ -29,7 +29,7 @@ from .io import save_npz
 from .simulator import DEFAULT_SIMULATOR, SIMULATORS
 from .spiking import SpikingResult, evaluate, to_spiking
 from .stats import mean_interval, wilson
-from .synops import SynOpCounter, flatten_layers
+from .synops import SynOpCounter
 from .training import EpochStats, autocast_context
 
 
@@ -53,12 +53,12 @@ def evaluate_analog(model: nn.Module, loader, device="cpu", transform=None,
         target = target.to(device, non_blocking=True)
         if transform is not None:
             data = transform(data)
-        with autocast_context(device, precision):
+        with autocast_context(device, precision), counter.record() as synops:
             output = model(data).float()
         batch = len(target)
         totals += torch.stack([F.cross_entropy(output, target, reduction="sum").double(),
                                (output.argmax(1) == target).sum().double()])
-        layer_synops = layer_synops + counter.layer_synops().double() * batch
+        layer_synops = layer_synops + synops.layer_synops().double() * batch
         count += batch
     samples = count
     count = max(count, 1)
@@ -69,31 +69,15 @@ def evaluate_analog(model: nn.Module, loader, device="cpu", transform=None,
                       layer_synops, samples=samples)
 
 
-def layer_names(model: nn.Module) -> List[str]:
-    """The names of the counted NeuromorphicReLUs (SynOpCounter's order), as columns:
-    dots replaced by underscores, "relu" for a model that is one."""
+def counted_layers(model: nn.Module) -> List[str]:
+    """The module names of the counted NeuromorphicReLUs, in SynOpCounter's order."""
     names = {id(module): name for name, module in model.named_modules()}
-    return [names[id(module)].replace(".", "_") or "relu"
-            for module in SynOpCounter(model.modules()).modules]
+    return [names[id(module)] for module in SynOpCounter(model).modules]
 
 
-def weight_layer_of_each_relu(model: nn.Module) -> dict:
-    """{counted NeuromorphicReLU's column name: index among the weight layers} for a chain:
-    the weight layer right after the ReLU receives its spikes, so sinabs counts the ReLU's
-    SynOps there. Matched by the layers' places in the chain, never by list position of
-    two counts. An output ReLU counted by the paper's convention (CIFAR-10: its spikes
-    once) has no weight layer after it, so no spiking count: None."""
-    layers = flatten_layers(model)
-    counted = {id(module): name for module, name in
-               zip(SynOpCounter(model.modules()).modules, layer_names(model))}
-    weight_positions = [i for i, layer in enumerate(layers) if isinstance(layer, (nn.Conv2d, nn.Linear))]
-    matched = {}
-    for position, layer in enumerate(layers):
-        if id(layer) in counted:
-            following = [i for i in weight_positions if i > position]
-            matched[counted[id(layer)]] = weight_positions.index(following[0]) \
-                if following else None
-    return matched
+def column(name: str) -> str:
+    """A layer's name as a column suffix: dots as underscores, "relu" for a bare model."""
+    return name.replace(".", "_") or "relu"
 
 
 @dataclass
@@ -101,15 +85,15 @@ class Comparison:
     """One model as an analog and as a spiking network on the same samples."""
     analog: EpochStats
     spiking: SpikingResult
-    layers: List[str]                    # counted layers' column names
-    measured_index: List[int]            # each one's weight layer in `spiking.sample_synops`
-    input_layer_index: int | None        # a weight layer fed by the analog input, if any
+    counted: List[int]            # the weight layers (columns of sample_synops) of the count
+    input_layers: List[int]       # weight layers fed by the analog input (not counted)
     row: dict = field(default_factory=dict)
+    net: object = None
 
     @property
     def sample_synops(self) -> np.ndarray:
-        """Spiking SynOps per sample of the counted layers (the input layer's excluded)."""
-        return self.spiking.sample_synops[:, self.measured_index].sum(1)
+        """Spiking SynOps per sample of the counted layers (the input layers' excluded)."""
+        return self.spiking.sample_synops[:, self.counted].sum(1)
 
 
 def compare_analog_and_spiking(model: nn.Module, input_shape: Sequence[int], frame_loader,
@@ -118,29 +102,34 @@ def compare_analog_and_spiking(model: nn.Module, input_shape: Sequence[int], fra
                                bias_rescaling: float = 1.0, simulator: str = DEFAULT_SIMULATOR,
                                threads: int | None = None) -> Comparison:
     """The same samples through the analog model (accuracy, estimated SynOps per layer)
-    and through its spiking copy (accuracy, SynOps per layer measured by `simulator`).
+    and through its spiking copy (accuracy, SynOps per weight layer measured by
+    `simulator`).
 
     `row` keys: ann_accuracy, ann_synops, snn_accuracy, snn_synops, each accuracy with its
     Wilson interval (_low, _high), snn_synops with its t interval over samples, n_samples,
-    simulator, and per counted layer ann_synops_<layer> and snn_synops_<layer> (<layer>:
-    the NeuromorphicReLU's name). A weight layer fed by the analog input (no spiking input
-    layer) has no SynOps in the paper's count: the simulator's count for it (input value
+    simulator; per counted layer ann_synops_<layer> (<layer>: the NeuromorphicReLU's name)
+    and, where its spikes reach weight layers no other counted layer reaches,
+    snn_synops_<layer>: the measurement of those weight layers, matched by name through the
+    model's graph (`graph.trace`), never by position. A weight layer fed by the analog
+    input has no SynOps in the paper's count: the simulator's count for it (input value
     times fan-out) is kept apart as snn_input_layer_ops.
     """
+    from .graph import trace
     model = model.to(device)
     analog = evaluate_analog(model, frame_loader, device)
     net = to_spiking(model, input_shape, min_v_mem=min_v_mem, bias_rescaling=bias_rescaling)
     spiking = evaluate(net, spike_batches, simulator=simulator, device=device,
                        progress=progress, threads=threads)
-    matched = weight_layer_of_each_relu(model)
-    names = [name for name in layer_names(model) if matched[name] is not None]
-    measured_index = [matched[name] for name in names]
-    unmatched = sorted(set(range(spiking.sample_synops.shape[1])) - set(measured_index))
-    if len(unmatched) > 1 or (unmatched and unmatched[0] != 0):
-        raise RuntimeError(f"weight layers {unmatched} receive spikes of no counted layer: the "
-                           "model is not the chain its estimate assumes")
-    comparison = Comparison(analog, spiking, names, measured_index,
-                            unmatched[0] if unmatched else None)
+    measured = {name: index for index, name in enumerate(spiking.layer_names)}
+    feeds = trace(model).feeds
+    relus = counted_layers(model)
+    fed_by = {}
+    for relu in relus:
+        for layer in feeds.get(relu, []):
+            fed_by.setdefault(layer, []).append(relu)
+    counted = sorted(measured[layer] for layer in fed_by)
+    input_layers = sorted(index for name, index in measured.items() if name not in fed_by)
+    comparison = Comparison(analog, spiking, counted, input_layers, net=net)
     per_sample = comparison.sample_synops
     accuracy_interval = wilson(int(spiking.correct.sum()), len(spiking.correct))
     analog_interval = wilson(round(analog.accuracy * analog.samples), analog.samples) \
@@ -155,16 +144,15 @@ def compare_analog_and_spiking(model: nn.Module, input_shape: Sequence[int], fra
                snn_synops=float(per_sample.mean()), snn_synops_low=synops_interval.low,
                snn_synops_high=synops_interval.high, n_samples=len(spiking.labels),
                simulator=simulator)
-    if comparison.input_layer_index is not None:
-        row["snn_input_layer_ops"] = float(
-            spiking.sample_synops[:, comparison.input_layer_index].mean())
-    estimates = dict(zip(layer_names(model), analog.layer_synops))
-    for name, estimated in estimates.items():
-        row[f"ann_synops_{name}"] = estimated
-    for name, index in zip(names, measured_index):
-        row[f"snn_synops_{name}"] = float(spiking.sample_synops[:, index].mean())
+    if input_layers:
+        row["snn_input_layer_ops"] = float(spiking.sample_synops[:, input_layers].sum(1).mean())
+    for relu, estimated in zip(relus, analog.layer_synops, strict=True):
+        row[f"ann_synops_{column(relu)}"] = estimated
+        layers = feeds.get(relu, [])
+        if layers and all(fed_by[layer] == [relu] for layer in layers):
+            row[f"snn_synops_{column(relu)}"] = float(
+                spiking.sample_synops[:, [measured[layer] for layer in layers]].sum(1).mean())
     comparison.row = row
-    comparison.net = net
     return comparison
 
 
@@ -178,10 +166,13 @@ class SpikingTest:
     nir_dir: Path | None = None
     device: str = "cpu"
     threads: int | None = None
+    chip: str | None = None  # also test the network as the chip computes it (chips.py)
 
 
 def add_spiking_test_flags(parser) -> None:
-    """--simulator, --energy_model and --export_nir, the same in every spiking test script."""
+    """--simulator, --energy_model, --export_nir and --chip, the same in every spiking test
+    script."""
+    from .chips import CHIPS
     from .nir_export import add_export_nir_flag
     parser.add_argument(
         "--simulator", choices=SIMULATORS, default=DEFAULT_SIMULATOR,
@@ -190,6 +181,12 @@ def add_spiking_test_flags(parser) -> None:
              "benchmarks/spiking_throughput.py)")
     add_energy_flag(parser)
     add_export_nir_flag(parser)
+    parser.add_argument(
+        "--chip", choices=sorted(CHIPS), default=None,
+        help="also check whether each network fits the chip (memory per layer and core, "
+             "kernel, stride, pooling limits) and test it with the chip's 8-bit weights and "
+             "thresholds: chip_* columns (docs/own_network.md). A check on paper and an "
+             "emulation of the chip's arithmetic, not the chip")
 
 
 def spiking_test_from_args(args, device) -> SpikingTest:
@@ -198,7 +195,7 @@ def spiking_test_from_args(args, device) -> SpikingTest:
     from .runtime import ensure_writable_dir
     nir_dir = ensure_writable_dir(args.export_nir, "--export_nir") if args.export_nir else None
     return SpikingTest(simulator=args.simulator, energy_model=args.energy_model,
-                       nir_dir=nir_dir, device=str(device))
+                       nir_dir=nir_dir, device=str(device), chip=getattr(args, "chip", None))
 
 
 def check_finite(row: dict, what: str) -> dict:
@@ -236,12 +233,34 @@ def spiking_test_row(model: nn.Module, input_shape: Sequence[int], frames, spike
                               bias_rescaling=bias_rescaling), input_shape, path,
                    min_v_mem=min_v_mem)
         row["nir_path"] = str(path)
+    if test.chip is not None:
+        row.update(chip_columns(model, input_shape, frames, spike_batches, test, min_v_mem,
+                                bias_rescaling))
     if samples_path is not None:
         spiking = comparison.spiking
         save_npz(samples_path, correct=spiking.correct, predictions=spiking.predictions,
                  labels=spiking.labels, synops=comparison.sample_synops,
-                 layer_synops=spiking.sample_synops)
+                 layer_synops=spiking.sample_synops, layer_names=np.array(spiking.layer_names))
     return row
+
+
+def chip_columns(model, input_shape, frames, spike_batches, test: SpikingTest,
+                 min_v_mem=None, bias_rescaling: float = 1.0) -> dict:
+    """chip_* columns: whether the network fits `test.chip`, the cores it takes, what does
+    not fit, and the spiking accuracy and SynOps with the chip's 8-bit weights."""
+    from .chips import CHIPS, chip_fit, quantized_for_chip
+    chip = CHIPS[test.chip]
+    fit = chip_fit(model, input_shape, chip)
+    quantized = compare_analog_and_spiking(
+        quantized_for_chip(model, input_shape, chip), input_shape, frames, spike_batches,
+        min_v_mem=min_v_mem, device=test.device, bias_rescaling=bias_rescaling,
+        simulator=test.simulator, threads=test.threads).row
+    return dict(chip=chip.name, chip_fits=fit.fits, chip_cores=len(fit.cores),
+                chip_problems="; ".join(fit.problems),
+                chip_snn_accuracy=quantized["snn_accuracy"],
+                chip_snn_accuracy_low=quantized["snn_accuracy_low"],
+                chip_snn_accuracy_high=quantized["snn_accuracy_high"],
+                chip_snn_synops=quantized["snn_synops"])
 
 
 def already_measured(earlier, row: dict, test: SpikingTest, nir_name: str | None = None) -> bool:

@@ -10,7 +10,8 @@ from .synops import SynOpCounter
 
 
 class SynOpLoss(nn.Module):
-    """Penalty on the SynOps per sample that `counter` reports after a forward pass.
+    """Penalty on the SynOps per sample of one forward pass, recorded by `counter`:
+    `with counter.record() as synops: output = model(data)`, then `penalty(synops)`.
 
     Exactly one of:
     - `target`: the paper's relative squared form ((S - S*) / S*)^2, scale-free so it
@@ -48,8 +49,9 @@ class SynOpLoss(nn.Module):
         self.one_sided = one_sided
         self.reduce = reduce
 
-    def forward(self) -> torch.Tensor:
-        per_layer = self.counter.layer_synops()
+    def forward(self, synops) -> torch.Tensor:
+        """The penalty of the recording `synops` (SynOpCounter.record's)."""
+        per_layer = synops.layer_synops()
         if self.reduce is not None:
             per_layer = self.reduce(per_layer)
         if self.alpha is not None:

@@ -105,13 +105,14 @@ class QuantizeLayer(nn.Module):
 
 
 class NeuromorphicReLU(nn.Module):
-    """ReLU that (optionally) quantizes its output and records its synaptic activity.
+    """ReLU that (optionally) quantizes its output, with the fan-out its SynOps are counted by.
 
-    After every forward pass `activity` holds (output * fanout).sum() / batch_size: the
-    synaptic operations this layer's output causes per sample, differentiable so that a
-    loss can push it down. `fanout` is the number of outgoing connections per neuron: a
-    number, or a tensor broadcastable to one sample's activation shape, e.g. the exact
-    map that `synoploss.synops.assign_fanout` computes.
+    A `synops.SynOpCounter` records, for the forward pass it watches, (output * fanout).sum()
+    / batch_size: the synaptic operations this layer's output causes per sample,
+    differentiable so that a loss can push it down. Nothing of a forward pass is kept on
+    the module. `fanout` is the number of outgoing connections per neuron: a number, or a
+    tensor broadcastable to one sample's activation shape, e.g. the exact map that
+    `synoploss.synops.assign_fanout` computes.
 
     `revive=True` (for an output layer) adds, below zero, the part of the gradient that
     would raise the pre-activation: an output unit that turned negative for every input
@@ -124,8 +125,8 @@ class NeuromorphicReLU(nn.Module):
     - gradient: the paper's step surrogate (sign(x) + 1) / 2 on the pre-activation
       (sinabs: the ReLU's gradient through a straight-through floor; equal except at 0);
     - `revive` (not in sinabs);
-    - under bf16/fp16 autocast it floors and sums the activity in float32;
-    - it can be deep-copied and pickled after a forward pass (sinabs.from_model copies).
+    - under bf16/fp16 autocast it floors in float32 (the counter sums in float32);
+    - no state of a forward pass on the module (sinabs' keeps its activity there).
     """
 
     def __init__(self, quantize: bool = True, fanout=1, stochastic_rounding: bool = False,
@@ -137,7 +138,6 @@ class NeuromorphicReLU(nn.Module):
         # Non-persistent buffer: follows .to(device) but stays out of state_dict, so the
         # original checkpoints (which have no fan-out entries) load strictly.
         self.register_buffer("fanout", _as_fanout_tensor(fanout), persistent=False)
-        self.activity = None
 
     def __setattr__(self, name, value):
         if name == "fanout":
@@ -159,17 +159,7 @@ class NeuromorphicReLU(nn.Module):
             # output + (revive(x) - revive(x).detach()): same value, extra gradient path
             revived = _Revive.apply(data)
             output = output + (revived - revived.detach())
-        # the estimate is summed in float32 even when the activations are bf16
-        fanout = self.fanout.to(device=output.device, dtype=torch.float32)
-        self.activity = (output.float() * fanout).sum() / output.shape[0]
         return output
-
-    def __getstate__(self):
-        # `activity` is a non-leaf tensor of the last graph: copy.deepcopy (used by
-        # sinabs.from_model) and pickle cannot copy it, and it is stale anyway.
-        state = self.__dict__.copy()
-        state["activity"] = None
-        return state
 
     def extra_repr(self):
         fanout = self.fanout

@@ -198,7 +198,7 @@ SPIKING_COLUMNS = ["snn_accuracy", "snn_synops", "ann_synops", "model_path"]
 TEXT_COLUMNS = {"data", "model_path", "name", "curve", "setting", "init_from", "model",
                 "layer", "baseline_model", "optimized_model", "energy_model", "nir_path",
                 FANOUT_COLUMN, "simulator", "data_fingerprint", "model_sha256", "samples_path",
-                "init_from_sha256", "lr_schedule"}
+                "init_from_sha256", "lr_schedule", "chip", "chip_problems"}
 
 
 def read_results(path, required: Iterable[str] = ()) -> pd.DataFrame:

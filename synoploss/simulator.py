@@ -176,7 +176,8 @@ def compile_network(net, input_shape: Sequence[int]) -> SimulationPlan:
     if not spiking_positions:
         raise UnsupportedNetwork("the network has no spiking layer")
     first, last = spiking_positions[0], spiking_positions[-1]
-    weight_layers = [i for i, layer in enumerate(layers) if isinstance(layer, (nn.Conv2d, nn.Linear))]
+    weight_layers = [i for i, layer in enumerate(layers)
+                     if isinstance(layer, (nn.Conv2d, nn.Linear))]
     for index, layer in enumerate(layers):
         if not (_is_spiking(layer) or isinstance(layer, (nn.Conv2d, nn.Linear, nn.Flatten))
                 or _pool_params(layer) is not None or isinstance(layer, IGNORED)):
@@ -234,8 +235,10 @@ def compile_network(net, input_shape: Sequence[int]) -> SimulationPlan:
             raise UnsupportedNetwork(f"layer {position}: a convolution after flatten")
         stages.append(stage)
     plan = SimulationPlan(
-        prefix=nn.Sequential(*[l for l in layers[:first] if not isinstance(l, IGNORED)]),
-        suffix=nn.Sequential(*[l for l in layers[last + 1:] if not isinstance(l, IGNORED)]),
+        prefix=nn.Sequential(*[layer for layer in layers[:first]
+                               if not isinstance(layer, IGNORED)]),
+        suffix=nn.Sequential(*[layer for layer in layers[last + 1:]
+                               if not isinstance(layer, IGNORED)]),
         stages=stages, shapes=neuron_shapes, layer_shapes=layer_shapes,
         weight_layers=weight_layers,
         prefix_weight_layers=[i for i in weight_layers if i < first],
@@ -917,7 +920,7 @@ def simulate_time_parallel(net, data: torch.Tensor, memory_bytes: float = 4e9,
     `memory_bytes` for the largest layer), each spiking layer one `scan`."""
     model = net.spiking_model if hasattr(net, "spiking_model") else net
     plan_layers = list(model)
-    for index, layer in enumerate(plan_layers):
+    for layer in plan_layers:
         if _is_spiking(layer):
             _spiking_params(layer)  # the same checks as the CPU engine
     device = _device(model)
@@ -929,7 +932,7 @@ def simulate_time_parallel(net, data: torch.Tensor, memory_bytes: float = 4e9,
     weight_positions = [i for i, layer in enumerate(plan_layers)
                         if isinstance(layer, (nn.Conv2d, nn.Linear))]
     synops = torch.zeros(batch, len(weight_positions), dtype=torch.float64, device=device)
-    spike_totals = torch.zeros(batch, sum(_is_spiking(l) for l in plan_layers),
+    spike_totals = torch.zeros(batch, sum(_is_spiking(layer) for layer in plan_layers),
                                dtype=torch.float64, device=device)
     outputs = []
     with torch.no_grad():
@@ -1015,4 +1018,5 @@ def evaluate_fast(net, batches: Iterable, progress: bool | str = False,
     return SpikingResult(
         predictions=np.concatenate(predictions), labels=np.concatenate(labels),
         sample_synops=np.concatenate(sample_synops),
-        output_spikes=np.concatenate(outputs) if keep_output else None)
+        output_spikes=np.concatenate(outputs) if keep_output else None,
+        layer_names=[name for name, _, _ in getattr(net, "synop_layers", [])] or None)

@@ -6,6 +6,7 @@ outgoing connections of each neuron (its fan-out), summed over neurons.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Iterable, List, Sequence
 
@@ -13,12 +14,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .quantize import NeuromorphicReLU, QuantizeLayer, SumPool2d
+from .quantize import NeuromorphicReLU
 
-PASS_THROUGH = (nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.Dropout3d, nn.AlphaDropout,
-                nn.Flatten, nn.Identity)
-WEIGHTED = (nn.Conv2d, nn.Linear)
-POOLING = (nn.AvgPool2d, SumPool2d)
+WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
 # "paper": one constant per layer, the next weight layer's connections per input neuron
 # ignoring borders (the original's numbers); "exact": per-neuron maps (borders, padding).
 FANOUTS = ("paper", "exact")
@@ -64,7 +62,7 @@ def as_sequential(model: nn.Module, input_shape: Sequence[int] | None = None) ->
                 hook.remove()
         chained = [layer for layer, _, _ in calls] == layers and calls[0][1] is probe and all(
             inputs is previous_output
-            for (_, _, previous_output), (_, inputs, _) in zip(calls, calls[1:]))
+            for (_, _, previous_output), (_, inputs, _) in zip(calls, calls[1:], strict=False))
         if not chained:
             raise ValueError(
                 f"{type(model).__name__}.forward is not the chain of its layers in "
@@ -79,32 +77,17 @@ def _device_of(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _connectivity_forward(layer: nn.Module, data: torch.Tensor) -> torch.Tensor:
-    """The layer with every existing connection set to weight 1 (biases off).
-
-    Backpropagating ones through a chain of such layers counts, for each input neuron,
-    its paths to the next layer's neurons: the fan-out.
-    """
-    if isinstance(layer, nn.Conv2d):
-        ones = torch.ones_like(layer.weight)
+def _connections(layer: nn.Module, data: torch.Tensor) -> torch.Tensor:
+    """The weight layer with every existing connection set to weight 1 (biases off):
+    backpropagating ones through it counts, for each input neuron, its connections."""
+    if isinstance(layer, (nn.Conv1d, nn.Conv2d)):
         if layer.padding_mode != "zeros":
             raise ValueError(f"cannot compute fan-outs through {layer}: padding_mode "
                              f"{layer.padding_mode!r} (only 'zeros')")
-        return F.conv2d(data, ones, None, layer.stride, layer.padding, layer.dilation,
-                        layer.groups)
-    if isinstance(layer, nn.Linear):
-        return F.linear(data, torch.ones_like(layer.weight))
-    if isinstance(layer, nn.AvgPool2d):
-        return F.avg_pool2d(data, layer.kernel_size, layer.stride, layer.padding,
-                            layer.ceil_mode, layer.count_include_pad, divisor_override=1)
-    if isinstance(layer, SumPool2d):
-        return layer(data)
-    if isinstance(layer, nn.Flatten):
-        return layer(data)
-    if isinstance(layer, PASS_THROUGH):
-        return data  # dropout is the identity at inference
-    raise ValueError(f"cannot compute fan-outs through layer {layer!r}: supported are "
-                     "Conv2d, Linear, AvgPool2d, SumPool2d, Dropout, Flatten, Identity")
+        convolution = F.conv2d if isinstance(layer, nn.Conv2d) else F.conv1d
+        return convolution(data, torch.ones_like(layer.weight), None, layer.stride,
+                           layer.padding, layer.dilation, layer.groups)
+    return F.linear(data, torch.ones_like(layer.weight))
 
 
 @dataclass
@@ -113,114 +96,233 @@ class FanoutSummary:
     activation_shape: tuple
     mean_fanout: float
     max_fanout: float
+    feeds: tuple = ()  # the weight layers its neurons connect to
 
 
 def paper_fanout(layer: nn.Module) -> float:
     """The fan-out the paper gives every neuron that feeds `layer`: a convolution's
-    kernel area x output channels / (stride area x groups), a linear layer's outputs.
+    kernel size x output channels / (stride x groups), a linear layer's outputs.
     It ignores borders and padding, so it overcounts the neurons at the edges."""
-    if isinstance(layer, nn.Conv2d):
-        kernel = layer.kernel_size[0] * layer.kernel_size[1]
-        stride = layer.stride[0] * layer.stride[1]
+    if isinstance(layer, (nn.Conv1d, nn.Conv2d)):
+        kernel = stride = 1
+        for size in layer.kernel_size:
+            kernel *= size
+        for size in layer.stride:
+            stride *= size
         return kernel * layer.out_channels / (stride * layer.groups)
     return float(layer.out_features)
 
 
+def exact_fanouts(model: nn.Module, input_shape: Sequence[int], names: Sequence[str]) -> dict:
+    """{activation name: its per-neuron connection map} for the activations `names`, from
+    one pass of forward hooks: every activation's output becomes a probe of its own (so no
+    neuron gets credit for what a later layer's neurons reach), every weight layer adds
+    its connections to the objective and passes nothing on, average pooling sums (its
+    connections, not its 1/k weights), BatchNorm passes its input (it scales, it does not
+    connect). The gradient of the objective with respect to a probe is the map. The
+    model's mode and state are left as they were (eval mode during the probe: no
+    BatchNorm statistics move, and BatchNorm1d takes one sample)."""
+    from .graph import ACTIVATIONS, AVERAGE_POOLING, NORMALISATION
+    modules = dict(model.named_modules())
+    probes, shapes, terms, handles = {}, {}, [], []
+
+    def activation_hook(name):
+        def hook(module, inputs, output):
+            shapes[name] = tuple(output.shape[1:])
+            if name in names:
+                probes[name] = torch.zeros_like(output, dtype=torch.float32,
+                                                requires_grad=True)
+                return probes[name]
+            return torch.zeros_like(output)
+        return hook
+
+    def weight_hook(module, inputs, output):
+        terms.append(_connections(module, inputs[0].float()).sum())
+        return torch.zeros_like(output)
+
+    def pooling_hook(module, inputs, output):
+        if isinstance(module, nn.AvgPool2d):
+            return F.avg_pool2d(inputs[0], module.kernel_size, module.stride, module.padding,
+                                module.ceil_mode, module.count_include_pad, divisor_override=1)
+        kernel = module.kernel_size
+        return output * (kernel[0] if isinstance(kernel, tuple) else kernel)
+
+    def normalisation_hook(module, inputs, output):
+        return inputs[0]
+
+    for name, module in modules.items():
+        if isinstance(module, ACTIVATIONS):
+            handles.append(module.register_forward_hook(activation_hook(name)))
+        elif isinstance(module, WEIGHTED):
+            handles.append(module.register_forward_hook(weight_hook))
+        elif isinstance(module, AVERAGE_POOLING):
+            handles.append(module.register_forward_hook(pooling_hook))
+        elif isinstance(module, NORMALISATION):
+            handles.append(module.register_forward_hook(normalisation_hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            model(torch.zeros(1, *input_shape, device=_device_of(model)))
+            present = [name for name in names if name in probes]
+            objective = sum(terms) if terms else None
+            if objective is not None and objective.requires_grad and present:
+                grads = torch.autograd.grad(objective, [probes[n] for n in present],
+                                            allow_unused=True)
+            else:
+                grads = [None] * len(present)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    missing = [name for name in names if name not in probes]
+    if missing:
+        raise ValueError(f"{', '.join(missing)}: the model's forward never calls it")
+    maps = {}
+    for name, grad in zip(present, grads, strict=True):
+        maps[name] = torch.zeros(shapes[name], device=_device_of(model)) if grad is None \
+            else grad[0].detach()
+    return maps
+
+
 def assign_fanout(model: nn.Module, input_shape: Sequence[int], mode: str = "exact",
                   output_fanout: float = 0.0) -> List[FanoutSummary]:
-    """Set every NeuromorphicReLU's `fanout`, the connections of each of its neurons.
+    """Set every NeuromorphicReLU's `fanout`, the connections of each of its neurons, summed
+    over every weight layer it feeds (through pooling, flatten, dropout, BatchNorm,
+    additions and concatenation; `graph.trace` refuses what it cannot follow, naming it).
 
-    mode "exact": the per-neuron map of connections to the neurons of the next
-    NeuromorphicReLU (or to the network's output neurons, for the last one), through the
-    layers in between (border effects, strides, padding, dilation, groups, pooling that
-    drops rows included). mode "paper": one constant per layer, `paper_fanout` of the
-    next weight layer, as the paper's estimate (e.g. 72, 108, 108, 10 for MNIST-DVS).
-    A last NeuromorphicReLU with no weight layer after it (the output layer) gets
-    `output_fanout` in "paper" mode (the original counts CIFAR-10's output spikes once)
-    and 0 in "exact" mode. `input_shape` is one sample's shape, e.g. (1, 64, 64).
-    Returns one summary per NeuromorphicReLU.
+    mode "exact": the per-neuron map (border effects, strides, padding, dilation, groups,
+    pooling that drops rows included). mode "paper": one constant per layer, the sum of
+    `paper_fanout` over the weight layers it feeds, as the paper's estimate (e.g. 72, 108,
+    108, 10 for MNIST-DVS). A NeuromorphicReLU that feeds no weight layer (the output
+    layer) gets `output_fanout` in "paper" mode (the original counts CIFAR-10's output
+    spikes once) and 0 in "exact" mode. `input_shape` is one sample's shape, e.g.
+    (1, 64, 64). The model's mode and state are left as they were. Returns one summary
+    per NeuromorphicReLU, in call order.
     """
+    from .graph import trace
     if mode not in FANOUTS:
         raise ValueError(f"fan-out mode must be one of {FANOUTS}, got {mode!r}")
-    named = [(name, layer) for name, layer in model.named_modules()
-             if not list(layer.children())]
-    relu_positions = [i for i, (_, layer) in enumerate(named)
-                      if isinstance(layer, NeuromorphicReLU)]
-    if not relu_positions:
-        raise ValueError("assign_fanout: the model has no NeuromorphicReLU layer")
-    as_sequential(model, input_shape)  # verifies the chain claim
-    device = _device_of(model)
-
-    # Activation shape at every layer boundary, from one probe forward pass.
-    shapes = []
-    data = torch.zeros(1, *input_shape, device=device)
-    with torch.no_grad():
-        for _, layer in named:
-            shapes.append(tuple(data.shape[1:]))
-            data = layer(data)
+    graph = trace(model)
+    modules = dict(model.named_modules())
+    names = [name for name in graph.order if isinstance(modules[name], NeuromorphicReLU)]
+    unused = [name for name, module in modules.items()
+              if isinstance(module, NeuromorphicReLU) and name not in names]
+    if unused:
+        raise ValueError(f"{', '.join(unused)}: the model's forward never calls it (its SynOps "
+                         "would be counted for spikes it never makes)")
+    if not names:
+        raise ValueError("assign_fanout: the model has no NeuromorphicReLU layer (make it "
+                         "countable first: synops.make_countable)")
+    maps = exact_fanouts(model, input_shape, names)
     summaries = []
-    for index, position in enumerate(relu_positions):
-        name, relu = named[position]
-        activation_shape = shapes[position]
-        # up to the next NeuromorphicReLU, or to the end of the network (e.g. a last
-        # linear layer read out through a QuantizeLayer); nothing after it: fan-out 0
-        stop = relu_positions[index + 1] if index + 1 < len(relu_positions) else len(named)
-        following = [layer for _, layer in named[position + 1:stop]]
-        weighted = [layer for layer in following if isinstance(layer, WEIGHTED)]
+    for name in names:
+        relu, fed = modules[name], graph.feeds.get(name, [])
         if mode == "paper":
-            constant = paper_fanout(weighted[0]) if weighted else float(output_fanout)
-            fanout = torch.full(activation_shape, constant, device=device)
-        elif not weighted:
-            fanout = torch.zeros(activation_shape, device=device)
+            constant = sum(paper_fanout(modules[layer]) for layer in fed) if fed \
+                else float(output_fanout)
+            fanout = torch.full_like(maps[name], constant)
+            relu.fanout = fanout.flatten()[0]  # a constant is stored as one number
         else:
-            probe = torch.zeros(1, *activation_shape, device=device, requires_grad=True)
-            data = probe
-            for layer in following:
-                if not isinstance(layer, QuantizeLayer):  # the output quantizer: identity
-                    data = _connectivity_forward(layer, data)
-            (fanout,) = torch.autograd.grad(data.sum(), probe)
-            fanout = fanout[0].detach()
-        # a constant is stored as one number (broadcast), a map as the map
-        relu.fanout = fanout.flatten()[0] if mode == "paper" else fanout
-        summaries.append(FanoutSummary(name or type(relu).__name__, activation_shape,
-                                       float(fanout.mean()), float(fanout.max())))
+            fanout = maps[name]
+            relu.fanout = fanout
+        summaries.append(FanoutSummary(name or type(relu).__name__, tuple(fanout.shape),
+                                       float(fanout.mean()), float(fanout.max()), tuple(fed)))
     return summaries
 
 
-class SynOpCounter:
-    """Sums the `activity` (SynOps per sample) of a model's NeuromorphicReLUs.
+def make_countable(model: nn.Module, quantize: bool = False) -> nn.Module:
+    """Replace every nn.ReLU of `model` (in place) by a NeuromorphicReLU (quantized with
+    `quantize`: quantization-aware training), so that its SynOps can be counted; then
+    `assign_fanout`. Returns the model."""
+    for name, child in list(model.named_children()):
+        if type(child) is nn.ReLU:
+            setattr(model, name, NeuromorphicReLU(quantize=quantize))
+        else:
+            make_countable(child, quantize)
+    return model
 
-    Call it after a forward pass: it returns the SynOps per sample as a differentiable
-    scalar, or one value per layer with `sum_activations=False`. Layers with fan-out 0
-    (e.g. the output layer) are left out.
+
+class SynOpRecording:
+    """What the counted layers spent in the forward passes of one `SynOpCounter.record()`
+    block: per layer, the SynOps summed over the samples that went through it, and those
+    samples. Calls of one layer are combined (DataParallel replicas each see a part of the
+    batch); a module used twice in one pass should be two modules."""
+
+    def __init__(self, names: List[str]):
+        self.names = names
+        self.totals: List[list] = [[] for _ in names]
+        self.samples = [0] * len(names)
+
+    def add(self, index: int, total: torch.Tensor, samples: int) -> None:
+        self.totals[index].append(total)
+        self.samples[index] += samples
+
+    def layer_synops(self) -> torch.Tensor:
+        """SynOps per sample of each counted layer, as one differentiable vector."""
+        missing = [name for name, samples in zip(self.names, self.samples, strict=True)
+                   if samples == 0]
+        if missing:
+            raise RuntimeError(f"no forward pass of {', '.join(missing)} was recorded (call the "
+                               "model inside `with counter.record() as synops:`)")
+        device = self.totals[0][0].device
+        return torch.stack([sum(total.to(device) for total in totals) / samples
+                            for totals, samples in zip(self.totals, self.samples, strict=True)])
+
+    def total(self) -> torch.Tensor:
+        """SynOps per sample, summed over the counted layers (differentiable)."""
+        return self.layer_synops().sum()
+
+
+class SynOpCounter:
+    """Counts the SynOps per sample of a model's NeuromorphicReLUs in the forward pass it
+    watches: `with counter.record() as synops: output = model(data)`, then
+    `synops.layer_synops()` (differentiable, one value per layer) or `synops.total()`.
+    Layers with fan-out 0 (e.g. the output layer) are left out.
+
+    Nothing is kept on the modules: the recording belongs to the forward pass that made
+    it, so a second forward pass before the loss (a validation batch, a teacher), the
+    replicas of nn.DataParallel and torch.compile give the penalty of the batch that
+    produced it. Each counted layer contributes (output * fanout).sum() / batch, summed
+    in float32 (exact under bf16 autocast, where the layer floors in float32).
 
     How it differs from sinabs.synopcounter.SynOpCounter (3.1.3, deprecated there in
     favour of sinabs.hooks): it counts our NeuromorphicReLU (sinabs' counts only its own
-    class), accepts fan-out maps, and `layer_synops()` returns one differentiable vector.
-    The SynOps of *spiking* networks are never counted here: sinabs.hooks measures them
+    class), accepts fan-out maps, and keeps no state on the modules. The SynOps of
+    *spiking* networks are never counted here: the simulators measure them
     (`synoploss.spiking`), independently of this estimate.
     """
 
-    def __init__(self, modules: Iterable[nn.Module], sum_activations: bool = True):
+    def __init__(self, model: nn.Module | Iterable[nn.Module]):
+        modules = model.modules() if isinstance(model, nn.Module) else model
         self.modules = [module for module in modules
                         if isinstance(module, NeuromorphicReLU) and bool(module.fanout.any())]
         if not self.modules:
             raise ValueError("SynOpCounter: no NeuromorphicReLU with a non-zero fan-out "
                              "among the modules (did you call assign_fanout?)")
-        self.sum_activations = sum_activations
+        self.names = [f"layer {index}" for index in range(len(self.modules))]
 
     def __len__(self):
         return len(self.modules)
 
-    def layer_synops(self) -> torch.Tensor:
-        """SynOps per sample of each counted layer, as one differentiable vector."""
-        if any(module.activity is None for module in self.modules):
-            raise RuntimeError("SynOpCounter called before a forward pass")
-        return torch.stack([module.activity for module in self.modules])
+    @contextlib.contextmanager
+    def record(self):
+        """Record the SynOps of the forward passes inside the block."""
+        recording = SynOpRecording(self.names)
 
-    def __call__(self):
-        per_layer = self.layer_synops()
-        return per_layer.sum() if self.sum_activations else list(per_layer.unbind())
+        def hook_for(index):
+            def hook(module, inputs, output):
+                fanout = module.fanout.to(device=output.device, dtype=torch.float32)
+                recording.add(index, (output.float() * fanout).sum(), output.shape[0])
+            return hook
+
+        handles = [module.register_forward_hook(hook_for(index))
+                   for index, module in enumerate(self.modules)]
+        try:
+            yield recording
+        finally:
+            for handle in handles:
+                handle.remove()
 
 
 @dataclass
@@ -230,7 +332,8 @@ class LayerMACs:
 
 
 def count_macs(model: nn.Module, input_shape: Sequence[int]) -> List[LayerMACs]:
-    """Dense multiply-accumulates per sample of every Conv2d and Linear layer.
+    """Dense multiply-accumulates per sample of every Conv1d, Conv2d and Linear layer, in
+    the order the forward calls them.
 
     What the analog (non-spiking) network costs: each output neuron of a convolution
     does in_channels / groups * kernel area MACs, each of a Linear in_features.
@@ -240,9 +343,10 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> List[LayerMACs]:
 
     def record(name):
         def hook(layer, inputs, output):
-            if isinstance(layer, nn.Conv2d):
-                per_output = (layer.in_channels // layer.groups) * layer.kernel_size[0] \
-                    * layer.kernel_size[1]
+            if isinstance(layer, (nn.Conv1d, nn.Conv2d)):
+                per_output = layer.in_channels // layer.groups
+                for size in layer.kernel_size:
+                    per_output *= size
                 macs = per_output * output[0].numel()
             else:
                 macs = layer.in_features * output[0].numel()

@@ -64,10 +64,11 @@ def train_epoch(model: nn.Module, loader, optimizer, synop_loss=None, device="cp
         if transform is not None:
             data = transform(data)
         optimizer.zero_grad(set_to_none=True)
-        with autocast_context(device, precision):
+        with autocast_context(device, precision), counter.record() as synops:
             output = model(data)
             cross_entropy = F.cross_entropy(output.float(), target)
-            loss = cross_entropy + synop_loss() if synop_loss is not None else cross_entropy
+            loss = cross_entropy + synop_loss(synops) if synop_loss is not None \
+                else cross_entropy
         loss.backward()
         try:
             optimizer.step()
@@ -81,7 +82,7 @@ def train_epoch(model: nn.Module, loader, optimizer, synop_loss=None, device="cp
         totals += torch.stack([loss.detach().double() * batch,
                                cross_entropy.detach().double() * batch,
                                (output.argmax(1) == target).sum().double(),
-                               counter().detach().double() * batch])
+                               synops.total().detach().double() * batch])
         if progress and step % 20 == 0:
             values = totals.tolist()
             bar.set_postfix(loss=f"{values[0] / count:.3f}", acc=f"{values[2] / count:.3f}",

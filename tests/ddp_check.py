@@ -25,10 +25,11 @@ def build():
 def step(model, data, labels, reduce=None):
     counter = SynOpCounter(model.modules())
     wrapped = DistributedDataParallel(model) if reduce is not None else model
-    output = wrapped(data)
+    with counter.record() as recorded:
+        output = wrapped(data)
     penalty = SynOpLoss(counter, target=5e4, reduce=reduce)
-    penalty_value = penalty()
-    synops = counter.layer_synops().sum().detach()
+    penalty_value = penalty(recorded)
+    synops = recorded.total().detach()
     synops = reduce(synops) if reduce is not None else synops
     loss = F.cross_entropy(output, labels) + penalty_value
     loss.backward()

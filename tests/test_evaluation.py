@@ -6,12 +6,18 @@ import pytest
 import torch
 import torch.nn as nn
 
-from synoploss.evaluation import (NonFiniteResult, SpikingTest, already_measured, check_finite,
-                                  compare_analog_and_spiking, spiking_test_from_args,
-                                  spiking_test_row, weight_layer_of_each_relu)
+from synoploss.evaluation import (
+    NonFiniteResult,
+    SpikingTest,
+    already_measured,
+    check_finite,
+    compare_analog_and_spiking,
+    spiking_test_from_args,
+    spiking_test_row,
+)
+from synoploss.graph import trace
 from synoploss.models import CIFAR10AnalogueClassifier, MNISTDVSNet, scale_first_layer
 from synoploss.quantize import NeuromorphicReLU
-from synoploss.synops import assign_fanout
 
 
 def batches(seed=0, batch=6, steps=8):
@@ -21,12 +27,13 @@ def batches(seed=0, batch=6, steps=8):
     return [(data.sum(1), labels)], [(data, labels)]
 
 
-def test_layers_are_matched_by_their_place_in_the_chain():
-    assert weight_layer_of_each_relu(MNISTDVSNet()) == {
-        "input_relu": 0, "seq_1": 1, "seq_4": 2, "seq_7": 3, }
+def test_layers_are_matched_by_name_through_the_graph():
+    assert trace(MNISTDVSNet()).feeds == {
+        "input_relu": ["seq.0"], "seq.1": ["seq.3"], "seq.4": ["seq.6"], "seq.7": ["seq.11"],
+        "seq.12": []}
     # CIFAR-10 with the paper's fan-outs counts the output ReLU, which feeds no weight layer
-    matched = weight_layer_of_each_relu(CIFAR10AnalogueClassifier(width=0.1, fanout="paper"))
-    assert matched["seq_26"] is None and matched["seq_2"] == 1
+    feeds = trace(CIFAR10AnalogueClassifier(width=0.1, fanout="paper")).feeds
+    assert feeds["seq.26"] == [] and feeds["seq.2"] == ["seq.4"]
 
 
 @pytest.mark.parametrize("simulator", ["sinabs", "fast"])
@@ -43,7 +50,8 @@ def test_the_row_has_intervals_and_the_per_layer_counts(simulator, tmp_path):
     layers = [row[f"snn_synops_{name}"] for name in ("input_relu", "seq_1", "seq_4", "seq_7")]
     assert sum(layers) == pytest.approx(row["snn_synops"])
     saved = np.load(tmp_path / "s.npz")
-    assert saved["correct"].shape == (6,) and saved["synops"].mean() == pytest.approx(row["snn_synops"])
+    assert saved["correct"].shape == (6,) and saved["synops"].mean() == pytest.approx(
+        row["snn_synops"])
     assert row["energy_uj"] == pytest.approx(row["snn_synops"] * 23.6e-6)
 
 
@@ -82,17 +90,8 @@ def test_a_row_is_kept_only_for_the_same_checkpoint_and_its_nir_file(tmp_path):
     assert already_measured(earlier, dict(model_sha256="abc"), wants_nir, "m.nir")
 
 
-def test_a_network_that_is_not_its_chain_is_refused():
-    class Skip(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.relu = NeuromorphicReLU()
-            self.fc = nn.Linear(4, 4)
-            self.out = NeuromorphicReLU()
-
-        def forward(self, data):
-            return self.out(self.fc(self.relu(data)) + data)
-    with pytest.raises(ValueError, match="not the chain of its layers"):
-        assign_fanout(Skip(), (4,))
-    with pytest.raises(ValueError):
-        compare_analog_and_spiking(Skip(), (4,), [], [])
+def test_a_layer_that_cannot_be_counted_is_refused_by_name():
+    model = nn.Sequential(NeuromorphicReLU(), nn.Conv2d(1, 2, 3), nn.MaxPool2d(2),
+                          NeuromorphicReLU())
+    with pytest.raises(ValueError, match=r"layer 2 \(MaxPool2d\): max pooling"):
+        compare_analog_and_spiking(model, (1, 8, 8), [], [])

@@ -8,11 +8,14 @@ from synoploss.synops import SynOpCounter, assign_fanout
 
 
 def counter_with_activity(activities):
-    """A counter over unquantized layers whose activity is `activities` (batch of 1)."""
+    """(counter, its recording): unquantized layers whose SynOps are `activities` (one
+    sample, fan-out 1)."""
     layers = [NeuromorphicReLU(quantize=False, fanout=1) for _ in activities]
-    for layer, value in zip(layers, activities):
-        layer(torch.tensor([[float(value)]]))
-    return SynOpCounter(layers)
+    counter = SynOpCounter(layers)
+    with counter.record() as synops:
+        for layer, value in zip(layers, activities, strict=True):
+            layer(torch.tensor([[float(value)]]))
+    return counter, synops
 
 
 @pytest.mark.parametrize("activities,kwargs,expected", [
@@ -25,8 +28,8 @@ def counter_with_activity(activities):
     ([30, 20], dict(alpha=0.01), 0.5),
 ])
 def test_loss_values_by_hand(activities, kwargs, expected):
-    loss = SynOpLoss(counter_with_activity(activities), **kwargs)
-    assert loss().item() == pytest.approx(expected)
+    counter, synops = counter_with_activity(activities)
+    assert SynOpLoss(counter, **kwargs)(synops).item() == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -41,7 +44,7 @@ def test_loss_values_by_hand(activities, kwargs, expected):
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        SynOpLoss(counter_with_activity([1, 2]), **kwargs)
+        SynOpLoss(counter_with_activity([1, 2])[0], **kwargs)
 
 
 @pytest.mark.parametrize("quantize", [True, False])
@@ -53,13 +56,16 @@ def test_gradient_reaches_weights_and_lowers_synops(quantize, kwargs):
                           NeuromorphicReLU(quantize))
     nn.init.uniform_(model[1].weight, 0.2, 1.0)
     assign_fanout(model, (1, 8, 8))
-    loss = SynOpLoss(SynOpCounter(model.modules()), **kwargs)
+    counter = SynOpCounter(model)
+    loss = SynOpLoss(counter, **kwargs)
     data = torch.randint(1, 4, (4, 1, 8, 8)).float()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
-    model(data)
-    before = loss.counter().item()
-    loss().backward()
+    with counter.record() as synops:
+        model(data)
+    before = synops.total().item()
+    loss(synops).backward()
     assert model[1].weight.grad.abs().sum() > 0
     optimizer.step()
-    model(data)
-    assert loss.counter().item() < before
+    with counter.record() as synops:
+        model(data)
+    assert synops.total().item() < before

@@ -12,6 +12,7 @@ from synoploss.quantize import (
     StochasticRounding,
     SumPool2d,
 )
+from synoploss.synops import SynOpCounter
 
 X = [-1.5, -0.5, 0.0, 0.3, 1.0, 2.7]
 
@@ -79,24 +80,28 @@ def test_neuromorphic_relu_stochastic_rounding_eval():
     (True, (3.0 * (0 + 1 + 2 + 3) + 3.0 * (0 + 0 + 1 + 0)) / 2),
     (False, (3.0 * (0 + 1.5 + 2.5 + 3.0) + 3.0 * (0 + 0.2 + 1.9 + 0)) / 2),
 ])
-def test_activity_scalar_fanout(quantize, expected):
+def test_synops_with_a_scalar_fanout(quantize, expected):
     layer = NeuromorphicReLU(quantize=quantize, fanout=3)
     data = torch.tensor([[-1.0, 1.5, 2.5, 3.0], [-2.0, 0.2, 1.9, -0.1]])
-    layer(data)
-    assert layer.activity.item() == pytest.approx(expected)
+    with SynOpCounter([layer]).record() as synops:
+        layer(data)
+    assert synops.total().item() == pytest.approx(expected)
 
 
 def test_activity_map_fanout_broadcasts_over_batch():
     fanout = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])  # (C, H, W) = (1, 2, 2)
     layer = NeuromorphicReLU(quantize=True, fanout=fanout)
+    counter = SynOpCounter([layer])
     data = torch.tensor([[[[1.2, 2.9], [0.5, 3.0]]], [[[0.0, 1.0], [1.0, 1.0]]]])
-    layer(data)
+    with counter.record() as synops:
+        layer(data)
     # sample 0: 1*1 + 2*2 + 3*0 + 4*3 = 17; sample 1: 0 + 2 + 3 + 4 = 9
-    assert layer.activity.item() == pytest.approx((17 + 9) / 2)
-    # differentiable: d activity / d input = fanout * surrogate / batch
+    assert synops.total().item() == pytest.approx((17 + 9) / 2)
+    # differentiable: d synops / d input = fanout * surrogate / batch
     data.requires_grad_(True)
-    layer(data).sum()
-    layer.activity.backward()
+    with counter.record() as synops:
+        layer(data)
+    synops.total().backward()
     assert data.grad[0].flatten().tolist() == pytest.approx([0.5, 1.0, 1.5, 2.0])
     assert data.grad[1].flatten().tolist() == pytest.approx([0.25, 1.0, 1.5, 2.0])
 
@@ -108,22 +113,26 @@ def test_fanout_is_not_in_state_dict_and_accepts_numbers():
     assert layer.fanout.item() == 7.0
 
 
-def test_copy_after_training_step():
+def test_no_state_of_a_forward_pass_stays_on_the_module():
     model = nn.Sequential(nn.Linear(4, 3), NeuromorphicReLU(fanout=2))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    model(torch.randn(5, 4))
-    model[1].activity.backward()
+    counter = SynOpCounter(model)
+    with counter.record() as synops:
+        model(torch.randn(5, 4))
+    synops.total().backward()
     optimizer.step()
+    before = dict(vars(model[1]))
+    model(torch.randn(5, 4))  # outside a recording: nothing recorded, nothing kept
+    assert vars(model[1]).keys() == before.keys() and not model[1]._forward_hooks
     for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
-        assert clone[1].activity is None
         assert torch.equal(clone[0].weight, model[0].weight)
-    assert model[1].activity is not None  # the original keeps its graph
 
 
 def test_sum_pool_is_avg_pool_times_area():
     data = torch.arange(16.0).reshape(1, 1, 4, 4)
     output = SumPool2d(2)(data)
-    assert output[0, 0].tolist() == [[0 + 1 + 4 + 5, 2 + 3 + 6 + 7], [8 + 9 + 12 + 13, 10 + 11 + 14 + 15]]
+    assert output[0, 0].tolist() == [[0 + 1 + 4 + 5, 2 + 3 + 6 + 7],
+                                     [8 + 9 + 12 + 13, 10 + 11 + 14 + 15]]
     torch.testing.assert_close(SumPool2d(3, 1)(data), nn.AvgPool2d(3, 1)(data) * 9)
 
 
@@ -157,12 +166,13 @@ def test_bf16_autocast_keeps_spike_counts_and_the_synop_estimate_exact(quantize)
     for layer in (model[1], model[3]):
         layer.register_forward_hook(lambda module, _, output: outputs.append(output))
     data = torch.rand(4, 3, 12, 12) * 8
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=torch.bfloat16), SynOpCounter(model).record() as synops:
         model(data)
-    for layer, output in zip((model[1], model[3]), outputs):
-        assert layer.activity.dtype == torch.float32
+    counted = synops.layer_synops()  # model[3], the output, feeds nothing: not counted
+    assert counted.dtype == torch.float32 and len(counted) == 1
+    for layer, output, value in zip((model[1],), outputs[:1], counted, strict=True):
         exact = (output.double() * layer.fanout.double()).sum() / len(data)
-        assert layer.activity.double().item() == pytest.approx(exact.item(), rel=1e-6)
+        assert value.double().item() == pytest.approx(exact.item(), rel=1e-6)
         if quantize:
             assert output.dtype == torch.float32
             assert torch.equal(output, output.floor()) and output.max() > 1

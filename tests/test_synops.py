@@ -93,7 +93,7 @@ class NotAChain(PaperShape):
     (nn.Sequential(NeuromorphicReLU(), nn.MaxPool2d(2), nn.Conv2d(1, 2, 3), NeuromorphicReLU()),
      "MaxPool2d"),
     (nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), "no NeuromorphicReLU"),
-    (NotAChain(), "not the chain"),
+    (NotAChain(), "input_relu: the model's forward never calls it"),
 ])
 def test_assign_fanout_errors(model, message):
     with pytest.raises(ValueError, match=message):
@@ -106,13 +106,16 @@ def test_counter_needs_a_counted_layer():
 
 
 def test_counter_sums_and_lists():
-    layers = [NeuromorphicReLU(quantize=False, fanout=2), NeuromorphicReLU(quantize=False, fanout=0),
+    layers = [NeuromorphicReLU(quantize=False, fanout=2),
+              NeuromorphicReLU(quantize=False, fanout=0),
               NeuromorphicReLU(quantize=False, fanout=10)]
     data = torch.tensor([[1.0, 2.0], [3.0, -4.0]])
-    for layer in layers:
-        layer(data)
-    assert [x.item() for x in SynOpCounter(layers, sum_activations=False)()] == [6.0, 30.0]
-    assert SynOpCounter(layers)().item() == 36.0
+    counter = SynOpCounter(layers)
+    with counter.record() as synops:
+        for layer in layers:
+            layer(data)
+    # (1 + 2 + 3) / 2 samples x fan-out 2; the fan-out-0 layer is not counted
+    assert synops.layer_synops().tolist() == [6.0, 30.0] and synops.total().item() == 36.0
 
 
 def test_count_macs_by_hand():
@@ -146,8 +149,9 @@ def test_estimate_equals_sinabs_measurement_layer_by_layer(seed):
     assign_fanout(model, input_shape)
     model.eval()
     data = torch.randint(0, 5, (6, 1, *input_shape)).float()  # integer counts
-    analog_output = model(data[:, 0])
-    estimated = [x.item() for x in SynOpCounter(model.modules(), sum_activations=False)()]
+    with SynOpCounter(model).record() as synops:
+        analog_output = model(data[:, 0])
+    estimated = synops.layer_synops().tolist()
     assert min(estimated) > 0  # every layer active: the comparison means something
 
     net = to_spiking(model, input_shape)
@@ -180,18 +184,17 @@ def test_paper_input_layer_synops_are_72_per_input_event():
     frames = torch.zeros(2, 1, 64, 64)
     frames[0, 0, 10:20, 30:35] = 3          # 150 events, all inside
     frames[1, 0, 0, :] = 1                  # 64 events on the top border row
-    for mode, expected in (("paper", [150 * 72, 64 * 72]),):
-        model = MNISTDVSNet(quantize=True, fanout=mode).eval()
-        for frame, events in zip(frames, expected):
+    def input_synops(model, frame):
+        with SynOpCounter(model).record() as synops:
             model(frame[None])
-            assert model.input_relu.activity.item() == events
+        return synops.layer_synops()[0].item()
+    model = MNISTDVSNet(quantize=True, fanout="paper").eval()
+    assert [input_synops(model, frame) for frame in frames] == [150 * 72, 64 * 72]
     exact = MNISTDVSNet(quantize=True, fanout="exact").eval()
-    exact(frames[1:])
     # conv1 (3x3, no padding: 62x62 outputs): a top-row pixel is in the first window row
     # only, in 3 windows (columns 2..61), 2 (columns 1, 62) or 1 (columns 0, 63), x 8
-    assert exact.input_relu.activity.item() == (60 * 3 + 2 * 2 + 2 * 1) * 8
-    exact(frames[:1])
-    assert exact.input_relu.activity.item() == 150 * 72  # inside: exact equals paper
+    assert input_synops(exact, frames[1]) == (60 * 3 + 2 * 2 + 2 * 1) * 8
+    assert input_synops(exact, frames[0]) == 150 * 72  # inside: exact equals paper
 
 
 def test_paper_fanout_of_a_linear_layer_and_an_unknown_mode():

