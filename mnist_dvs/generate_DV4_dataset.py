@@ -1,15 +1,18 @@
 """Convert MNIST-DVS recordings into training frames and spiking-test event chunks.
 
-Each recording (jAER AER-DAT, DVS128) is cut into consecutive chunks of --spike_count
-events (a trailing remainder is dropped); each chunk becomes one sample
+Each recording (jAER AER-DAT 1.0/2.0 from a DVS128, as MNIST-DVS; or AEDAT4 from the DV
+software, *.aedat4 or by its first line, read through dv-processing with the sensor size
+the file states: the central square of the sensor is binned, e.g. a DVXplorer's 640x480
+to x 80..559) is cut into consecutive chunks of --spike_count events (a trailing remainder
+is dropped); each chunk becomes one sample
 <out>/<train|test>/<recording stem>_<chunk index>.npz with keys
   frame       resolution x resolution event counts [y, x], both polarities
   spiketrain  the chunk's events (x, y, t, p): x, y at output resolution, t in µs
               from the chunk's first event
   bins_xy     the edges (x, y) of the spiketrain's binned coordinates, 0..resolution:
               np.histogramdd((y, x), bins=bins_xy[::-1]) gives the frame
-  sensor_bins_xy  the same bins in sensor pixels (0..128); label, source (the
-              recording's path).
+  sensor_bins_xy  the same bins in sensor pixels (DVS128: 0..128); label, source
+              (the recording's path).
 
 Real data: --root names the MNIST-DVS recordings (nothing else is searched). With
 --standin instead, it first records the embedded stand-in:
@@ -59,9 +62,10 @@ def main(argv=None):
     parser.add_argument("--spike_count", type=positive_int, default=3000,
                         help="events per sample")
     parser.add_argument("--resolution", type=positive_int, default=64,
-                        help="output frame size (the 128x128 sensor is binned down)")
+                        help="output frame size (the sensor's central square is binned down)")
     parser.add_argument("--crop", type=positive_int, default=None,
-                        help="keep only the central CROP x CROP sensor pixels before binning")
+                        help="keep only the central CROP x CROP sensor pixels before binning "
+                             "(default: the sensor's shorter side)")
     parser.add_argument("--hot_pixel_frequency", type=positive_float, default=None,
                         help="drop pixels firing above this rate (Hz) over a recording")
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,

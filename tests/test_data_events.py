@@ -42,7 +42,8 @@ def test_aermanager_backed_helpers_equal_plain_numpy():
     events = random_recording(7500, seed=3)
     chunks = chunk_events(events, 3000)
     expected = [events[start:start + 3000] for start in range(0, 7500 - 3000 + 1, 3000)]
-    assert len(chunks) == 2 and all(np.array_equal(a, b) for a, b in zip(chunks, expected))
+    assert len(chunks) == 2 and all(
+        np.array_equal(a, b) for a, b in zip(chunks, expected, strict=True))
     assert chunk_events(events[:2999], 3000) == []
     binned = to_output_resolution(events, sensor_bins(64))
     frame = np.zeros((64, 64), dtype=np.int32)
@@ -52,7 +53,8 @@ def test_aermanager_backed_helpers_equal_plain_numpy():
     hot["x"][:600], hot["y"][:600] = 5, 7  # one pixel with 600 events in 60 ms: 10 kHz
     with pytest.warns(UserWarning, match="Found 1 hot pixels"):
         kept = filter_hot_pixels(hot, max_frequency_hz=5000)
-    assert len(kept) == len(hot) - 600 - int(((events["x"][600:] == 5) & (events["y"][600:] == 7)).sum())
+    assert len(kept) == len(hot) - 600 - int(
+        ((events["x"][600:] == 5) & (events["y"][600:] == 7)).sum())
     assert not ((kept["x"] == 5) & (kept["y"] == 7)).any()
 
 
@@ -89,3 +91,34 @@ def test_chunks_frames_and_rasters_equal_plain_numpy_at_the_extremes(spike_count
             np.add.at(plain, (bins, 0, expected["y"].astype(int), expected["x"].astype(int)), 1)
             np.testing.assert_array_equal(raster, plain)
             assert raster.sum() == len(chunk)
+
+
+@pytest.mark.parametrize("x,y,expected", [
+    (80, 0, (0, 0)), (559, 479, (63, 63)), (87, 7, (0, 0)), (88, 8, (1, 1)),
+    (79, 100, None), (560, 100, None),  # the sides of a 640-wide sensor are cut
+])
+def test_a_dvxplorer_sensor_is_cut_to_its_central_square_and_binned(x, y, expected):
+    """640x480 -> 64x64: the central 480x480 square (x from 80), 7.5 pixels per bin: bin
+    edges at 80, 87.5, 95, ...; pixel 87 is in bin 0, pixel 88 in bin 1."""
+    bins = sensor_bins(64, None, (640, 480))
+    assert bins[0][[0, 1, -1]].tolist() == [80, 87.5, 560]
+    assert bins[1][[0, 1, -1]].tolist() == [0, 7.5, 480]
+    events = to_output_resolution(events_of([x], [y], [0]), bins)
+    if expected is None:
+        assert len(events) == 0
+    else:
+        assert (int(events["x"][0]), int(events["y"][0])) == expected
+
+
+def test_crop_beyond_the_shorter_side_is_refused():
+    with pytest.raises(ValueError, match="crop must be in 1..480 .*640x480"):
+        sensor_bins(64, 500, (640, 480))
+
+
+def test_hot_pixels_on_a_wide_sensor():
+    """A pixel beyond 128 in x (only a wide sensor has it) is judged like any other."""
+    hot = events_of([600] * 50 + [3], [470] * 50 + [3], list(range(0, 100_000, 2000)) + [10])
+    hot = np.sort(hot, order="t")
+    with pytest.warns(UserWarning, match="Removed 50"):
+        kept = filter_hot_pixels(hot, 100, (640, 480))  # 50 events in 0.1 s: 500 Hz
+    assert kept["x"].tolist() == [3]

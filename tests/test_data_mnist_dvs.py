@@ -11,10 +11,10 @@ from conftest import random_recording
 from synoploss.data.aedat import write_aedat
 from synoploss.data.emulator import STANDIN_DESCRIPTION, write_standin_recordings
 from synoploss.data.mnist_dvs import (
+    DATASET_INFO,
     LIST_NAMES,
     PAPER_LISTS,
     REAL_DESCRIPTION,
-    DATASET_INFO,
     ConversionSettings,
     FramesDataset,
     SpikeTrainDataset,
@@ -33,7 +33,8 @@ def fake_dataset(root, per_digit=4, digits=(0, 1, 2), events=7000):
     """Real MNIST-DVS layout with random AER-DAT2.0 recordings."""
     for digit in digits:
         for number in range(per_digit):
-            path = root / f"grabbed_data{digit}" / "scale16" / f"mnist_{digit}_scale16_{number + 1:04d}.aedat"
+            path = (root / f"grabbed_data{digit}" / "scale16"
+                    / f"mnist_{digit}_scale16_{number + 1:04d}.aedat")
             write_aedat(path, random_recording(events, seed=digit * 100 + number))
     return root
 
@@ -42,7 +43,8 @@ def test_makelist_is_deterministic_and_split_per_digit(tmp_path):
     root = fake_dataset(tmp_path / "mnistdvs", per_digit=5, events=10)
     train, test = make_file_lists(root, 16, train_per_digit=3)
     assert len(train) == 9 and len(test) == 6
-    assert train[:3] == [(f"grabbed_data0/scale16/mnist_0_scale16_000{n}.aedat", 0) for n in (1, 2, 3)]
+    assert train[:3] == [(f"grabbed_data0/scale16/mnist_0_scale16_000{n}.aedat", 0)
+                         for n in (1, 2, 3)]
     assert {label for _, label in test} == {0, 1, 2}
     write_file_list(tmp_path / "list.txt", train)
     assert read_file_list(tmp_path / "list.txt") == train
@@ -333,3 +335,34 @@ def test_load_mnist_dvs_gives_frames_subsets_and_the_description(tiny_mnist_dvs)
     assert frame.shape == (1, 64, 64) and 0 <= int(label) <= 9
     # the same seed picks the same chunks
     assert load_mnist_dvs(tiny_mnist_dvs, n_train=7, seed=2).train.files == subset.train.files
+
+
+def test_aedat4_recordings_of_a_dvxplorer_convert_with_their_own_sensor(tmp_path):
+    """AEDAT4 recordings (the DV software's format) in the MNIST-DVS layout: read through
+    dv-processing, their 640x480 sensor cut to its central square and binned to 64x64."""
+    pytest.importorskip("dv_processing")
+    from synoploss.data.aedat4 import write_aedat4
+    root = tmp_path / "raw"
+    rng = np.random.default_rng(0)
+    for digit in (0, 1):
+        for number in (1, 2):
+            events = random_recording(3000, seed=digit * 10 + number)
+            events["x"] = rng.integers(0, 640, 3000)
+            events["y"] = rng.integers(0, 480, 3000)
+            write_aedat4(root / f"grabbed_data{digit}" / "scale16"
+                         / f"mnist_{digit}_scale16_{number:04d}.aedat4", events, (640, 480),
+                         "DVXplorer")
+    write_lists(root, train_per_digit=1)
+    summary = convert_dataset(root, tmp_path / "out", ConversionSettings(spike_count=1000),
+                              progress=False)
+    assert summary.read == 4 and not summary.skipped and "640x480 (4 recordings)" in \
+        summary.report()
+    info = json.loads((tmp_path / "out" / DATASET_INFO).read_text())
+    assert info["sensors"] == {"640x480": 4}
+    with np.load(tmp_path / "out" / "test" / "mnist_1_scale16_0002_0.npz") as sample:
+        assert sample["sensor_bins_xy"][0][[0, -1]].tolist() == [80, 560]
+        assert sample["sensor_bins_xy"][1][[0, -1]].tolist() == [0, 480]
+        assert sample["frame"].sum() == 1000
+    # the sides (x < 80 or >= 560) cut a quarter of the uniform events: 3000 -> about
+    # 2250 (sd 24), two chunks of 1000 per recording, not three
+    assert sum(summary.samples["train"].values()) + sum(summary.samples["test"].values()) == 8

@@ -1,4 +1,6 @@
-"""jAER AER-DAT files (versions 1.0 and 2.0) from a DVS128, as in MNIST-DVS.
+"""Event recordings: jAER AER-DAT files (versions 1.0 and 2.0) from a DVS128, as in
+MNIST-DVS, here; AEDAT4 (the DV software's format) in `aedat4`, through dv-processing.
+`read_recording` reads either, with the sensor size the file implies or states.
 
 Header lines start with '#'; '#!AER-DAT2.0' means 8-byte events (big-endian uint32
 address, uint32 timestamp in microseconds); a file without a version line, or
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +44,40 @@ class AedatError(ValueError):
     """A file that cannot be read as AER-DAT; the message names the file."""
 
 
+@dataclass(frozen=True)
+class Recording:
+    """A recording's events (EVENT_DTYPE, in time order), its sensor size (width,
+    height) and the camera that recorded it."""
+    events: np.ndarray
+    sensor_size: tuple[int, int]
+    camera: str
+
+
+def file_format(path) -> str:
+    """"aedat4", or "aer-dat" (1.0 or 2.0, or a file that must be read as one to be
+    refused with the reason); AEDAT 3 is refused here, naming it."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head.startswith(b"#!AER-DAT4"):
+        return "aedat4"
+    if head.startswith(b"#!AER-DAT3"):
+        raise AedatError(f"{path}: AEDAT 3.1 is not supported; convert it to AEDAT4 with the "
+                         "DV software (or read it with jAER and save AER-DAT2.0)")
+    return "aer-dat"
+
+
+def read_recording(path) -> Recording:
+    """Any supported recording: AER-DAT 1.0/2.0 from a DVS128 (128x128) or AEDAT4 (the
+    sensor size stored in the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AedatError(f"{path}: no such file")
+    if file_format(path) == "aedat4":
+        from .aedat4 import read_aedat4
+        return read_aedat4(path)
+    return Recording(read_aedat(path), (SENSOR_SIZE, SENSOR_SIZE), "DVS128 (AER-DAT)")
+
+
 def read_header(path) -> tuple[int, int]:
     """(format major version, byte offset where the events start)."""
     version = None
@@ -51,6 +88,10 @@ def read_header(path) -> tuple[int, int]:
             if start != b"#":
                 break
             line = b"#" + handle.readline()
+            if not _is_text(line):
+                # an event whose first byte happens to be '#' (AER-DAT1.0: y = 35), not a
+                # header line: header lines are text
+                break
             if not line.endswith(b"\n"):
                 raise AedatError(f"{path}: header line not terminated (truncated header?)")
             match = _VERSION.match(line)
@@ -94,7 +135,7 @@ def read_raw(path) -> tuple[np.ndarray, np.ndarray]:
     keep &= ~corrupt
     if dropped_external or dropped_corrupt:
         warnings.warn(f"{path}: dropped {dropped_external} external (non-pixel) event(s) and "
-                      f"{dropped_corrupt} event(s) with a corrupt timestamp")
+                      f"{dropped_corrupt} event(s) with a corrupt timestamp", stacklevel=2)
     addresses, timestamps = addresses[keep], unwrap_timestamps(timestamps[keep])
     order = np.argsort(timestamps, kind="stable")
     return addresses[order], timestamps[order]
@@ -120,6 +161,10 @@ def corrupt_timestamps(timestamps: np.ndarray, jump_us: int = CORRUPT_JUMP_US) -
     mask[0] = far(timestamps[0], timestamps[1]) and not far(timestamps[1], timestamps[2])
     mask[-1] = far(timestamps[-1], timestamps[-2]) and not far(timestamps[-2], timestamps[-3])
     return mask
+
+
+def _is_text(line: bytes) -> bool:
+    return all(32 <= byte < 127 or byte in (9, 10, 13) for byte in line)
 
 
 def _looks_like_text(path) -> bool:

@@ -20,26 +20,35 @@ from .aedat import SENSOR_SIZE
 SPIKETRAIN_DTYPE = np.dtype([("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.bool_)])
 
 
-def filter_hot_pixels(events: np.ndarray, max_frequency_hz: float) -> np.ndarray:
+def filter_hot_pixels(events: np.ndarray, max_frequency_hz: float,
+                      sensor_size: tuple[int, int] = (SENSOR_SIZE, SENSOR_SIZE)) -> np.ndarray:
     """Drop every event of pixels that fire above `max_frequency_hz` over the recording
-    (aermanager.preprocess.filter_hot_pixels, its report printed only when it drops some)."""
+    (aermanager.preprocess.filter_hot_pixels, its report printed only when it drops some),
+    on a `sensor_size` (width, height) sensor."""
+    width, height = sensor_size
     with contextlib.redirect_stdout(io.StringIO()) as report:
-        kept = aermanager_preprocess.filter_hot_pixels(events, (SENSOR_SIZE, SENSOR_SIZE),
+        kept = aermanager_preprocess.filter_hot_pixels(events, (height, width),
                                                         max_frequency_hz)
     if len(kept) < len(events):
-        warnings.warn(report.getvalue().strip().replace("\n", "; "))
+        warnings.warn(report.getvalue().strip().replace("\n", "; "), stacklevel=2)
     return kept
 
 
-def sensor_bins(resolution: int, crop: int | None = None) -> np.ndarray:
-    """Bin edges (2, resolution + 1) in sensor pixels for x and y: the central `crop`
-    square of the 128x128 sensor (whole sensor by default) in `resolution` bins."""
-    size = crop or SENSOR_SIZE
-    if not 0 < size <= SENSOR_SIZE:
-        raise ValueError(f"crop must be in 1..{SENSOR_SIZE}, got {crop}")
-    start = (SENSOR_SIZE - size) // 2
-    edges = start + np.linspace(0, size, resolution + 1)
-    return np.stack([edges, edges])
+def sensor_bins(resolution: int, crop: int | None = None,
+                sensor_size: tuple[int, int] = (SENSOR_SIZE, SENSOR_SIZE)) -> np.ndarray:
+    """Bin edges (2, resolution + 1) in sensor pixels for x and y: the central square of
+    a `sensor_size` (width, height) sensor, `crop` pixels a side (default: the shorter
+    side, the whole of the DVS128's 128x128), in `resolution` bins. A sensor wider than
+    the square loses its sides (a DVXplorer's 640x480: x 80..559); bins of a fractional
+    width hold 7 or 8 sensor pixels (480 / 64 = 7.5)."""
+    width, height = (int(value) for value in sensor_size)
+    size = crop or min(width, height)
+    if not 0 < size <= min(width, height):
+        raise ValueError(f"crop must be in 1..{min(width, height)} (the {width}x{height} "
+                         f"sensor's shorter side), got {crop}")
+    x_edges = (width - size) // 2 + np.linspace(0, size, resolution + 1)
+    y_edges = (height - size) // 2 + np.linspace(0, size, resolution + 1)
+    return np.stack([x_edges, y_edges])
 
 
 def output_bins(resolution: int) -> np.ndarray:

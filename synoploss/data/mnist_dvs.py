@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..io import atomic_path, save_npz, write_json
 from ..parallel import map_jobs
 from . import LoadedData
-from .aedat import AedatError, read_aedat
+from .aedat import AedatError, read_recording
 from .events import (
     accumulate_frame,
     bin_spiketrain,
@@ -49,12 +49,14 @@ def find_recordings(root, scale: int = 16) -> Dict[int, List[Path]]:
     found = {}
     for digit in range(10):
         folder = root / f"grabbed_data{digit}" / f"scale{scale}"
-        files = sorted(folder.glob("*.aedat")) if folder.is_dir() else []
+        # MNIST-DVS's AER-DAT files, or AEDAT4 recordings in the same layout
+        files = sorted([*folder.glob("*.aedat"), *folder.glob("*.aedat4")]) \
+            if folder.is_dir() else []
         if files:
             found[digit] = files
     if not found:
         raise FileNotFoundError(
-            f"{root}: no recordings in grabbed_data{{0..9}}/scale{scale}/*.aedat "
+            f"{root}: no recordings in grabbed_data{{0..9}}/scale{scale}/*.aedat[4] "
             "(is this the MNIST-DVS root? the layout is grabbed_data<digit>/scale<S>/)")
     return found
 
@@ -152,7 +154,8 @@ class ConversionSettings:
         """What determines the samples: stored in dataset_info.json and compared on reruns
         (sample_format 3: a `complete` mark per conversion; 2: bins_xy in output pixels;
         samples of earlier formats are stale)."""
-        return dict(sample_format=SAMPLE_FORMAT, spike_count=self.spike_count, resolution=self.resolution, crop=self.crop,
+        return dict(sample_format=SAMPLE_FORMAT, spike_count=self.spike_count,
+                    resolution=self.resolution, crop=self.crop,
                     hot_pixel_frequency=self.hot_pixel_frequency)
 
 
@@ -168,15 +171,20 @@ def convert_recording(root: Path, out: Path, split: str, relative: str, label: i
     stem = Path(relative).stem
     marker = _done_marker(out, split, stem)
     if marker.is_file() and not settings.overwrite:
-        return dict(status="kept", split=split, label=label,
-                    samples=json.loads(marker.read_text())["samples"])
+        done = json.loads(marker.read_text())
+        return dict(status="kept", split=split, label=label, samples=done["samples"],
+                    sensor=done.get("sensor", "128x128"))
     try:
-        events = read_aedat(source)
+        recording = read_recording(source)
+        bins = sensor_bins(settings.resolution, settings.crop, recording.sensor_size)
     except (AedatError, OSError) as error:
         return dict(status="skipped", split=split, label=label, reason=str(error))
+    except ValueError as error:  # a --crop larger than this recording's sensor
+        return dict(status="skipped", split=split, label=label, reason=f"{source}: {error}")
+    events = recording.events
     if settings.hot_pixel_frequency and len(events):
-        events = filter_hot_pixels(events, settings.hot_pixel_frequency)
-    events = to_output_resolution(events, sensor_bins(settings.resolution, settings.crop))
+        events = filter_hot_pixels(events, settings.hot_pixel_frequency, recording.sensor_size)
+    events = to_output_resolution(events, bins)
     # the edges of the stored events' (binned) coordinates, as aermanager stores its bins:
     # np.histogramdd((y, x), bins=bins_xy[::-1]) is the frame ([y, x]), the same counts as
     # np.histogramdd((x, y), bins=bins_xy) laid out [x, y]
@@ -201,10 +209,12 @@ def convert_recording(root: Path, out: Path, split: str, relative: str, label: i
                                  f"events of {len(chunk)}; the conversion is wrong, not the file")
         save_npz(out / split / f"{stem}_{index}.npz",
                  frame=frame, spiketrain=spiketrain,
-                 bins_xy=bins_xy, sensor_bins_xy=sensor_bins(settings.resolution, settings.crop),
+                 bins_xy=bins_xy, sensor_bins_xy=bins,
                  label=np.int64(label), source=np.str_(str(relative)))
-    write_json(marker, dict(samples=len(chunks), source=str(relative)))
-    return dict(status="converted", split=split, label=label, samples=len(chunks))
+    sensor = "x".join(map(str, recording.sensor_size))
+    write_json(marker, dict(samples=len(chunks), source=str(relative), sensor=sensor))
+    return dict(status="converted", split=split, label=label, samples=len(chunks),
+                sensor=sensor)
 
 
 def _convert_job(_, job):
@@ -218,10 +228,14 @@ class ConversionSummary:
     skipped: List[str] = field(default_factory=list)
     samples: Dict[str, Counter] = field(default_factory=lambda: {"train": Counter(),
                                                                  "test": Counter()})
+    sensors: Counter = field(default_factory=Counter)  # recordings per sensor size
 
     def report(self) -> str:
         lines = [f"recordings converted: {self.read}, already done (kept): {self.kept}, "
                  f"skipped: {len(self.skipped)}"]
+        if self.sensors:
+            lines.append("  sensors: " + ", ".join(f"{size} ({count} recordings)"
+                                                   for size, count in sorted(self.sensors.items())))
         lines += [f"  skipped: {reason}" for reason in self.skipped]
         for split, counts in self.samples.items():
             per_label = ", ".join(f"{label}: {counts[label]}" for label in sorted(counts))
@@ -278,16 +292,18 @@ def convert_dataset(root, out, settings: ConversionSettings = ConversionSettings
                            chunksize=4):
         if result["status"] == "skipped":
             summary.skipped.append(result["reason"])
-            warnings.warn(f"skipped {result['reason']}")
+            warnings.warn(f"skipped {result['reason']}", stacklevel=2)
             continue
         summary.read += result["status"] == "converted"
         summary.kept += result["status"] == "kept"
         summary.samples[result["split"]][result["label"]] += result["samples"]
+        summary.sensors[result["sensor"]] += 1
     for split in ("train", "test"):  # temporary files of writes a kill interrupted
         for leftover in (out / split).glob(".*.tmp") if (out / split).is_dir() else []:
             leftover.unlink()
     write_json(info_path, dict(info, complete=True, samples={
-        split: sum(counts.values()) for split, counts in summary.samples.items()}))
+        split: sum(counts.values()) for split, counts in summary.samples.items()},
+        sensors=dict(sorted(summary.sensors.items()))))
     return summary
 
 
@@ -358,8 +374,8 @@ def _load(path: Path, key: str):
     except Exception as error:  # zipfile/pickle/KeyError: all mean a damaged sample
         raise ValueError(f"{path}: cannot read sample ({error})") from error
     if label.shape != () or not 0 <= int(label) <= 9 or int(label) != label:
-        raise ValueError(f"{path}: label {label.tolist()!r} is not a digit 0..9 (a damaged or foreign "
-                         "sample; convert again with --overwrite)")
+        raise ValueError(f"{path}: label {label.tolist()!r} is not a digit 0..9 (a damaged or "
+                         "foreign sample; convert again with --overwrite)")
     if value.dtype.names is None and not np.isfinite(value).all():
         raise ValueError(f"{path}: {key} holds NaN or infinite values (a damaged sample; "
                          "convert again with --overwrite)")
@@ -368,7 +384,7 @@ def _load(path: Path, key: str):
 
 def _same_shapes(files, arrays, what: str):
     first = arrays[0].shape
-    for path, array in zip(files, arrays):
+    for path, array in zip(files, arrays, strict=True):
         if array.shape != first:
             raise ValueError(f"{path}: {what} of shape {array.shape}, but {files[0].name} has "
                              f"{first}: samples of two conversions in one folder?")
@@ -410,7 +426,7 @@ class SpikeTrainDataset(Dataset):
         self.dt_us = dt_us
         self.resolution = _load(self.files[0], "frame")[0].shape[0]
         loaded = [_load(path, "spiketrain") for path in self.files]
-        for path, (train, _) in zip(self.files, loaded):
+        for path, (train, _) in zip(self.files, loaded, strict=True):
             if len(train) == 0 or int(train["x"].max()) >= self.resolution or \
                     int(train["y"].max()) >= self.resolution or np.any(np.diff(train["t"]) < 0):
                 raise ValueError(f"{path}: its events do not fit a {self.resolution}x"
@@ -441,7 +457,7 @@ class SpikeTrainDataset(Dataset):
 
 def pad_collate(batch):
     """Stack (T_i x ...) rasters into (B x T_max x ...), zero-padded at the end."""
-    rasters, labels = zip(*batch)
+    rasters, labels = zip(*batch, strict=True)
     longest = max(raster.shape[0] for raster in rasters)
     padded = torch.zeros(len(rasters), longest, *rasters[0].shape[1:])
     for index, raster in enumerate(rasters):
