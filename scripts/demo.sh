@@ -91,12 +91,12 @@ mnist_quant_only() {
 }
 
 cifar10() {
-  local W="$OUT/cifar10" DATA="--standin --n_train 1500 --n_test 500 --data_root $OUT/cifar10/data"
+  local W="$OUT/cifar10" DATA="--standin --n_test 500 --data_root $OUT/cifar10/data"
   stage "CIFAR-10 (procedural stand-in, width 0.25): plain network, then QAT + SynOp rounds of $CIFAR_ROUND_EPOCHS epochs"
   # no dropout between layers (--dropout 0.2 0): with the paper's 0.1 this small, short run
   # stayed at chance for 30 epochs (docs/differences.md). Our schedule variants: output
   # ReLU in the plain network, SynOp loss from round 0, decay every round.
-  OMP_NUM_THREADS=2 $PY CIFAR10_analogue/train.py $DATA --width 0.25 --n_epochs 30 \
+  OMP_NUM_THREADS=2 $PY CIFAR10_analogue/train.py $DATA --n_train 1500 --width 0.25 --n_epochs 30 \
     --round_epochs "$CIFAR_ROUND_EPOCHS" --n_rounds 4 --decay_from_round 0 --batch_size 32 --lr 1e-3 --dropout 0.2 0 \
     --output_relu --first_round_synop_loss --fanout exact --revive_output --workdir "$W" \
     --resume --no_progress

@@ -5,8 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synoploss.claims import (Model, fewest_synops_within, gap_at_equal_synops, load_models,
-                              measure, mnist_dvs_claims, qat_claim)
+from synoploss.claims import (
+    Model,
+    fewest_synops_within,
+    gap_at_equal_synops,
+    load_models,
+    measure,
+    mnist_dvs_claims,
+    qat_claim,
+)
 from synoploss.io import save_npz
 from synoploss.results import SpikingResults
 
@@ -46,6 +53,19 @@ def test_one_seed_gives_its_bootstrap_several_give_a_t_interval():
     assert overall.value == pytest.approx(0.9) and overall.low == overall.high == pytest.approx(0.9)
 
 
+def test_a_ratio_is_averaged_on_a_log_scale():
+    # 2x and 8x: geometric mean 4x; t(1) = 12.706, log-scale sd = ln(4) / sqrt(2)
+    fixed = lambda value: (lambda idx: value, 10)  # noqa: E731
+    _, overall = measure({1: fixed(2.0), 2: fixed(8.0)}, resamples=20, ratio=True)
+    half = 12.706 * math.log(4) / math.sqrt(2) / math.sqrt(2)
+    assert overall.value == pytest.approx(4.0)
+    assert overall.low == pytest.approx(4.0 * math.exp(-half), rel=1e-3)
+    assert overall.high == pytest.approx(4.0 * math.exp(half), rel=1e-3)
+    assert overall.low > 0
+    _, overall = measure({1: fixed(2.0), 2: fixed(0.0)}, resamples=20, ratio=True)
+    assert math.isnan(overall.value)
+
+
 def write_model(workdir, name, accuracy, synops, seed=1, n=400, **extra):
     path = f"results/samples/{name}_{seed}.npz"
     correct = np.zeros(n, dtype=bool)
@@ -80,7 +100,9 @@ def test_missing_per_sample_arrays_are_named(tmp_path):
 
 
 def test_qat_claim_from_files(tmp_path):
-    plain = pd.DataFrame([dict(write_model(tmp_path, f"p{s}", 0.80, 1e5), scale=s) for s in (0.5, 1.0)])
-    qat = pd.DataFrame([dict(write_model(tmp_path, f"q{s}", 0.95, 1e5), scale=s) for s in (0.5, 1.0)])
+    plain = pd.DataFrame([dict(write_model(tmp_path, f"p{s}", 0.80, 1e5), scale=s)
+                          for s in (0.5, 1.0)])
+    qat = pd.DataFrame([dict(write_model(tmp_path, f"q{s}", 0.95, 1e5), scale=s)
+                        for s in (0.5, 1.0)])
     claim, = qat_claim({1: (tmp_path, plain, qat)}, resamples=100)
     assert claim.measured.value == pytest.approx(15.0) and claim.verdict == "supported"

@@ -14,7 +14,8 @@ def tables(page: str):
     """Every markdown table of the page: (header, rows of cells)."""
     found, lines = [], page.splitlines()
     for index, line in enumerate(lines):
-        if line.startswith("| ") and index + 1 < len(lines) and lines[index + 1].startswith("| ---"):
+        if (line.startswith("| ") and index + 1 < len(lines)
+                and lines[index + 1].startswith("| ---")):
             header = [cell.strip() for cell in line.strip("|").split("|")]
             rows, k = [], index + 2
             while k < len(lines) and lines[k].startswith("| "):
