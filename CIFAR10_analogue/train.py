@@ -274,8 +274,8 @@ def run(args, context, device):
     train_loader, test_loader, sampler = build_loaders(args, context, device, train_set, test_set)
     if context.is_main:
         print(f"data: {description}; {len(train_set)} train / {len(test_set)} test images; "
-              f"{context.world_size} process(es) on {device}; {resolve_data_path(args.data_path, device)} "
-              f"data path, {args.precision}")
+              f"{context.world_size} process(es) on {device}; "
+              f"{resolve_data_path(args.data_path, device)} data path, {args.precision}")
 
     settings = pick(args, RUN_SETTINGS, data=description)
     if args.fresh and context.is_main and log_path.is_file():

@@ -98,7 +98,8 @@ def mnist_dvs_case(args, device):
     """(label, model, batches) of the MNIST-DVS network."""
     from synoploss.data.mnist_dvs import SpikeTrainDataset
     folder = first_existing(args.mnist_dvs_dir, "runs/mnist_dvs", "demo_output/mnist_dvs")
-    if folder and (folder / "models" / "nopenalty.pth").is_file() and (folder / "data" / "test").is_dir():
+    if (folder and (folder / "models" / "nopenalty.pth").is_file()
+            and (folder / "data" / "test").is_dir()):
         model = load_state(MNISTDVSNet(quantize=True), folder / "models" / "nopenalty.pth")
         chunks = SpikeTrainDataset(folder / "data" / "test", 1000, args.samples, 0)
         label = f"{folder}/models/nopenalty.pth"
@@ -249,9 +250,10 @@ def measure(label, model, input_shape, min_v_mem, batches, device, threads):
         fast_seconds = time.perf_counter() - started
     samples = sum(len(data) for data, _ in batches)
     steps = np.mean([data.shape[1] for data, _ in batches])
-    differs = sum(int((a != b).flatten(1).any(1).sum()) for a, b in zip(sinabs_outputs, fast_outputs))
+    differs = sum(int((a != b).flatten(1).any(1).sum())
+                  for a, b in zip(sinabs_outputs, fast_outputs, strict=True))
     predictions = sum(int((a.sum(1).argmax(1) != b.sum(1).argmax(1)).sum())
-                      for a, b in zip(sinabs_outputs, fast_outputs))
+                      for a, b in zip(sinabs_outputs, fast_outputs, strict=True))
     sinabs_layers, fast_layers = np.sum(sinabs_synops, 0), np.sum(fast_synops, 0)
     relative = np.abs(fast_layers - sinabs_layers) / np.maximum(np.abs(sinabs_layers), 1e-12)
     hidden_sinabs, hidden_fast = np.sum(sinabs_spikes, 0), np.sum(fast_spikes, 0)
@@ -267,7 +269,8 @@ def measure(label, model, input_shape, min_v_mem, batches, device, threads):
         fast_gsynop_per_s=synops * samples / fast_seconds / 1e9,
         samples_output_differs=differs, predictions_differ=predictions,
         max_layer_synops_rel_diff=float(relative.max()),
-        hidden_spikes_differ=" ".join(f"{abs(a - b):g}" for a, b in zip(hidden_sinabs, hidden_fast)),
+        hidden_spikes_differ=" ".join(f"{abs(a - b):g}"
+                                      for a, b in zip(hidden_sinabs, hidden_fast, strict=True)),
         hidden_spikes=" ".join(f"{a:g}" for a in hidden_sinabs))
 
 

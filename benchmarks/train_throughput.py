@@ -196,7 +196,8 @@ def main(argv=None):
                 projected_protocol_hours=float("nan")))
             print(f"{precision} {network:>9}: step alone {step:9.0f} images/s, end to end "
                   f"{epoch:9.0f} images/s ({epoch / step:.0%}); a 50,000-image epoch "
-                  f"{EPOCH_IMAGES / epoch:.2f} s" + (f"; peak memory {memory:.1f} GiB" if cuda else ""))
+                  f"{EPOCH_IMAGES / epoch:.2f} s"
+                  + (f"; peak memory {memory:.1f} GiB" if cuda else ""))
     for precision in precisions:
         if (precision, "plain") in epoch_seconds and (precision, "qat_synop") in epoch_seconds:
             hours = (PLAIN_EPOCHS * epoch_seconds[(precision, "plain")] + ROUNDS * ROUND_EPOCHS

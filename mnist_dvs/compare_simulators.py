@@ -51,7 +51,7 @@ def main(argv=None):
                 continue
             key = tuple(normal(row.get(column)) for column in PAIR_KEY)
             by_key.setdefault(key, {})[row["simulator"]] = row
-        for key, rows in by_key.items():
+        for rows in by_key.values():
             if not {"sinabs", "fast"} <= set(rows):
                 continue
             pairs += 1

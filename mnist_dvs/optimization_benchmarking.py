@@ -89,7 +89,7 @@ def main(argv=None):
     print(f"baseline  {baseline['model_path']}: SNN accuracy {baseline['snn_accuracy']:.4f}")
     print(f"optimised {chosen['model_path']}: SNN accuracy {chosen['snn_accuracy']:.4f}")
     print(f"{'layer':>14} {'baseline':>12} {'optimised':>12} {'reduction':>10}")
-    for layer, before, after in zip(layers, baseline_activity, optimized_activity):
+    for layer, before, after in zip(layers, baseline_activity, optimized_activity, strict=True):
         print(f"{layer:>14} {before:12.4g} {after:12.4g} {before / max(after, 1e-9):9.2f}x")
     total_before, total_after = baseline_activity.sum(), optimized_activity.sum()
     print(f"{'total':>14} {total_before:12.4g} {total_after:12.4g} "

@@ -96,7 +96,8 @@ def main(argv=None):
             .check_input(MNIST_DVS_INPUT)
         frames = FramesDataset(root / "test", args.max_samples)
         spikes = SpikeTrainDataset(root / "test", args.dt_us, args.max_samples)
-        settings = pick(args, SETTINGS, data=describe(root), data_fingerprint=data_fingerprint(root))
+        settings = pick(args, SETTINGS, data=describe(root),
+                        data_fingerprint=data_fingerprint(root))
         runs = {f"{q}_{t}": dict(settings, quantize_training=q, quantize_test=t)
                 for q in (False, True) for t in (False, True)}
         todo = set(to_do(files.quantization_evaluation, "run", runs, args.fresh,

@@ -61,7 +61,8 @@ def main(argv=None):
     except (FileNotFoundError, ValueError, MixedResults) as error:
         fail(__file__, f"{error} (run test_spiking.py --mode nopenalty)")
     rows = []
-    baselines = {int(normal(row.get("seed")) or 1): row for row in results.baseline.to_dict("records")}
+    baselines = {int(normal(row.get("seed")) or 1): row
+                 for row in results.baseline.to_dict("records")}
     chip = args.energy_model
     for label, frame in [("baseline", results.baseline), *results.curves.items()]:
         for row in frame.to_dict("records"):
@@ -75,14 +76,15 @@ def main(argv=None):
                 curve=label, seed=seed, model=row["model_path"], setting=setting,
                 snn_accuracy=row["snn_accuracy"], snn_accuracy_low=row.get("snn_accuracy_low"),
                 snn_accuracy_high=row.get("snn_accuracy_high"), snn_synops=row["snn_synops"],
-                snn_synops_low=row.get("snn_synops_low"), snn_synops_high=row.get("snn_synops_high"),
-                ann_synops=row["ann_synops"],
+                snn_synops_low=row.get("snn_synops_low"),
+                snn_synops_high=row.get("snn_synops_high"), ann_synops=row["ann_synops"],
                 reduction=base["snn_synops"] / row["snn_synops"] if base else float("nan"),
                 fanout=trained_fanout(row), energy_model=chip.name,
                 energy_uj=chip.energy_pj(row["snn_synops"]) / 1e6))
     write_csv(files.summary, rows)
     print(f"data: {results.data}; evaluation: {results.label}"
-          + (f" (also present: {len(results.others)} other evaluation(s))" if results.others else ""))
+          + (f" (also present: {len(results.others)} other evaluation(s))"
+             if results.others else ""))
     print(f"{'curve':<24}{'seed':>5} {'setting':<14}{'SNN accuracy (95%)':>26}"
           f"{'SNN SynOps (95%)':>30}{'estimate':>10}{'reduction':>10}")
     for row in rows:

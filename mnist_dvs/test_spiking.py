@@ -97,7 +97,8 @@ def parse_args(argv=None):
     parser.add_argument("--max_samples", type=positive_int, default=None,
                         help="a seeded random subset of the test chunks, for quick looks "
                              "(default: all)")
-    parser.add_argument("--batch_size", type=positive_int, default=32, help="chunks per spiking batch")
+    parser.add_argument("--batch_size", type=positive_int, default=32,
+                        help="chunks per spiking batch")
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     add_device_flag(parser)
     add_fanout_flag(parser, inherit=True)

@@ -252,8 +252,9 @@ def main(argv=None):
             epoch_log.close()
         save_torch(model.state_dict(), files.model(model_path))
         append_row(files.training_log, dict(
-            settings[model_path], init_from=args.init_from or "", test_accuracy=test.accuracy, estimated_synops=test.synops,
-            cross_entropy=test.cross_entropy, test_samples=test.samples,
+            settings[model_path], init_from=args.init_from or "", test_accuracy=test.accuracy,
+            estimated_synops=test.synops, cross_entropy=test.cross_entropy,
+            test_samples=test.samples,
             model_path=model_path, model_sha256=file_sha256(files.model(model_path)),
             wall_seconds=round(time.time() - started, 1)), key=["model_path"])
         print(f"{model_path}: test accuracy {test.accuracy:.4f}, estimated SynOps "

@@ -4,9 +4,10 @@ For every input scale (the image, in [0, 1], multiplied by the scale: small scal
 few spikes) a network is trained with QAT (--quantize_training) or without, then tested
 both quantized (floor ReLU, floor output) and analog. Adam lr 1e-3, StepLR (x0.316 every
 10 epochs), up to --n_epochs, stopping early when the epoch loss changes by less than
---tol (after --min_epochs). Saves models/scale_{s}_qtrain_{q}.pth and results/quant_eval_qtrain_{q}.csv
-(scale, quantized accuracy, analog accuracy with their 95% intervals, SynOps estimated
-with --fanout's fan-outs, every setting) in --workdir (default runs/mnist_quant_only).
+--tol (after --min_epochs). Saves models/scale_{s}_qtrain_{q}.pth and
+results/quant_eval_qtrain_{q}.csv (scale, quantized accuracy, analog accuracy with their
+95% intervals, SynOps estimated with --fanout's fan-outs, every setting) in --workdir
+(default runs/mnist_quant_only).
 Resumable: a scale already done with the same settings is kept; one done with other
 settings stops the run, naming each difference (--fresh trains it again). One row per
 epoch in epoch_log.csv, and with --tensorboard DIR the per-epoch scalars in DIR/<model>.

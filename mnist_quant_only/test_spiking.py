@@ -130,7 +130,8 @@ def main(argv=None):
         for row in map_jobs(spiking_job, jobs, args.workers, device=device, shared=shared):
             append_row(out, row, key=KEY)
             print(f"scale {row['scale']:g}: SNN accuracy {row['snn_accuracy']:.4f} "
-                  f"(quantized analog {row['ann_accuracy']:.4f}), SNN SynOps {row['snn_synops']:.4g}")
+                  f"(quantized analog {row['ann_accuracy']:.4f}), "
+                  f"SNN SynOps {row['snn_synops']:.4g}")
     except (FileNotFoundError, ValueError, NonFiniteResult) as error:
         fail(__file__, error)
     print(f"{out}: {len(jobs)} row(s) measured, {len(entries) - len(jobs)} kept")

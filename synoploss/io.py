@@ -90,7 +90,8 @@ def read_csv(path, required: Iterable[str] = (), numeric: Iterable[str] = ()) ->
         frame = pd.DataFrame()
     missing = [column for column in required if column not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: no column(s) {missing} (it has {list(frame.columns) or 'none'}); "
+        raise ValueError(f"{path}: no column(s) {missing} "
+                         f"(it has {list(frame.columns) or 'none'}); "
                          "is it a file of this experiment, or empty?")
     for column in numeric:
         if column not in frame.columns or pd.api.types.is_numeric_dtype(frame[column]):

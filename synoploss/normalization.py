@@ -50,13 +50,14 @@ def normalise_weights(model: nn.Module, percentiles: Sequence[float], level: flo
     every layer's activation percentile then equals `level` (in spikes per sample), the
     data-based normalisation of Rueckauer et al. (2017) with a common target level.
     """
-    weights = [layer for layer in flatten_layers(model) if isinstance(layer, (nn.Conv2d, nn.Linear))]
+    weights = [layer for layer in flatten_layers(model)
+               if isinstance(layer, (nn.Conv2d, nn.Linear))]
     if len(weights) != len(percentiles):
         raise ValueError(f"{len(percentiles)} percentiles for {len(weights)} weight layers")
     if any(layer.bias is not None for layer in weights):
         raise ValueError("normalise_weights handles bias-free networks only")
     previous = level
-    for layer, value in zip(weights, percentiles):
+    for layer, value in zip(weights, percentiles, strict=True):
         value = max(value, 1e-12)
         factor = level / value if layer is weights[0] else previous / value
         layer.weight.mul_(factor)

@@ -262,7 +262,8 @@ def mnist_dvs_spiking(workdir, figure_dir):
             axes[1].set_xticks(positions, names, rotation=30, fontsize=8)
             axes[1].set_ylabel("SynOps per sample"), axes[1].legend(fontsize=8)
             axes[1].set_title("per layer", fontsize=9)
-            axes[2].bar([0, 1], [saved["baseline_accuracy"] * 100, saved["optimized_accuracy"] * 100],
+            axes[2].bar([0, 1], [saved["baseline_accuracy"] * 100,
+                                 saved["optimized_accuracy"] * 100],
                         color=["0.5", "C0"])
             axes[2].set_xticks([0, 1], ["no penalty", "optimised"], fontsize=8)
             axes[2].set_ylim(0, 100), axes[2].set_ylabel("spiking accuracy (%)")
@@ -291,7 +292,8 @@ def mnist_dvs_estimate_vs_measured(workdir, figure_dir):
     left.plot([min(limits), max(limits)], [min(limits), max(limits)], "k--", lw=1)
     right.plot([0, 100], [0, 100], "k--", lw=1)
     log_x(left), left.set_yscale("log")
-    left.set_xlabel("estimated SynOps (quantized analog)"), left.set_ylabel("measured SynOps (spiking)")
+    left.set_xlabel("estimated SynOps (quantized analog)")
+    left.set_ylabel("measured SynOps (spiking)")
     right.set_xlabel("analog accuracy (%)"), right.set_ylabel("spiking accuracy (%)")
     left.legend(fontsize=8, title=fanout_label(pd.concat(curves.values())), title_fontsize=8)
     frame = next(iter(curves.values()))
@@ -329,7 +331,7 @@ def cifar10(workdir, figure_dir):
     # reference markers taken from the papers (full-width networks on the real CIFAR-10)
     for name, accuracy, synops in CIFAR_LITERATURE:
         ax.plot(synops, accuracy, "D", ms=8, label=f"{name} (from the paper)")
-    ax.plot(*zip(*[(s, a) for a, s in CIFAR_PAPER_POINTS]), "x", color="k",
+    ax.plot(*zip(*[(s, a) for a, s in CIFAR_PAPER_POINTS], strict=True), "x", color="k",
             label="Sorbaro et al. 2020 SynOp+QAT (from the paper)")
     ax.plot(CIFAR_PAPER_WEIGHT_SCALING[1], CIFAR_PAPER_WEIGHT_SCALING[0], "+", ms=10,
             color="k", label="Sorbaro et al. 2020 weight scaling (from the paper)")
@@ -387,7 +389,7 @@ def energy(workdir, analog_macs: float, figure_dir):
     fig = Figure(figsize=(8, 4.2))
     ax = fig.subplots()
     positions = np.arange(len(chips))
-    for offset, (label, value) in zip((-0.2, 0.2), synops.items()):
+    for offset, (label, value) in zip((-0.2, 0.2), synops.items(), strict=True):
         ax.bar(positions + offset, [ENERGY_MODELS[c].energy_pj(value) / 1e6 for c in chips], 0.4,
                label=f"SNN, {label} ({value:.3g} SynOps)")
     ax.bar([len(chips)], [analog_macs * MAC_PJ_45NM / 1e6], 0.5, color="0.4",

@@ -77,8 +77,14 @@ def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
     import pandas as pd
 
     from synoploss.io import save_npz
-    from synoploss.results import (BASELINE, SPIKING_CURVES, TRAINED_CURVES, WEIGHT_SCALING,
-                                   Workdir, mnist_dvs_checkpoint)
+    from synoploss.results import (
+        BASELINE,
+        SPIKING_CURVES,
+        TRAINED_CURVES,
+        WEIGHT_SCALING,
+        Workdir,
+        mnist_dvs_checkpoint,
+    )
 
     standin = "STAND-IN: test data"
     layers = ["input_relu", "seq_1", "seq_4", "seq_7"]

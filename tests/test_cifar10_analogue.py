@@ -52,12 +52,13 @@ def test_one_round_through_train_and_test(tmp_path):
     # every setting of the run is in every row
     assert set(train.RUN_SETTINGS) <= set(log.columns)
     test.main(["--workdir", str(tmp_path), "--standin", "--n_test", "32",
-               "--baseline_scales", "5", "50", "--n_timesteps", "4", "--data_root", str(tmp_path / "none"),
-               "--export_nir", str(tmp_path / "nir")])
+               "--baseline_scales", "5", "50", "--n_timesteps", "4",
+               "--data_root", str(tmp_path / "none"), "--export_nir", str(tmp_path / "nir")])
     inference = pd.read_csv(Workdir(tmp_path).cifar_inference)
     assert sorted(p.name for p in (tmp_path / "nir").iterdir()) == [
         "d0.2_0.1_-1_x5.nir", "d0.2_0.1_-1_x50.nir", "d0.2_0.1_0_x1.5.nir", "d0.2_0.1_0_x2.nir"]
-    assert inference[["round", "weight_scale"]].values.tolist() == [[-1, 5], [-1, 50], [0, 1.5], [0, 2]]
+    assert inference[["round", "weight_scale"]].values.tolist() == [
+        [-1, 5], [-1, 50], [0, 1.5], [0, 2]]
     plain = inference[inference["round"] == -1]
     # ann_macs: the MACs without the input layer (width 0.1: 10 and 19 channels);
     # ann_synops: the estimate, for every round
@@ -177,7 +178,8 @@ def test_resume_continues_after_the_last_round(tmp_path):
     assert plain.stat().st_mtime == stamp
     # round 1's target is round 0's estimated SynOps (decay 1.0 before round 17)
     round0 = log[log["round"] == 0].iloc[-1]
-    assert log.loc[log["round"] == 1, "target"].item() == pytest.approx(round0["test_synops"], rel=1e-6)
+    assert log.loc[log["round"] == 1, "target"].item() == pytest.approx(round0["test_synops"],
+                                                                        rel=1e-6)
 
 
 def test_gpu_data_path_and_bf16_run_on_the_cpu_too(tmp_path):
@@ -286,7 +288,8 @@ def test_test_py_tests_the_logged_run_not_other_files(tmp_path):
     test.main(run + ["--n_test", "16", "--rounds", "0", "--fresh"])
     test.main(run + ["--n_test", "8"])
     frame = pd.read_csv(Workdir(tmp_path).cifar_inference)
-    assert sorted(zip(frame["round"], frame["n_samples"])) == [(-1, 8), (-1, 16), (0, 8), (0, 16)]
+    assert sorted(zip(frame["round"], frame["n_samples"], strict=True)) == [
+        (-1, 8), (-1, 16), (0, 8), (0, 16)]
 
 
 def test_test_py_writes_each_result_as_it_goes(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""synoploss.data.cifar10: the stand-in, the loader, and the GPU-resident data path against the torchvision one."""
+"""synoploss.data.cifar10: the stand-in, the loader, and the GPU-resident data path against the
+torchvision one."""
 import numpy as np
 import pytest
 import torch

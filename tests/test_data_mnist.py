@@ -74,7 +74,7 @@ def test_standin_is_deterministic(tmp_path):
 
 def write_real(raw, count=6, value=7):
     """Four idx files as a user's real MNIST would have them (here tiny and constant)."""
-    for (split, kind), name in IDX_FILES.items():
+    for (_split, kind), name in IDX_FILES.items():
         shape = (count, 28, 28) if kind == "images" else (count,)
         write_idx(raw / name, np.full(shape, value, dtype=np.uint8))
 

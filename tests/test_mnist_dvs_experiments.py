@@ -44,7 +44,8 @@ def test_training_log(trained):
         "models/l1-fanout-qtrain_1e+06.pth", "models/l1-fanout-qtrain_2e+05.pth",
         "models/l1-fanout_1e+06.pth", "models/l1-fanout_2e+05.pth", "models/nopenalty.pth"]
     assert log["data"].str.startswith("STAND-IN").all()
-    assert {"test_accuracy", "estimated_synops", "cross_entropy", "wall_seconds"} <= set(log.columns)
+    assert {"test_accuracy", "estimated_synops", "cross_entropy",
+            "wall_seconds"} <= set(log.columns)
     assert (log["estimated_synops"] > 0).all()
     for path in log["model_path"]:
         assert (trained / path).is_file()
@@ -87,7 +88,7 @@ def test_other_seeds_get_their_own_models_and_rows(tiny_mnist_dvs, tmp_path):
     for seed in ("1", "2"):
         train.main(common + ["--seed", seed])
     log = pd.read_csv(Workdir(tmp_path).training_log)
-    assert sorted(zip(log["model_path"], log["seed"])) == [
+    assert sorted(zip(log["model_path"], log["seed"], strict=True)) == [
         ("models/nopenalty.pth", 1), ("models/nopenalty_seed2.pth", 2)]
     assert file_sha256(tmp_path / "models" / "nopenalty.pth") != \
         file_sha256(tmp_path / "models" / "nopenalty_seed2.pth")
@@ -97,13 +98,14 @@ def test_other_seeds_get_their_own_models_and_rows(tiny_mnist_dvs, tmp_path):
     ("nopenalty", "nopenalty", 1), ("quantized", "l1-fanout-qtrain", 2),
     ("nonquantized", "l1-fanout", 2), ("weightscaling", "weightscaling", 3)])
 def test_spiking_modes(trained, tiny_mnist_dvs, mode, name, rows):
-    test_spiking.main(["--mode", mode, "--workdir", str(trained), "--data_root", str(tiny_mnist_dvs),
+    test_spiking.main(["--mode", mode, "--workdir", str(trained),
+                       "--data_root", str(tiny_mnist_dvs),
                        "--scales", "0.3", "0.6", "0.9", "--batch_size", "8"])
     frame = pd.read_csv(Workdir(trained).spiking_csv(name))
     assert len(frame) == rows
     layers = ["input_relu", "seq_1", "seq_4", "seq_7"]
-    assert {f"snn_synops_{l}" for l in layers} <= set(frame.columns)
-    total = frame[[f"snn_synops_{l}" for l in layers]].sum(axis=1)
+    assert {f"snn_synops_{layer}" for layer in layers} <= set(frame.columns)
+    total = frame[[f"snn_synops_{layer}" for layer in layers]].sum(axis=1)
     np.testing.assert_allclose(total, frame["snn_synops"], rtol=1e-6)
     # the input events are counted exactly by both; each chunk has 3000 events
     np.testing.assert_allclose(frame["snn_synops_input_relu"], frame["ann_synops_input_relu"],
@@ -137,11 +139,13 @@ def test_estimate_and_measurement_on_a_trained_model(trained, tiny_mnist_dvs):
 
 
 def test_ann_mode_and_benchmark_and_summary(trained, tiny_mnist_dvs, capsys):
-    test_spiking.main(["--mode", "ann", "--workdir", str(trained), "--data_root", str(tiny_mnist_dvs)])
+    test_spiking.main(["--mode", "ann", "--workdir", str(trained),
+                       "--data_root", str(tiny_mnist_dvs)])
     ann = pd.read_csv(Workdir(trained).ann_csv("l1-fanout-qtrain"))
     assert len(ann) == 4 and set(ann["quantize_test"]) == {True, False}
     for mode in ("nopenalty", "quantized"):
-        test_spiking.main(["--mode", mode, "--workdir", str(trained), "--data_root", str(tiny_mnist_dvs)])
+        test_spiking.main(["--mode", mode, "--workdir", str(trained),
+                           "--data_root", str(tiny_mnist_dvs)])
     benchmark.main(["--workdir", str(trained), "--max_drop", "100"])
     saved = np.load(Workdir(trained).opt_benchmark)
     assert {"baseline_activity", "optimized_activity", "baseline_accuracy",
@@ -173,7 +177,7 @@ def test_activity_accuracy_writes_both_runs_into_one_file(trained, tiny_mnist_dv
     assert frame.groupby("quantize_test")["curve"].apply(sorted).tolist() == [
         sorted(["SynOp+QAT"] * 2 + ["SynOp"] * 2 + ["weight scaling"] * 3 + ["baseline"])] * 2
     assert frame["fanout"].eq("exact").all()  # as the models were trained
-    for quantized, rows in frame.groupby("quantize_test"):
+    for _quantized, rows in frame.groupby("quantize_test"):
         scaled = rows[rows["curve"] == "weight scaling"].sort_values("scale")
         assert scaled["ann_synops"].is_monotonic_increasing
         base = rows[rows["curve"] == "baseline"].iloc[0]
@@ -198,8 +202,8 @@ def test_benchmark_with_a_chosen_model_and_a_wrong_one(trained):
 
 
 def test_smart_rescaling_and_quantization_evaluation(trained, tiny_mnist_dvs):
-    smart.main(["--workdir", str(trained), "--data_root", str(tiny_mnist_dvs), "--levels", "4", "16",
-                "--calibration_samples", "30"])
+    smart.main(["--workdir", str(trained), "--data_root", str(tiny_mnist_dvs),
+                "--levels", "4", "16", "--calibration_samples", "30"])
     frame = pd.read_csv(Workdir(trained).spiking_csv("smartscaling"))
     assert frame["level"].tolist() == [4, 16] and frame["snn_synops"].is_monotonic_increasing
     quant_eval.main(["--workdir", str(trained), "--data_root", str(tiny_mnist_dvs), *QUICK])
@@ -324,7 +328,8 @@ def test_unusable_workdir_and_foreign_checkpoint_fail_before_training(tiny_mnist
                                                                       capsys):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(SystemExit, match="--workdir .*afile: is a file"):
-        train.main(["--data_root", str(tiny_mnist_dvs), "--workdir", str(tmp_path / "afile"), *QUICK])
+        train.main(["--data_root", str(tiny_mnist_dvs), "--workdir", str(tmp_path / "afile"),
+                    *QUICK])
     foreign = tmp_path / "foreign.pth"
     torch.save({"weight": torch.zeros(3)}, foreign)
     with pytest.raises(SystemExit):

@@ -32,7 +32,8 @@ def test_two_scales_through_both_scripts(data_root, tmp_path):
         assert (tmp_path / f"models/scale_1_qtrain_{qtrain}.pth").is_file()
         snn = pd.read_csv(Workdir(tmp_path).quant_spiking_csv(qtrain))
         assert snn["scale"].tolist() == [1.0, 3.0] and (snn["n_timesteps"] == 20).all()
-        assert {"snn_accuracy", "snn_synops", "ann_accuracy", "snn_input_layer_ops"} <= set(snn.columns)
+        assert {"snn_accuracy", "snn_synops", "ann_accuracy",
+                "snn_input_layer_ops"} <= set(snn.columns)
         assert all(Path(path).is_file() for path in snn["nir_path"])
     # rerun: finished scales are kept; other settings are refused, naming them
     evaluation.main(common)

@@ -6,8 +6,18 @@ import pandas as pd
 import pytest
 
 from synoploss.io import append_row
-from synoploss.records import (SettingsMismatch, check_rerun, describe, differences, done_rows,
-                               fingerprint, key_of, normal, same, to_do)
+from synoploss.records import (
+    SettingsMismatch,
+    check_rerun,
+    describe,
+    differences,
+    done_rows,
+    fingerprint,
+    key_of,
+    normal,
+    same,
+    to_do,
+)
 
 
 @pytest.mark.parametrize("a,b", [(1e-3, 0.001), ("0.001", 1e-3), (True, "True"), (8, 8.0),
@@ -37,14 +47,16 @@ def test_differences_name_old_and_new_values():
 
 def test_check_rerun_names_the_item_the_file_and_the_fix():
     check_rerun("models/a.pth", "log.csv", dict(lr=1e-3), dict(lr=0.001), "pass --fresh")
-    with pytest.raises(SettingsMismatch, match=r"models/a.pth in log.csv was made with other "
-                                               r"settings \(lr: 0.001 then, 0.01 now\); pass --fresh"):
+    with pytest.raises(SettingsMismatch,
+                       match=r"models/a.pth in log.csv was made with other "
+                             r"settings \(lr: 0.001 then, 0.01 now\); pass --fresh"):
         check_rerun("models/a.pth", "log.csv", dict(lr=1e-3), dict(lr=0.01), "pass --fresh")
 
 
 def test_to_do_through_a_real_csv_round_trip(tmp_path):
     log = tmp_path / "log.csv"
-    append_row(log, dict(model_path="models/a.pth", lr=1e-3, seed=1, init_from=None), ["model_path"])
+    append_row(log, dict(model_path="models/a.pth", lr=1e-3, seed=1, init_from=None),
+               ["model_path"])
     items = {"models/a.pth": dict(lr=0.001, seed=1, init_from=""),
              "models/b.pth": dict(lr=0.001, seed=1, init_from="")}
     assert to_do(log, "model_path", items, fresh=False, fix="") == ["models/b.pth"]

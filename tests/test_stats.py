@@ -66,7 +66,8 @@ def test_undefined_draws_widen_the_interval():
     assert math.isinf(sometimes.low) or sometimes.low < always.low
 
 
-@pytest.mark.parametrize("low,high,expected", [(0.5, 2.0, "supported"), (-2.0, -0.5, "contradicted"),
+@pytest.mark.parametrize("low,high,expected", [(0.5, 2.0, "supported"),
+                                               (-2.0, -0.5, "contradicted"),
                                                (-1.0, 1.0, "not shown"), (0.0, 1.0, "not shown")])
 def test_verdicts(low, high, expected):
     assert verdict(Interval(0.0, low, high)) == expected

@@ -104,7 +104,7 @@ def test_epoch_log_rows_and_tensorboard_scalars(tmp_path):
                           nn.Linear(8, 2))
     assign_fanout(model, (1, 4, 4))
     loader = toy_problem()
-    for attempt in range(2):
+    for _attempt in range(2):
         log = EpochLog(tmp_path / "epoch_log.csv", "toy", tmp_path / "tb", fanout="paper")
         fit(model, loader, 3, 1e-2, SynOpLoss(SynOpCounter(model.modules()), target=10.0),
             progress=False, on_epoch=log)

@@ -63,7 +63,7 @@ def _trajectory(rng, duration_us, step_us, speed_px_s, extent):
         phases = rng.uniform(0, 2 * np.pi, size=2)
         amplitude = speed_px_s / (2 * np.pi * freqs.mean()) / np.sqrt(2)
         path.append(sum(amplitude * np.sin(2 * np.pi * f * times + ph)
-                        for f, ph in zip(freqs, phases)))
+                        for f, ph in zip(freqs, phases, strict=True)))
     offset = rng.uniform(-extent, extent, size=2)
     return np.stack(path, 1) + offset
 
@@ -193,7 +193,8 @@ def write_standin_recordings(root, train_per_digit: int = 400, test_per_digit: i
         for index in split[name]:
             digit = int(labels[index])
             numbers[digit] += 1  # 0001, 0002, ... per digit, as the real files
-            relative = f"grabbed_data{digit}/scale16/mnist_{digit}_scale16_{numbers[digit]:04d}.aedat"
+            relative = (f"grabbed_data{digit}/scale16/"
+                        f"mnist_{digit}_scale16_{numbers[digit]:04d}.aedat")
             jobs.append((root / relative, images[index] / 255.0, events_per_recording,
                          seed * 1_000_003 + int(index), config))
             lists[name].append((relative, digit))
