@@ -25,10 +25,12 @@ $(STAMP): requirements.txt pyproject.toml
 lint: $(STAMP)  ## ruff on the whole tree (pyproject.toml's rules)
 	$(PY) -m ruff check .
 
-test: $(STAMP) lint  ## the linter, then the test suite (prints the ten slowest tests)
+test: $(STAMP) lint  ## the linter, the test suite (the ten slowest printed), the GPU tests' dry run
 	$(PY) -m pytest tests --durations=10
+	@# tests/test_gpu.py with the CPU on both sides: proves the comparisons execute
+	SYNOPLOSS_GPU_DRY_RUN=1 $(PY) -m pytest tests/test_gpu.py -q
 
-demo: $(STAMP)  ## MNIST-DVS and MNIST on the stand-in data, then the figures (about 12 minutes)
+demo: $(STAMP)  ## MNIST-DVS and MNIST on the stand-in data, then the figures (7 min on 2 cores)
 	@start=$$(date +%s); PY=$(PY) DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh && \
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR) && \
 	$(PY) scripts/run_info.py $(DEMO_DIR) "make demo (one seed)" "make demo" $$(( $$(date +%s) - start ))

@@ -96,7 +96,8 @@ def parse_args(argv=None):
                         help="first-layer weight scales for the plain network (the "
                              "original's 16)")
     parser.add_argument("--rounds", type=int, nargs="+", default=None, help="only these rounds")
-    parser.add_argument("--batch_size", type=positive_int, default=100)
+    parser.add_argument("--batch_size", type=positive_int, default=100,
+                        help="images per batch (default 100)")
     add_device_flag(parser)
     add_fanout_flag(parser, inherit=True)
     add_spiking_test_flags(parser)

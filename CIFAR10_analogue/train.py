@@ -103,7 +103,9 @@ def parse_args(argv=None):
                         help="epochs of every round (the original: as many as the plain network)")
     parser.add_argument("--n_rounds", type=nonnegative_int, default=31,
                         help="QAT + SynOp rounds")
-    parser.add_argument("--target_decay", type=positive_float, default=0.7)
+    parser.add_argument("--target_decay", type=positive_float, default=0.7,
+                        help="each round's SynOp target is the last one's times this "
+                             "(default 0.7, the original's)")
     parser.add_argument("--decay_from_round", type=nonnegative_int, default=17,
                         help="first round whose target is the previous SynOps x --target_decay")
     parser.add_argument("--output_relu", action="store_true",
@@ -123,15 +125,18 @@ def parse_args(argv=None):
     add_fanout_flag(parser)
     add_revive_flag(parser)
     add_tensorboard_flag(parser, "round_<r>")
-    parser.add_argument("--lr", type=positive_float, default=2.5e-4)
-    parser.add_argument("--weight_decay", type=nonnegative_float, default=1e-3)
+    parser.add_argument("--lr", type=positive_float, default=2.5e-4,
+                        help="Adam learning rate (default 2.5e-4, the original's)")
+    parser.add_argument("--weight_decay", type=nonnegative_float, default=1e-3,
+                        help="Adam weight decay (default 1e-3, the original's)")
     parser.add_argument("--batch_size", type=positive_int, default=512, help="global batch size")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --workdir after its last finished round")
     parser.add_argument("--fresh", action="store_true",
                         help="remove the run in --workdir (its log and checkpoints) and start "
                              "again")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the weights, the data order and the stand-in (default 0)")
     add_device_flag(parser)
     parser.add_argument("--data_path", choices=DATA_PATHS, default="auto",
                         help="device: the uint8 dataset on --device, augmentation batched "
@@ -144,7 +149,7 @@ def parse_args(argv=None):
                         help="channels_last memory layout (auto: on CUDA)")
     parser.add_argument("--loader_workers", type=nonnegative_int, default=0,
                         help="DataLoader processes (torchvision data path)")
-    parser.add_argument("--no_progress", action="store_true")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.resume and args.fresh:
         parser.error("--resume and --fresh exclude each other")

@@ -66,7 +66,8 @@ def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
     add_device_flag(parser)
     parser.add_argument("--networks", nargs="+", choices=["mnist_dvs", "cifar10"],
-                        default=["mnist_dvs", "cifar10"])
+                        default=["mnist_dvs", "cifar10"],
+                        help="which networks to time (default both)")
     parser.add_argument("--mnist_dvs_dir", default=None,
                         help="a work folder with models/nopenalty.pth and data/ (default: "
                              "runs/mnist_dvs, then demo_output/mnist_dvs)")
@@ -77,7 +78,8 @@ def parse_args(argv=None):
                         help="MNIST-DVS test chunks (default 300)")
     parser.add_argument("--images", type=positive_int, default=200,
                         help="CIFAR-10 test images (default 200)")
-    parser.add_argument("--n_timesteps", type=positive_int, default=10)
+    parser.add_argument("--n_timesteps", type=positive_int, default=10,
+                        help="CIFAR-10: time steps of the static input (default 10)")
     parser.add_argument("--batch_size", type=positive_int, default=None,
                         help="default 32 on CPU, 256 on CUDA")
     parser.add_argument("--threads", type=positive_int, default=None,

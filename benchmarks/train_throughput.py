@@ -62,12 +62,14 @@ def parse_args(argv=None):
                         help="default: fp32 and bf16 on CUDA, fp32 on CPU")
     parser.add_argument("--data_path", choices=DATA_PATHS, default="auto",
                         help="auto: device on CUDA, torchvision on CPU (as train.py)")
-    parser.add_argument("--channels_last", choices=["auto", "on", "off"], default="auto")
+    parser.add_argument("--channels_last", choices=["auto", "on", "off"], default="auto",
+                        help="NHWC memory format: auto (on CUDA), on or off")
     parser.add_argument("--loader_workers", type=int, default=None,
                         help="DataLoader processes for the torchvision path (default: up to "
                              "8 on CUDA, 0 on CPU, where they would take the cores)")
     parser.add_argument("--networks", nargs="+", choices=["plain", "qat_synop"],
-                        default=["plain", "qat_synop"])
+                        default=["plain", "qat_synop"],
+                        help="the plain network, the QAT + SynOp loss one, or both (default)")
     parser.add_argument("--out", default="results/train_throughput.csv",
                         help="CSV the rows are appended to")
     args = parser.parse_args(argv)

@@ -73,15 +73,18 @@ def main(argv=None):
     parser.add_argument("--target", type=positive_float, default=5e5,
                         help="SynOp target per sample (default 5e5)")
     parser.add_argument("--quantize_training", action="store_true", help="train with QAT")
-    parser.add_argument("--n_epochs", type=positive_int, default=4)
-    parser.add_argument("--lr", type=positive_float, default=2e-3)
-    parser.add_argument("--batch_size", type=positive_int, default=64)
-    parser.add_argument("--max_train_samples", type=positive_int, default=None)
+    parser.add_argument("--n_epochs", type=positive_int, default=4, help="epochs (default 4)")
+    parser.add_argument("--lr", type=positive_float, default=2e-3,
+                        help="Adam learning rate, cosine schedule (default 2e-3)")
+    parser.add_argument("--batch_size", type=positive_int, default=64,
+                        help="frames per batch (default 64)")
+    parser.add_argument("--max_train_samples", type=positive_int, default=None,
+                        help="a seeded subset of the training frames (default: all)")
     parser.add_argument("--max_samples", type=positive_int, default=None,
                         help="test chunks (a subset; default: all)")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="weights and subsets (default 1)")
     add_device_flag(parser)
-    parser.add_argument("--no_progress", action="store_true")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     device = device_or_fail(args.device, __file__)
     files = Workdir(args.workdir)

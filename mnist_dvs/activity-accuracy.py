@@ -68,7 +68,8 @@ def parse_args(argv=None):
                              "logspace(-3, 0, 10))")
     parser.add_argument("--max_samples", type=positive_int, default=None,
                         help="random subset of the test frames, for quick runs")
-    parser.add_argument("--batch_size", type=positive_int, default=256)
+    parser.add_argument("--batch_size", type=positive_int, default=256,
+                        help="frames per batch (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="subset seed")
     add_fanout_flag(parser, inherit=True)
     add_device_flag(parser)

@@ -28,7 +28,9 @@ PAIR_KEY = ("model_path", "scale", "level", *[c for c in EVALUATION_COLUMNS if c
 
 def main(argv=None):
     parser = script_parser(__doc__, __file__)
-    parser.add_argument("--workdir", default=DEFAULT_WORKDIRS["mnist_dvs"])
+    parser.add_argument("--workdir", default=DEFAULT_WORKDIRS["mnist_dvs"],
+                        help="the MNIST-DVS work folder whose results are compared "
+                             "(default runs/mnist_dvs)")
     parser.add_argument("--n_samples", type=positive_int, default=None,
                         help="compare only rows measured on this many test samples")
     parser.add_argument("--rtol", type=positive_float, default=1e-5,

@@ -61,25 +61,30 @@ def parse_args(argv=None):
     parser.add_argument("--target", type=positive_float, default=None,
                         help="SynOp target per sample (default: no SynOp loss)")
     # the original's QAT-only study: 10 epochs, batch 512, Adam 3e-4, PyTorch's init
-    parser.add_argument("--n_epochs", type=positive_int, default=10)
-    parser.add_argument("--batch_size", type=positive_int, default=512)
-    parser.add_argument("--lr", type=positive_float, default=3e-4)
+    parser.add_argument("--n_epochs", type=positive_int, default=10, help="epochs (default 10)")
+    parser.add_argument("--batch_size", type=positive_int, default=512,
+                        help="frames per batch (default 512)")
+    parser.add_argument("--lr", type=positive_float, default=3e-4,
+                        help="Adam learning rate (default 3e-4)")
     parser.add_argument("--init", choices=INITS, default="pytorch",
                         help="weight initialisation: pytorch (PyTorch's default, as the "
                              "original's study) or kaiming (Kaiming-uniform, as train.py)")
-    parser.add_argument("--lr_schedule", choices=("constant", "cosine"), default="constant")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--max_train_samples", type=positive_int, default=None)
+    parser.add_argument("--lr_schedule", choices=("constant", "cosine"), default="constant",
+                        help="constant (default) or cosine decay over the epochs")
+    parser.add_argument("--seed", type=int, default=1, help="weights and order (default 1)")
+    parser.add_argument("--max_train_samples", type=positive_int, default=None,
+                        help="a seeded subset of the training frames (default: all)")
     parser.add_argument("--max_samples", type=positive_int, default=None,
                         help="test chunks (a subset; default: all)")
-    parser.add_argument("--dt_us", type=positive_int, default=1000)
+    parser.add_argument("--dt_us", type=positive_int, default=1000,
+                        help="time bin in µs of the spiking test (default 1000)")
     add_device_flag(parser)
     add_fanout_flag(parser)
     add_revive_flag(parser)
     add_tensorboard_flag(parser, "<run>")
     add_spiking_test_flags(parser)
     add_fresh_flag(parser, "models and rows")
-    parser.add_argument("--no_progress", action="store_true")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
 

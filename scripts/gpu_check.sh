@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Every pipeline at small size on a CUDA GPU, one line per pipeline (PASS/FAIL, seconds),
-# in about 3-5 minutes on one GPU. Logs go to $CHECK_DIR (default: a temporary folder).
+# The CPU/CUDA comparisons of tests/test_gpu.py (one line each), then every pipeline at
+# small size on a CUDA GPU, one line per pipeline (PASS/FAIL, seconds). Not yet run on a
+# GPU: no GPU has been lent to this project's sessions since it was written.
+# Logs go to $CHECK_DIR (default: a temporary folder).
 #   PY=python3 bash scripts/gpu_check.sh       # any Python with the requirements installed
-# Then run the throughput benchmark: $PY benchmarks/train_throughput.py
+# Then the benchmarks: $PY benchmarks/train_throughput.py; $PY benchmarks/spiking_throughput.py
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -72,12 +74,14 @@ mnist_quant_only() {
 }
 
 gpu_tests() {
-  $PY -m pytest -q -m gpu tests
+  $PY -m pytest -q -s -m gpu tests
 }
 
+# the CPU/CUDA comparisons first: one line each (what, both values, difference, tolerance)
+run pytest_gpu gpu_tests
+grep '^compare' "$CHECK_DIR/pytest_gpu.log" | sed 's/^/     /'
 run cifar10 cifar10
 run mnist_dvs mnist_dvs
 run mnist_quant_only mnist_quant_only
-run pytest_gpu gpu_tests
 echo "gpu_check: $failures failure(s); logs in $CHECK_DIR"
 exit $((failures > 0))

@@ -33,7 +33,9 @@ def parameters_cell(notebook, notebook_path) -> int:
     return position
 
 
-def execute(notebook_path, parameters: dict, output=None, timeout=600, cwd=None):
+def parameterised(notebook_path, parameters: dict):
+    """The notebook with `parameters` assigned in a cell after its "parameters" cell;
+    ValueError for a name that cell does not assign."""
     notebook = nbformat.read(notebook_path, as_version=4)
     position = parameters_cell(notebook, notebook_path)
     known = parameter_names(notebook, notebook_path)
@@ -44,6 +46,12 @@ def execute(notebook_path, parameters: dict, output=None, timeout=600, cwd=None)
     source = "\n".join(f"{key} = {value!r}" for key, value in parameters.items())
     injected = nbformat.v4.new_code_cell(f"# injected parameters\n{source}")
     notebook.cells.insert(position + 1, injected)
+    return notebook
+
+
+def execute(notebook_path, parameters: dict, output=None, timeout=600, cwd=None):
+    """Run the notebook with `parameters` in a Jupyter kernel; the executed notebook."""
+    notebook = parameterised(notebook_path, parameters)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(cwd or Path.cwd())}})
     client.execute()

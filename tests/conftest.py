@@ -157,12 +157,38 @@ def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `gpu` need CUDA: skipped, with the reason, on machines without it."""
+    """Tests marked `gpu` need CUDA: skipped, with the reason, on machines without it,
+    unless SYNOPLOSS_GPU_DRY_RUN=1 (the CPU on both sides: tests/test_gpu.py)."""
+    import os
+
     import torch
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() or os.environ.get("SYNOPLOSS_GPU_DRY_RUN") == "1":
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False); "
-                                   "scripts/gpu_check.sh runs every pipeline on one")
+                                   "scripts/gpu_check.sh runs every pipeline on one, "
+                                   "SYNOPLOSS_GPU_DRY_RUN=1 runs these on the CPU")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def documented_run(tmp_path_factory):
+    """The README's commands, literally (size flags appended), from an empty folder that
+    stands in for the repository root, then GeneratePlots.ipynb with its default
+    parameters in a kernel: the session's one kernel run of the notebook. Returns the
+    folder; the executed notebook is <folder>/run.ipynb."""
+    import os
+
+    from readme_commands import commands, size_flags
+    from synoploss import notebook
+    folder = tmp_path_factory.mktemp("documented_path")
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        for script, args in commands():
+            load_script(script).main(args + size_flags(script, args))
+        notebook.main([str(REPO / "GeneratePlots.ipynb"), "--output", str(folder / "run.ipynb")])
+    finally:
+        os.chdir(before)
+    return folder

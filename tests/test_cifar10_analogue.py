@@ -11,6 +11,7 @@ from conftest import load_script
 from synoploss.data.cifar10 import STANDIN_DESCRIPTION
 from synoploss.io import load_state
 from synoploss.models import CIFAR10AnalogueClassifier
+from synoploss.records import file_sha256
 from synoploss.results import Workdir
 
 train = load_script("CIFAR10_analogue/train.py")
@@ -169,13 +170,14 @@ def test_resume_continues_after_the_last_round(tmp_path):
                      "--data_root", str(tmp_path / "none")]
     train.main(common + ["--n_rounds", "1"])
     plain = tmp_path / "models" / "d0.2_0.1_-1.pth"
-    stamp = plain.stat().st_mtime
+    # every write is atomic (a new file renamed over the old): a rewrite changes the inode
+    stamp = (plain.stat().st_ino, file_sha256(plain))
     with pytest.raises(SystemExit, match="pass --resume"):
         train.main(common + ["--n_rounds", "2"])
     train.main(common + ["--n_rounds", "2", "--resume"])
     log = pd.read_csv(Workdir(tmp_path).training_log)
     assert log["round"].tolist() == [-1, 0, 1]
-    assert plain.stat().st_mtime == stamp
+    assert (plain.stat().st_ino, file_sha256(plain)) == stamp
     # round 1's target is round 0's estimated SynOps (decay 1.0 before round 17)
     round0 = log[log["round"] == 0].iloc[-1]
     assert log.loc[log["round"] == 1, "target"].item() == pytest.approx(round0["test_synops"],

@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 
 from conftest import write_fake_results
@@ -19,11 +20,66 @@ def results(tmp_path_factory):
     return write_fake_results(tmp_path_factory.mktemp("results"))
 
 
+@pytest.fixture
+def drawn(monkeypatch):
+    """The Figure each plot function saves, kept for inspection (and still saved)."""
+    figures = {}
+    original = plots.save
+
+    def keep(fig, figure_dir, name):
+        figures[name] = fig
+        return original(fig, figure_dir, name)
+    monkeypatch.setattr(plots, "save", keep)
+    return figures
+
+
+def plotted(ax):
+    """Every (x, y) point drawn as a line or marker on `ax`."""
+    return {(round(float(x), 6), round(float(y), 6)) for line in ax.lines
+            for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True)}
+
+
+def points(frame, x, y, x_scale=1.0, y_scale=1.0):
+    return {(round(float(a) * x_scale, 6), round(float(b) * y_scale, 6))
+            for a, b in zip(frame[x], frame[y], strict=True)}
+
+
 @pytest.mark.parametrize("function,folder,name", FIGURES)
-def test_figures_are_written_as_png_and_pdf(results, tmp_path, function, folder, name):
+def test_figures_show_their_data_labelled_and_marked_stand_in(results, tmp_path, drawn,
+                                                             function, folder, name):
     paths = getattr(plots, function)(results / folder, tmp_path)
     assert [p.name for p in paths] == [f"{name}.png", f"{name}.pdf"]
     assert paths[0].read_bytes()[:4] == b"\x89PNG" and paths[1].read_bytes()[:4] == b"%PDF"
+    fig = drawn[name]
+    main = fig.axes[0]
+    assert main.get_xlabel() and main.get_ylabel()
+    titles = " ".join([fig._suptitle.get_text() if fig._suptitle else ""]
+                      + [ax.get_title() for ax in fig.axes])
+    assert "STAND-IN" in titles  # results on stand-in data say so
+    assert sum(len(line.get_xdata()) for line in main.lines) >= 2
+
+
+def test_spiking_figures_plot_every_row_with_error_bars(results, tmp_path, drawn):
+    from synoploss.results import read_spiking_results
+    plots.mnist_dvs_spiking(results / "mnist_dvs", tmp_path)
+    spiking = read_spiking_results(results / "mnist_dvs")
+    main = drawn["mnist_dvs_spiking"].axes[0]
+    for frame in [spiking.baseline, *spiking.curves.values()]:
+        assert points(frame, "snn_synops", "snn_accuracy", y_scale=100) <= plotted(main)
+    assert main.get_xscale() == "log" and len(main.containers) >= 1
+    assert all(container.has_yerr and container.has_xerr for container in main.containers)
+    # the estimate against the measurement: every curve's rows, both axes log
+    plots.mnist_dvs_estimate_vs_measured(results / "mnist_dvs", tmp_path)
+    left = drawn["mnist_dvs_estimate_vs_measured"].axes[0]
+    for frame in spiking.curves.values():
+        assert points(frame, "ann_synops", "snn_synops") <= plotted(left)
+    assert left.get_yscale() == "log"
+    # CIFAR-10: every row of the evaluation, in millions of SynOps and percent
+    plots.cifar10(results / "cifar10", tmp_path)
+    inference = pd.read_csv(Workdir(results / "cifar10").cifar_inference)
+    cifar = drawn["cifar10_spiking"].axes[0]
+    assert points(inference, "snn_synops", "snn_accuracy", 1e-6, 100) <= plotted(cifar)
+    assert all(container.has_yerr for container in cifar.containers)
 
 
 def test_data_and_energy_figures(tiny_mnist_dvs, results, tmp_path):

@@ -1,4 +1,6 @@
 """synoploss.results: the names every script, figure and test shares."""
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -51,15 +53,19 @@ def test_a_foreign_checkpoint_name_is_refused_with_the_form(filename):
         CifarCheckpoint.parse(filename)
 
 
-def test_workdir_paths(tmp_path):
-    files = Workdir(tmp_path)
-    assert files.training_log == tmp_path / "training_log.csv"
-    assert files.spiking_csv(BASELINE) == tmp_path / "results" / "nopenalty_spiking.csv"
-    assert files.cifar_inference == tmp_path / "results" / "log_inference.csv"
-    assert files.quant_eval_csv(True) == tmp_path / "results" / "quant_eval_qtrain_True.csv"
-    entry = files.model_entry(quant_only_checkpoint(2.1, False))
-    assert entry == "models/scale_2.1_qtrain_False.pth"
-    assert files.model(entry) == tmp_path / "models" / "scale_2.1_qtrain_False.pth"
+def test_a_work_folder_can_move(tmp_path):
+    """Logs name checkpoints relative to the work folder, so a moved folder still finds
+    them; every result file lies inside the folder it belongs to."""
+    before, after = Workdir(tmp_path / "a"), Workdir(tmp_path / "b")
+    entry = before.model_entry(quant_only_checkpoint(2.1, False))
+    assert not Path(entry).is_absolute()
+    assert after.model(entry).relative_to(after.root) == before.model(entry).relative_to(
+        before.root)
+    for path in (before.training_log, before.spiking_csv(BASELINE), before.cifar_inference,
+                 before.quant_eval_csv(True), before.opt_benchmark):
+        assert path.is_relative_to(before.root)
+    assert len({before.spiking_csv(name) for name in (BASELINE, *SPIKING_CURVES.values())}) \
+        == 1 + len(SPIKING_CURVES)  # one file per curve
 
 
 def test_spiking_curves_are_read_only_where_they_exist(tmp_path):
