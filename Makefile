@@ -44,6 +44,8 @@ study: $(STAMP)  ## the demo's protocol over seeds 1-3 with CIFAR-10, then docs/
 	DEMO_STAGES="mnist_dvs mnist_quant_only cifar10" bash scripts/demo.sh && \
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(STUDY_DIR) && \
 	$(PY) scripts/run_info.py $(STUDY_DIR) "make study (3 seeds)" "make study" $$(( $$(date +%s) - start )) && \
+	$(PY) benchmarks/spiking_throughput.py --mnist_dvs_dir $(STUDY_DIR)/mnist_dvs \
+	  --cifar_dir $(STUDY_DIR)/cifar10 --out $(STUDY_DIR)/benchmarks/spiking_throughput.csv && \
 	$(MAKE) --no-print-directory report REPORT_DIR=$(STUDY_DIR)
 
 report: $(STAMP)  ## docs/results.md and the README's headline from REPORT_DIR (default study_output)

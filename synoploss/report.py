@@ -22,6 +22,7 @@ from typing import List
 import pandas as pd
 
 from .claims import Claim, cifar10_claims, estimate_agreement, mnist_dvs_claims, qat_claim
+from .io import read_csv
 from .records import normal
 from .results import (
     Workdir,
@@ -158,6 +159,26 @@ def machine() -> str:
     return f"{model or platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
+SPEED_CSV = "benchmarks/spiking_throughput.csv"  # inside a results folder (make study)
+
+
+def speed_table(path: Path) -> str:
+    """The spiking benchmark's rows (benchmarks/spiking_throughput.py), the last per
+    network and device: both simulators timed in one run on the same batches."""
+    frame = read_csv(path, required=["network", "device", "sinabs_ms_per_sample",
+                                     "fast_ms_per_sample", "ratio"])
+    frame = frame.groupby(["network", "device"], sort=False).tail(1)
+    rows = ["| network | model | device, threads | samples | sinabs ms/sample | fast ms/sample "
+            "| fast vs sinabs | outputs differ | predictions differ |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for _, row in frame.iterrows():
+        rows.append(f"| {row['network']} | {row['model']} | {row['device']}, {row['threads']} | "
+                    f"{row['samples']} | {row['sinabs_ms_per_sample']:.3g} | "
+                    f"{row['fast_ms_per_sample']:.3g} | **{row['ratio']:.1f}x** | "
+                    f"{row['samples_output_differs']} | {row['predictions_differ']} |")
+    return "\n".join(rows)
+
+
 def build(folder, figure_dir=None, resamples: int = 1000) -> tuple[str, str]:
     """(the page, the headline block) for the results in `folder`."""
     folder = Path(folder)
@@ -191,6 +212,13 @@ def build(folder, figure_dir=None, resamples: int = 1000) -> tuple[str, str]:
         first = next(iter(runs.values()))
         sections.append(f"## MNIST, quantization only\n\nData: {first[1]['data'].iloc[0]}.\n\n"
                         + quant_table(runs))
+    speed = folder / SPEED_CSV
+    if speed.is_file():
+        sections.append("## Spiking simulator speed\n\n`benchmarks/spiking_throughput.py` "
+                        "on this run's networks: sinabs and the fast simulator on the same "
+                        "batches in one run, the ratio of their times per sample; a sample "
+                        "whose output spikes differ at any step is counted (docs/simulator.md)."
+                        "\n\n" + speed_table(speed))
     headline = "\n".join([
         HEADLINE_START,
         f"The paper's claims, measured on {data_label or 'the stand-in data'} "

@@ -68,6 +68,17 @@ def test_neuromorphic_relu_forward_backward(quantize, expected_out, expected_gra
     assert grad == pytest.approx(expected_grad)
 
 
+def test_neuromorphic_relu_stochastic_rounding_in_training_is_unbiased():
+    """relu(x) rounded up with probability frac(x): 1.3 -> 1 or 2, mean 1.3 (20,000 draws:
+    standard error 0.003); negative inputs give 0."""
+    torch.manual_seed(0)
+    layer = NeuromorphicReLU(quantize=True, stochastic_rounding=True).train()
+    output = layer(torch.full((20000,), 1.3))
+    assert set(output.unique().tolist()) == {1.0, 2.0}
+    assert float(output.mean()) == pytest.approx(1.3, abs=0.015)
+    assert layer(torch.full((100,), -0.7)).abs().sum() == 0
+
+
 def test_neuromorphic_relu_stochastic_rounding_eval():
     layer = NeuromorphicReLU(quantize=True, stochastic_rounding=True).eval()
     output, grad = forward_backward(layer)
@@ -148,7 +159,8 @@ def test_revive_lets_dead_units_rise_only(quantize, expected_grad):
     output = layer(data)
     plain = NeuromorphicReLU(quantize=quantize)(data.detach())
     assert torch.equal(output.detach(), plain)  # forward unchanged
-    output.backward(torch.tensor([-1.0, 1.0, -1.0, 1.0, -1.0]))
+    # -1 raises the input (let through below zero), 0.5 would lower it (not let through)
+    output.backward(torch.tensor([-1.0, 0.5, -1.0, 1.0, -1.0]))
     assert data.grad.tolist() == pytest.approx(expected_grad)
 
 
