@@ -226,9 +226,11 @@ def _conv1d_connection_map(layer: nn.Conv1d, data, output) -> torch.Tensor:
     """Each input neuron's connections (a transposed convolution of ones, as sinabs'
     conv_connection_map for Conv2d)."""
     ones = torch.ones((1, *output.shape[1:]), device=data.device)
-    return torch.nn.functional.conv_transpose1d(
+    connections = torch.nn.functional.conv_transpose1d(
         ones, torch.ones_like(layer.weight), None, layer.stride, layer.padding,
         output_padding=0, groups=layer.groups, dilation=layer.dilation)[..., :data.shape[-1]]
+    # inputs past the last window (a stride that does not divide the length) feed nothing
+    return torch.nn.functional.pad(connections, (0, data.shape[-1] - connections.shape[-1]))
 
 
 def evaluate_spiking(net, batches: Iterable, device=None, progress: bool | str = False,

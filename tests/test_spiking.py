@@ -105,3 +105,65 @@ def test_batched_evaluation_equals_one_sample_at_a_time():
 def test_empty_batches():
     with pytest.raises(ValueError, match="no batches"):
         evaluate_spiking(to_spiking(PaperShape(), (1, 8, 8)), [])
+
+
+class Residual(nn.Module):
+    """A graph (not a chain): the hooks on each weight layer, not ModelSynopsHook."""
+
+    def __init__(self):
+        super().__init__()
+        self.input_relu = nn.ReLU()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1, bias=False)
+        self.relu = nn.ReLU()
+        self.block = nn.Conv2d(2, 2, 3, padding=1, bias=False)
+        self.block_relu = nn.ReLU()
+        self.pool = nn.AvgPool2d(2)
+        self.readout = nn.Linear(2 * 4 * 4, 3, bias=False)
+        self.output_relu = nn.ReLU()
+
+    def forward(self, data):
+        data = self.relu(self.conv(self.input_relu(data)))
+        data = self.block_relu(self.block(data) + data)
+        return self.output_relu(self.readout(torch.flatten(self.pool(data), 1)))
+
+
+@pytest.mark.parametrize("model_class", [PaperShape, Residual])
+def test_per_sample_synops_sum_to_sinabs_own_counts(model_class):
+    """Our per-sample, per-layer SynOps (sinabs keeps only the batch mean) summed over the
+    batch equal sinabs' own numbers: ModelSynopsHook for a chain (pooling's area included),
+    the layer hooks times the pooling area for a graph."""
+    from synoploss.spiking import hook_synops
+    torch.manual_seed(1)
+    model = model_class()
+    for weight in model.parameters():
+        nn.init.uniform_(weight, -0.2, 0.9)
+    net = to_spiking(model, (1, 8, 8))
+    data = (torch.rand(3, 6, 1, 8, 8) < 0.4).float()
+    result = evaluate_spiking(net, [(data, torch.zeros(3))])
+    sinabs_counts = hook_synops(net, 3, 6)  # the last batch: this one
+    assert result.sample_synops.shape == (3, len(sinabs_counts))
+    np.testing.assert_allclose(result.sample_synops.sum(0), sinabs_counts, rtol=1e-5)
+    assert all(count > 0 for count in sinabs_counts)  # every layer saw spikes
+    # and by hand for the input layer: events times each pixel's connections
+    first = net.synop_layers[0][1]
+    connections = torch.nn.functional.conv_transpose2d(
+        torch.ones(1, *first(data[0, :1]).shape[1:]), torch.ones_like(first.weight),
+        stride=first.stride, padding=first.padding)
+    np.testing.assert_allclose(result.sample_synops[:, 0],
+                               (data.sum(1) * connections).flatten(1).sum(1).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups", [
+    (1, 0, 1, 1), (2, 1, 1, 1), (1, 2, 2, 1), (3, 0, 1, 2), (1, 1, 1, 4)])
+def test_conv1d_connection_map_counts_each_inputs_connections(stride, padding, dilation, groups):
+    """Against autograd: with unit weights, d(sum of outputs)/d(input) is the number of
+    outputs each input feeds (an independent count of the same connections)."""
+    from synoploss.spiking import _conv1d_connection_map
+    layer = nn.Conv1d(4, 8, 3, stride=stride, padding=padding, dilation=dilation,
+                      groups=groups, bias=False)
+    nn.init.ones_(layer.weight)
+    data = torch.rand(1, 4, 11, requires_grad=True)
+    output = layer(data)
+    output.sum().backward()
+    connections = _conv1d_connection_map(layer, data.detach(), output.detach())
+    torch.testing.assert_close(connections.expand_as(data.grad), data.grad)
