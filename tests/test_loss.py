@@ -26,6 +26,7 @@ def counter_with_activity(activities):
     ([30, 20], dict(target=[10.0, 40.0]), 2.0 ** 2 + 0.5 ** 2),
     ([30, 20], dict(target=[10.0, 40.0], one_sided=True), 2.0 ** 2),
     ([30, 20], dict(alpha=0.01), 0.5),
+    ([0.2, 0.3], dict(target=0.5), 0.0),  # a target below 1 SynOp is a valid target
 ])
 def test_loss_values_by_hand(activities, kwargs, expected):
     counter, synops = counter_with_activity(activities)

@@ -102,3 +102,41 @@ def test_the_originals_round_30_name_is_read_only_when_asked():
 def test_trained_fanout_reads_the_log_and_defaults_for_older_logs(row, expected):
     from synoploss.results import trained_fanout
     assert trained_fanout(row) == expected
+
+
+def spiking_row(model, simulator, n_samples, data="STAND-IN: a", accuracy=0.9):
+    return dict(model_path=f"models/{model}.pth", snn_accuracy=accuracy, snn_synops=1e6,
+                ann_synops=9e5, simulator=simulator, n_samples=n_samples, dt_us=1000,
+                data=data)
+
+
+def test_one_evaluation_is_compared_the_others_are_named(tmp_path):
+    """The baseline's evaluation with the most test samples (then sinabs) is chosen; rows
+    of other evaluations are left out and listed; two data sets under it are refused."""
+    from synoploss.results import MixedResults, read_spiking_results
+    files = Workdir(tmp_path)
+    files.results.mkdir()
+    pd.DataFrame([spiking_row("nopenalty", "fast", 300), spiking_row("nopenalty", "sinabs", 2000),
+                  spiking_row("nopenalty", "fast", 2000)]).to_csv(
+        files.spiking_csv(BASELINE), index=False)
+    curve = files.spiking_csv(SPIKING_CURVES["SynOp+QAT"])
+    pd.DataFrame([spiking_row("q", "sinabs", 2000, accuracy=0.8),
+                  spiking_row("q", "fast", 300, accuracy=0.1)]).to_csv(curve, index=False)
+    results = read_spiking_results(tmp_path)
+    assert results.evaluation["simulator"] == "sinabs" and results.evaluation["n_samples"] == 2000
+    assert results.label == "sinabs simulator, 2000 test samples, 1000 µs bins"
+    assert len(results.baseline) == 1 and results.curves["SynOp+QAT"]["snn_accuracy"].tolist() \
+        == [0.8]
+    assert sorted((other["simulator"], other["n_samples"]) for other in results.others) == [
+        ("fast", 300), ("fast", 2000)]
+    pd.DataFrame([spiking_row("q", "sinabs", 2000, data="STAND-IN: b")]).to_csv(curve,
+                                                                                index=False)
+    with pytest.raises(MixedResults, match="2 data sets"):
+        read_spiking_results(tmp_path)
+
+
+def test_the_quant_only_files_are_named_by_training(tmp_path):
+    files = Workdir(tmp_path)
+    assert files.quant_spiking_csv(True) != files.quant_spiking_csv(False)
+    assert files.quant_spiking_csv(True).parent == files.results
+    assert "qtrain_True" in files.quant_spiking_csv(True).name

@@ -318,3 +318,59 @@ def test_triton_scan_kernel_in_the_interpreter():
                             env=dict(os.environ, TRITON_INTERPRET="1"), timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "same"
+
+
+class Rectangular(nn.Module):
+    """Non-square strides, kernels and average pooling: height and width kept apart."""
+
+    SHAPE = (1, 17, 12)
+
+    def __init__(self):
+        super().__init__()
+        features = nn.Sequential(
+            NeuromorphicReLU(), nn.Conv2d(1, 4, (3, 2), stride=(2, 1), padding=(1, 0),
+                                          bias=False),
+            NeuromorphicReLU(), nn.AvgPool2d((2, 1)),
+            nn.Conv2d(4, 3, (1, 3), stride=(1, 2), bias=False), NeuromorphicReLU(),
+            nn.Flatten())
+        width = features(torch.zeros(1, *self.SHAPE)).shape[1]
+        self.seq = nn.Sequential(*features, nn.Linear(width, 3, bias=False), NeuromorphicReLU())
+
+    def forward(self, data):
+        return self.seq(data)
+
+
+def test_rectangular_kernels_strides_and_pooling():
+    torch.manual_seed(9)
+    model = Rectangular()
+    for parameter in model.parameters():
+        nn.init.uniform_(parameter, -0.3, 1.0)
+    net = to_spiking(model, Rectangular.SHAPE)
+    data = events(3, 8, Rectangular.SHAPE, 0.3, seed=2, counts=(1, 2))
+    result, expected = assert_same(net, data, Rectangular.SHAPE)
+    assert expected.sum() > 0 and result.spike_counts.min() > 0  # every layer spikes
+
+
+@pytest.mark.parametrize("pool", [nn.AvgPool2d(2, ceil_mode=True),
+                                  nn.AvgPool2d(2, divisor_override=3)])
+def test_average_pooling_options_the_simulator_cannot_follow_are_refused(pool):
+    model = nn.Sequential(nn.ReLU(), nn.Conv2d(1, 2, 3, bias=False), nn.ReLU(), pool,
+                          nn.Flatten(), nn.Linear(2 * 2 * 2, 2, bias=False), nn.ReLU())
+    with pytest.raises(UnsupportedNetwork, match="ceil_mode and divisor_override"):
+        compile_network(to_spiking(model, (1, 6, 6)), (1, 6, 6))
+
+
+def test_evaluate_fast_gives_the_result_evaluate_spiking_gives():
+    """The same padded batches through both: predictions, labels and per-sample SynOps."""
+    from synoploss.simulator import evaluate_fast
+    from synoploss.spiking import evaluate_spiking
+    net = to_spiking(mnist_dvs(4, scale=4.0), (1, 64, 64))
+    batches = [(events(4, 6, (1, 64, 64), 0.02, seed=seed), torch.arange(4) + seed)
+               for seed in (1, 2)]
+    fast = evaluate_fast(net, batches, keep_output=True)
+    reference = evaluate_spiking(net, batches, keep_output=True)
+    np.testing.assert_array_equal(fast.predictions, reference.predictions)
+    np.testing.assert_array_equal(fast.labels, reference.labels)
+    np.testing.assert_array_equal(fast.output_spikes, reference.output_spikes)
+    np.testing.assert_allclose(fast.sample_synops, reference.sample_synops, rtol=SYNOPS_RTOL)
+    assert fast.layer_names == reference.layer_names and len(set(fast.predictions)) > 1

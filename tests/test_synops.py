@@ -203,3 +203,24 @@ def test_paper_fanout_of_a_linear_layer_and_an_unknown_mode():
     assert float(model[0].fanout) == 3
     with pytest.raises(ValueError, match="one of"):
         assign_fanout(model, (2, 2, 2), mode="approximate")
+
+
+class NotAChainAtTheStart(nn.Module):
+    """Its layers in registration order, each called once, but the first one's output is
+    changed before the second sees it: not a chain."""
+
+    def __init__(self):
+        super().__init__()
+        self.input_relu = NeuromorphicReLU(quantize=False)
+        self.conv = nn.Conv2d(1, 2, 3, bias=False)
+        self.relu = NeuromorphicReLU(quantize=False)
+
+    def forward(self, data):
+        return self.relu(self.conv(self.input_relu(data) * 2))
+
+
+def test_a_forward_that_changes_a_layers_output_is_not_a_chain():
+    from synoploss.synops import as_sequential
+    with pytest.raises(ValueError, match="NotAChainAtTheStart.forward is not the chain"):
+        as_sequential(NotAChainAtTheStart(), (1, 6, 6))
+    assert len(as_sequential(NotAChainAtTheStart())) == 3  # without a probe: the layers
