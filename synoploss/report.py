@@ -162,9 +162,21 @@ def machine() -> str:
 SPEED_CSV = "benchmarks/spiking_throughput.csv"  # inside a results folder (make study)
 
 
-def speed_table(path: Path) -> str:
+def _relative_model(model: str, root: Path) -> str:
+    """A model path as it reads from the results folder (no absolute paths on the page)."""
+    path_part, _, suffix = str(model).partition(" ")
+    try:
+        path_part = Path(path_part).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        path_part = Path(path_part).name
+    return f"{path_part} {suffix}".strip()
+
+
+def speed_table(path: Path, root: Path | None = None) -> str:
     """The spiking benchmark's rows (benchmarks/spiking_throughput.py), the last per
-    network and device: both simulators timed in one run on the same batches."""
+    network and device: both simulators timed in one run on the same batches. Model
+    paths are shown relative to `root` (the results folder)."""
+    root = Path(root) if root is not None else path.parent
     frame = read_csv(path, required=["network", "device", "sinabs_ms_per_sample",
                                      "fast_ms_per_sample", "ratio"])
     frame = frame.groupby(["network", "device"], sort=False).tail(1)
@@ -172,7 +184,8 @@ def speed_table(path: Path) -> str:
             "| fast vs sinabs | outputs differ | predictions differ |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for _, row in frame.iterrows():
-        rows.append(f"| {row['network']} | {row['model']} | {row['device']}, {row['threads']} | "
+        model = _relative_model(row["model"], root)
+        rows.append(f"| {row['network']} | {model} | {row['device']}, {row['threads']} | "
                     f"{row['samples']} | {row['sinabs_ms_per_sample']:.3g} | "
                     f"{row['fast_ms_per_sample']:.3g} | **{row['ratio']:.1f}x** | "
                     f"{row['samples_output_differs']} | {row['predictions_differ']} |")
@@ -218,7 +231,7 @@ def build(folder, figure_dir=None, resamples: int = 1000) -> tuple[str, str]:
                         "on this run's networks: sinabs and the fast simulator on the same "
                         "batches in one run, the ratio of their times per sample; a sample "
                         "whose output spikes differ at any step is counted (docs/simulator.md)."
-                        "\n\n" + speed_table(speed))
+                        "\n\n" + speed_table(speed, folder))
     headline = "\n".join([
         HEADLINE_START,
         f"The paper's claims, measured on {data_label or 'the stand-in data'} "

@@ -101,7 +101,8 @@ def test_the_speed_table_is_the_benchmarks_last_row_per_network(tmp_path):
             dict(network="mnist_dvs", model="nopenalty", device="cpu", threads=2, samples=300,
                  sinabs_ms_per_sample=28.0, fast_ms_per_sample=1.75, ratio=16.0,
                  samples_output_differs=0, predictions_differ=0),
-            dict(network="cifar10", model="plain", device="cpu", threads=2, samples=200,
+            dict(network="cifar10", model=f"{folder / 'cifar10/models/d0.2_0_3.pth'} x2",
+                 device="cpu", threads=2, samples=200,
                  sinabs_ms_per_sample=12.0, fast_ms_per_sample=6.0, ratio=2.0,
                  samples_output_differs=0, predictions_differ=0)]
     pd.DataFrame(rows).to_csv(folder / SPEED_CSV, index=False)
@@ -112,3 +113,5 @@ def test_the_speed_table_is_the_benchmarks_last_row_per_network(tmp_path):
     assert by_network["mnist_dvs"]["fast vs sinabs"] == "**16.0x**"  # the later run
     assert by_network["mnist_dvs"]["sinabs ms/sample"] == "28"
     assert by_network["cifar10"]["fast ms/sample"] == "6"
+    # model paths as they read from the results folder, never this machine's absolute path
+    assert by_network["cifar10"]["model"] == "cifar10/models/d0.2_0_3.pth x2"
