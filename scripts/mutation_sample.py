@@ -87,6 +87,20 @@ def mutation_sites(source: str):
     return sites
 
 
+CSV_FIELDS = ["module", "line", "mutation", "original", "outcome", "seconds"]
+
+
+def _same_site(sites, source: str, row) -> int | None:
+    """The site an earlier run's row names: the same code and mutation, the nearest to its
+    old line (edits since may have moved it; a bare `0` occurs many times in a module)."""
+    matches = [index for index, (node, description, _) in enumerate(sites)
+               if description == row["mutation"]
+               and ast.get_source_segment(source, node)[:60] == row["original"]]
+    if not matches:
+        return None
+    return min(matches, key=lambda index: abs(sites[index][0].lineno - int(row["line"])))
+
+
 def apply(source: str, node, mutated) -> str:
     lines = source.splitlines(keepends=True)
     offsets = [0]
@@ -149,14 +163,17 @@ def main(argv=None):
     if args.rerun_survivors:
         with open(args.rerun_survivors) as handle:
             # by the code and the mutation, not the line: edits since may have moved it
-            earlier = {(row["module"], row["original"], row["mutation"])
-                       for row in csv.DictReader(handle) if row["outcome"] == "survived"}
+            earlier = [row for row in csv.DictReader(handle) if row["outcome"] == "survived"]
         args.modules = [module for module in args.modules
-                        if any(key[0] == module for key in earlier)]
+                        if any(row["module"] == module for row in earlier)]
     out = Path(args.out).resolve()
     tree = out / "tree"
     copy_tree(tree)
     rows = []
+    out.mkdir(parents=True, exist_ok=True)
+    # one row per mutant as it finishes: an interrupted run keeps what it measured
+    with open(out / "mutants.csv", "w", newline="") as handle:
+        handle.write(",".join(CSV_FIELDS) + "\n")
     for module in args.modules:
         tests = MODULES[module]
         outcome, baseline = run_tests(tree, tests, 1800)
@@ -165,9 +182,8 @@ def main(argv=None):
         source = (tree / module).read_text()
         sites = mutation_sites(source)
         if earlier is not None:
-            chosen = [index for index, (node, description, _) in enumerate(sites)
-                      if (module, ast.get_source_segment(source, node)[:60], description)
-                      in earlier]
+            chosen = sorted({_same_site(sites, source, row) for row in earlier
+                             if row["module"] == module} - {None})
         else:
             chosen = random.Random(f"{args.seed}:{module}").sample(
                 range(len(sites)), min(args.per_module, len(sites)))
@@ -187,12 +203,9 @@ def main(argv=None):
                        original=ast.get_source_segment(source, node)[:60], outcome=outcome,
                        seconds=round(seconds, 1))
             rows.append(row)
+            with open(out / "mutants.csv", "a", newline="") as handle:
+                csv.DictWriter(handle, fieldnames=CSV_FIELDS).writerow(row)
             print(f"{module}:{node.lineno} {description}: {outcome}", flush=True)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "mutants.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
     summary = summarise(rows, args)
     print(summary)
     if args.report:

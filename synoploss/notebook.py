@@ -12,9 +12,14 @@ import ast
 import sys
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+try:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+except ImportError as error:  # the notebook extra: a plain `pip install .` leaves it out
+    raise ImportError(f"running the notebook needs nbformat and nbclient ({error.name} is "
+                      "missing): pip install 'synoploss[notebook]', or pip install -r "
+                      "requirements.txt") from error
 
 
 def parameter_names(notebook, notebook_path="notebook") -> list:

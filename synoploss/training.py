@@ -177,7 +177,12 @@ class EpochLog:
         self.writer = None
         if tensorboard_dir is not None:
             # imported here: tensorboard is only needed with --tensorboard
-            from torch.utils.tensorboard import SummaryWriter
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as error:
+                raise ImportError("--tensorboard needs tensorboard: pip install "
+                                  "'synoploss[tensorboard]', or pip install -r "
+                                  "requirements.txt") from error
             self.writer = SummaryWriter(log_dir=str(Path(tensorboard_dir) / run))
 
     def __call__(self, epoch: int, stats: EpochStats, **measured) -> dict:
