@@ -29,6 +29,8 @@ def test_append_replaces_rows_with_the_same_key(tmp_path):
     frame = read_csv(log)
     assert frame.sort_values("model").to_dict("records") == [
         dict(model="a", accuracy=0.9), dict(model="b", accuracy=0.7)]
+    # the file itself, as another tool reads it: the header and rows, no index column
+    assert log.read_text().splitlines() == ["model,accuracy", "b,0.7", "a,0.9"]
 
 
 def _writer(args):

@@ -167,3 +167,21 @@ def test_conv1d_connection_map_counts_each_inputs_connections(stride, padding, d
     output.sum().backward()
     connections = _conv1d_connection_map(layer, data.detach(), output.detach())
     torch.testing.assert_close(connections.expand_as(data.grad), data.grad)
+
+
+@pytest.mark.parametrize("bias_value, bias_rescaling, warns", [
+    (0.0, 1.0, False),    # zero biases add nothing: no warning
+    (0.05, 1.0, True),    # any non-zero bias, however small, is added at every step
+    (0.05, 10.0, False),  # the caller has said how many steps the input lasts
+])
+def test_to_spiking_warns_about_biases_added_at_every_step(bias_value, bias_rescaling, warns):
+    import warnings
+    linear = nn.Linear(4, 3)
+    with torch.no_grad():
+        linear.bias.fill_(bias_value)
+    model = nn.Sequential(nn.Flatten(), linear, NeuromorphicReLU())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        to_spiking(model, (4,), bias_rescaling=bias_rescaling)
+    messages = [str(warning.message) for warning in caught if "biases" in str(warning.message)]
+    assert bool(messages) == warns, messages

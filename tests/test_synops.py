@@ -224,3 +224,30 @@ def test_a_forward_that_changes_a_layers_output_is_not_a_chain():
     with pytest.raises(ValueError, match="NotAChainAtTheStart.forward is not the chain"):
         as_sequential(NotAChainAtTheStart(), (1, 6, 6))
     assert len(as_sequential(NotAChainAtTheStart())) == 3  # without a probe: the layers
+
+
+class ChainModule(nn.Module):
+    """Not an nn.Sequential, but its forward is the chain of its layers in order:
+    `scale_input` multiplies the input before the first layer (not a chain)."""
+
+    def __init__(self, scale_input=False):
+        super().__init__()
+        self.scale_input = scale_input
+        self.conv = nn.Conv2d(1, 2, 3, bias=False)
+        self.relu = NeuromorphicReLU(quantize=False)
+        self.pool = nn.AvgPool2d(2)
+
+    def forward(self, data):
+        return self.pool(self.relu(self.conv(data * 2 if self.scale_input else data)))
+
+
+@pytest.mark.parametrize("scale_input, is_chain", [(False, True), (True, False)])
+def test_as_sequential_accepts_a_chain_and_checks_its_first_input(scale_input, is_chain):
+    from synoploss.synops import as_sequential
+    model = ChainModule(scale_input)
+    if is_chain:
+        chain = as_sequential(model, (1, 6, 6))
+        assert list(chain) == [model.conv, model.relu, model.pool]
+    else:
+        with pytest.raises(ValueError, match="ChainModule.forward is not the chain"):
+            as_sequential(model, (1, 6, 6))
