@@ -122,7 +122,7 @@ def exact_fanouts(model: nn.Module, input_shape: Sequence[int], names: Sequence[
     connect). The gradient of the objective with respect to a probe is the map. The
     model's mode and state are left as they were (eval mode during the probe: no
     BatchNorm statistics move, and BatchNorm1d takes one sample)."""
-    from .graph import ACTIVATIONS, AVERAGE_POOLING, NORMALISATION
+    from .graph import ACTIVATIONS, AVERAGE_POOLING, NORMALISATION, SUM_POOLING
     modules = dict(model.named_modules())
     probes, shapes, terms, handles = {}, {}, [], []
 
@@ -141,6 +141,12 @@ def exact_fanouts(model: nn.Module, input_shape: Sequence[int], names: Sequence[
         return torch.zeros_like(output)
 
     def pooling_hook(module, inputs, output):
+        if isinstance(module, SUM_POOLING):
+            # sinabs' SumPool2d is an LPPool2d (p=1): |x| has no gradient at the zero probe,
+            # so its input's connections would read 0; the sum it computes, as a plain sum
+            return F.avg_pool2d(inputs[0], module.kernel_size, module.stride,
+                                getattr(module, "padding", 0), module.ceil_mode,
+                                count_include_pad=True, divisor_override=1)
         if isinstance(module, nn.AvgPool2d):
             return F.avg_pool2d(inputs[0], module.kernel_size, module.stride, module.padding,
                                 module.ceil_mode, module.count_include_pad, divisor_override=1)
@@ -155,7 +161,7 @@ def exact_fanouts(model: nn.Module, input_shape: Sequence[int], names: Sequence[
             handles.append(module.register_forward_hook(activation_hook(name)))
         elif isinstance(module, WEIGHTED):
             handles.append(module.register_forward_hook(weight_hook))
-        elif isinstance(module, AVERAGE_POOLING):
+        elif isinstance(module, AVERAGE_POOLING + SUM_POOLING):
             handles.append(module.register_forward_hook(pooling_hook))
         elif isinstance(module, NORMALISATION):
             handles.append(module.register_forward_hook(normalisation_hook))

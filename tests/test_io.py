@@ -134,3 +134,10 @@ def test_writes_create_missing_folders_and_numbers_may_be_absent(tmp_path):
     write_csv(path, [dict(x=1, y="s")])
     frame = read_csv(path, numeric=["x", "absent"])
     assert frame["x"].tolist() == [1] and "absent" not in frame
+
+
+def test_append_without_a_key_keeps_every_row(tmp_path):
+    log = tmp_path / "log.csv"
+    for accuracy in (0.5, 0.5, 0.7):
+        append_row(log, dict(model="a", accuracy=accuracy))
+    assert read_csv(log)["accuracy"].tolist() == [0.5, 0.5, 0.7]

@@ -147,15 +147,18 @@ def test_sum_pool_is_avg_pool_times_area():
     torch.testing.assert_close(SumPool2d(3, 1)(data), nn.AvgPool2d(3, 1)(data) * 9)
 
 
-@pytest.mark.parametrize("quantize,expected_grad", [
+@pytest.mark.parametrize("quantize,revive,expected_grad", [
     # relu's gradient, plus (below zero) only the part that would raise the input
-    (False, [-1.0, 0.0, -1.0, 1.0, -1.0]),
+    (False, True, [-1.0, 0.0, -1.0, 1.0, -1.0]),
     # step surrogate (0.5 at 0), plus the same revival below zero
-    (True, [-1.0, 0.0, -1.0, 1.0, -0.5 - 1.0]),
+    (True, True, [-1.0, 0.0, -1.0, 1.0, -0.5 - 1.0]),
+    # without revive: nothing below zero passes (relu; the step surrogate's 0.5 at 0)
+    (False, False, [0.0, 0.0, -1.0, 1.0, 0.0]),
+    (True, False, [0.0, 0.0, -1.0, 1.0, -0.5]),
 ])
-def test_revive_lets_dead_units_rise_only(quantize, expected_grad):
+def test_revive_lets_dead_units_rise_only(quantize, revive, expected_grad):
     data = torch.tensor([-1.0, -1.0, 0.5, 2.0, 0.0], requires_grad=True)
-    layer = NeuromorphicReLU(quantize=quantize, revive=True)
+    layer = NeuromorphicReLU(quantize=quantize, revive=revive)
     output = layer(data)
     plain = NeuromorphicReLU(quantize=quantize)(data.detach())
     assert torch.equal(output.detach(), plain)  # forward unchanged
@@ -188,3 +191,12 @@ def test_bf16_autocast_keeps_spike_counts_and_the_synop_estimate_exact(quantize)
         if quantize:
             assert output.dtype == torch.float32
             assert torch.equal(output, output.floor()) and output.max() > 1
+        else:  # a plain ReLU stays in the autocast dtype: no float32 copy of each activation
+            assert output.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("fanout, shown", [
+    (3, "fanout=3"), (torch.ones(2, 4, 4), "fanout=map(2, 4, 4)")])
+def test_the_repr_shows_a_constant_fanout_or_the_maps_shape(fanout, shown):
+    layer = NeuromorphicReLU(fanout=fanout)
+    assert shown in repr(layer) and "quantize=True" in repr(layer)

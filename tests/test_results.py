@@ -140,3 +140,31 @@ def test_the_quant_only_files_are_named_by_training(tmp_path):
     assert files.quant_spiking_csv(True) != files.quant_spiking_csv(False)
     assert files.quant_spiking_csv(True).parent == files.results
     assert "qtrain_True" in files.quant_spiking_csv(True).name
+
+
+@pytest.mark.parametrize("path, documented", [
+    # the layout docs/experiments.md gives; scripts, figures and the notebook read these
+    (lambda files: files.training_log, "training_log.csv"),
+    (lambda files: files.epoch_log, "epoch_log.csv"),
+    (lambda files: files.model(files.model_entry("a.pth")), "models/a.pth"),
+    (lambda files: files.spiking_csv("nopenalty"), "results/nopenalty_spiking.csv"),
+    (lambda files: files.ann_csv("nopenalty"), "results/nopenalty_ann.csv"),
+    (lambda files: files.activity_accuracy, "results/activity_accuracy.csv"),
+    (lambda files: files.opt_benchmark, "results/opt_benchmark.npz"),
+    (lambda files: files.cifar_inference, "results/log_inference.csv"),
+    (lambda files: files.quant_eval_csv(True), "results/quant_eval_qtrain_True.csv"),
+    (lambda files: files.quant_spiking_csv(False), "results/spiking_qtrain_False.csv"),
+])
+def test_a_work_folders_files_are_where_the_docs_say(tmp_path, path, documented):
+    assert path(Workdir(tmp_path)) == tmp_path / documented
+
+
+def test_per_sample_arrays_are_named_by_model_setting_and_evaluation(tmp_path):
+    from synoploss.results import samples_file
+    files = Workdir(tmp_path)
+    row = dict(model_path="models/a.pth", scale=2.0, simulator="fast")
+    path = samples_file(files, "nopenalty", row)
+    assert path.parent == tmp_path / "results" / "samples" / "nopenalty"
+    assert path.name.startswith("a_scale2_") and path.suffix == ".npz"
+    # another evaluation of the same model: another file, never an overwrite
+    assert samples_file(files, "nopenalty", {**row, "simulator": "sinabs"}) != path

@@ -1,4 +1,5 @@
 import pytest
+import sinabs.layers
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -129,20 +130,24 @@ def test_count_macs_by_hand():
         ("5", 8 * 10)]
 
 
-def oracle_model():
+def oracle_model(sum_pooling=SumPool2d, average_kernel=2):
     return nn.Sequential(
         NeuromorphicReLU(), nn.Conv2d(1, 4, 3, stride=2, padding=1, bias=False), NeuromorphicReLU(),
-        SumPool2d(2), nn.Conv2d(4, 6, 3, padding=1, bias=False), NeuromorphicReLU(),
-        nn.AvgPool2d(2), nn.Conv2d(6, 8, 3, dilation=2, bias=False), NeuromorphicReLU(),
-        nn.Flatten(), nn.Linear(8 * 2 * 2, 5, bias=False), NeuromorphicReLU())
+        sum_pooling(2), nn.Conv2d(4, 6, 3, padding=1, bias=False), NeuromorphicReLU(),
+        nn.AvgPool2d(average_kernel), nn.Conv2d(6, 8, 3, dilation=2, bias=False),
+        NeuromorphicReLU(), nn.Flatten(), nn.Linear(8 * 2 * 2, 5, bias=False), NeuromorphicReLU())
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_estimate_equals_sinabs_measurement_layer_by_layer(seed):
+@pytest.mark.parametrize("seed, sum_pooling, average_kernel", [
+    (0, SumPool2d, 2), (1, SumPool2d, 2), (2, SumPool2d, 2),
+    # sinabs' own SumPool2d (an LPPool2d): no gradient at zero, its input's fan-out read 0
+    (0, sinabs.layers.SumPool2d, 2),
+    (1, SumPool2d, (2, 2))])  # a kernel given as a tuple: its area, for sinabs' scaling
+def test_estimate_equals_sinabs_measurement_layer_by_layer(seed, sum_pooling, average_kernel):
     """The oracle: our SynOp estimate on the quantized network == what sinabs measures on
     the spiking network at T = 1 (several spikes per step reproduce floor-ReLU)."""
     torch.manual_seed(seed)
-    model = oracle_model()
+    model = oracle_model(sum_pooling, average_kernel)
     for weight in model.parameters():
         nn.init.uniform_(weight, -0.2, 0.9)
     input_shape = (1, 48, 48)
@@ -251,3 +256,14 @@ def test_as_sequential_accepts_a_chain_and_checks_its_first_input(scale_input, i
     else:
         with pytest.raises(ValueError, match="ChainModule.forward is not the chain"):
             as_sequential(model, (1, 6, 6))
+
+
+@pytest.mark.parametrize("length, expected", [
+    (6, [3, 3, 3, 3, 3, 3]),     # three windows of 2, each feeding the 3 linear outputs
+    (7, [3, 3, 3, 3, 3, 3, 0]),  # the last step is in no window: it connects to nothing
+])
+def test_fanout_through_average_pooling_1d(length, expected):
+    model = nn.Sequential(nn.Conv1d(1, 1, 1, bias=False), NeuromorphicReLU(quantize=False),
+                          nn.AvgPool1d(2), nn.Flatten(), nn.Linear(length // 2, 3, bias=False))
+    assign_fanout(model, (1, length), mode="exact")
+    assert model[1].fanout.flatten().tolist() == expected
