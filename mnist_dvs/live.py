@@ -23,7 +23,8 @@ For every chunk it prints the predicted digit when the output spike count reache
 event to the prediction, the chunk's SynOps and the SynOps per second and power
 (--energy_model, SynOps only: a lower bound) the network spends on the stream so far.
 --log writes the same as CSV rows (written as they come; a killed run keeps what it
-printed). --show opens a window with the chunk's frame and the class bars. Ctrl-C, the
+printed; an existing file is replaced from the first chunk on, and may not be the model or
+the recording). --show opens a window with the chunk's frame and the class bars. Ctrl-C, the
 end of the stream, --max_chunks or --idle_timeout end it with a summary.
 
 Needs dv-processing (requirements.txt; or pip install -e '.[live]'); AER-DAT replays do not.
@@ -41,6 +42,7 @@ from pathlib import Path
 from synoploss.energy import add_energy_flag
 from synoploss.io import load_state, read_csv
 from synoploss.live import (
+    CONNECT_TIMEOUT_S,
     RESETS,
     EventChunker,
     LiveNetwork,
@@ -54,11 +56,13 @@ from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
 from synoploss.results import Workdir
 from synoploss.runtime import (
     DEFAULT_WORKDIRS,
+    ensure_writable_file,
     fail,
     nonnegative_float,
     positive_float,
     positive_int,
     script_parser,
+    tcp_port,
 )
 from synoploss.simulator import SIMULATORS
 from synoploss.spiking import to_spiking
@@ -73,8 +77,11 @@ def parse_args(argv=None):
     source.add_argument("--camera", action="store_true",
                         help="the first camera on USB (needs a camera; untested here)")
     source.add_argument("--replay", metavar="FILE", help="a recording: AER-DAT 1.0/2.0 or AEDAT4")
-    parser.add_argument("--port", type=positive_int, default=DV_DEFAULT_PORT,
+    parser.add_argument("--port", type=tcp_port, default=DV_DEFAULT_PORT,
                         help=f"with --host: the TCP port (default {DV_DEFAULT_PORT})")
+    parser.add_argument("--connect_timeout", type=positive_float, default=CONNECT_TIMEOUT_S,
+                        help="with --host: seconds to wait for the DV server's stream header "
+                             f"(default {CONNECT_TIMEOUT_S:g})")
     parser.add_argument("--speed", type=nonnegative_float, default=1.0,
                         help="with --replay: times real time (default 1; 0: no waiting)")
     parser.add_argument("--model", required=True,
@@ -98,7 +105,8 @@ def parse_args(argv=None):
                              "(default 30, the original's)")
     add_energy_flag(parser)
     parser.add_argument("--log", metavar="CSV", default=None,
-                        help="also write one row per chunk to this CSV")
+                        help="also write one row per chunk to this CSV (replaced from the "
+                             "first chunk on; checked before anything runs)")
     parser.add_argument("--show", action="store_true",
                         help="a window with the current frame and the class bars")
     parser.add_argument("--max_chunks", type=positive_int, default=None,
@@ -137,10 +145,7 @@ class ChunkPrinter:
 
     def __init__(self, threshold: float, log_path: str | None, show: bool):
         self.threshold = threshold
-        self.log_file = self.writer = None
-        if log_path:
-            Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-            self.log_file = open(log_path, "w", newline="")
+        self.log_path, self.log_file, self.writer = log_path, None, None
         self.view = FrameView() if show else None
 
     def __call__(self, prediction, chunk):
@@ -151,9 +156,11 @@ class ChunkPrinter:
               f"output spikes {relation} {self.threshold:g} | {prediction.synops:9.4g} SynOps | "
               f"{prediction.synops_per_second:9.4g} SynOps/s, {prediction.energy_uw:8.4g} µW | "
               f"latency {prediction.latency_ms:6.1f} ms", flush=True)
-        if self.log_file is not None:
+        if self.log_path:
             row = prediction.row()
             if self.writer is None:
+                # opened at the first row: a run that classifies nothing leaves the file
+                self.log_file = open(self.log_path, "w", newline="")
                 self.writer = csv.DictWriter(self.log_file, fieldnames=list(row))
                 self.writer.writeheader()
             self.writer.writerow(row)
@@ -198,16 +205,30 @@ class FrameView:
 
 def main(argv=None):
     args = parse_args(argv)
+
+    def open_the_source():
+        return open_source(args.host, args.port, args.camera, args.replay, args.speed,
+                           args.hot_pixel_frequency, args.idle_timeout, args.connect_timeout)
+
     try:
+        if args.log:
+            ensure_writable_file(args.log, "--log", {"--model": args.model,
+                                                     "--replay": args.replay})
+        # a recording is read first (a bad file is named at once); a live stream is
+        # connected last, after numba has compiled, so that it does not wait
+        source = open_the_source() if args.replay else None
         net = load_network(args.model)
         network = LiveNetwork(net, args.simulator, args.reset, args.threads)
-        # before connecting: a live stream does not wait for numba to compile
         network.warm_up(MNIST_DVS_INPUT[-1])
-        source = open_source(args.host, args.port, args.camera, args.replay, args.speed,
-                             args.hot_pixel_frequency, args.idle_timeout)
-        view = SensorView(source.sensor_size, MNIST_DVS_INPUT[-1], args.crop)
+        source = source or open_the_source()
+        try:
+            view = SensorView(source.sensor_size, MNIST_DVS_INPUT[-1], args.crop)
+        except ValueError as error:
+            raise ValueError(f"--crop: {error}") from error
     except (FileNotFoundError, ValueError, StreamError) as error:
         fail(__file__, error)
+    except KeyboardInterrupt:
+        fail(__file__, "interrupted (Ctrl-C) while starting, before the first chunk")
     hot_pixels = (RunningHotPixelFilter(source.sensor_size, args.hot_pixel_frequency)
                   if args.hot_pixel_frequency and args.replay is None else None)
     width, height = source.sensor_size
@@ -221,6 +242,9 @@ def main(argv=None):
         summary = run_stream(source, view, EventChunker(args.spike_count), network,
                              args.dt_us, args.threshold, args.energy_model.pj_per_synop,
                              hot_pixels, args.max_chunks, printer)
+    except ValueError as error:  # a chunk that cannot be binned (a long pause, a bad file)
+        fail(__file__, f"{source.description}: {error} (the chunks before it are printed"
+                       + (f" and in {args.log})" if args.log else ")"))
     finally:
         printer.close()
         network.close()

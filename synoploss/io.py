@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Dict, Iterable, List
 
@@ -150,7 +151,15 @@ def read_state(path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({error})") from error
+        if "Weights only load failed" in str(error) and zipfile.is_zipfile(path):
+            # torch's own advice (weights_only=False) would run the file's pickled code
+            raise ValueError(f"{path}: holds pickled Python objects, not only tensors (a whole "
+                             "model saved with torch.save(model)?); save its state dict "
+                             "instead: torch.save(model.state_dict(), path)") from error
+        detail = ("not a torch.save archive" if not zipfile.is_zipfile(path) else
+                  f"torch.load: {type(error).__name__} {str(error).splitlines()[0]}".strip())
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({detail}; train.py "
+                         "writes them to <workdir>/models/*.pth)") from error
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):

@@ -20,6 +20,7 @@ loop; sinabs only, as the fast simulator starts every sample from rest).
 """
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,14 +75,65 @@ class _DvSource:
             time.sleep(POLL_SECONDS)
 
 
+CONNECT_TIMEOUT_S = 5.0
+DV_HEADER_ID = b"IOHE"  # the flatbuffer id of the IOHeader a DV server sends first, at 8..12
+
+
+def probe_dv_server(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> str:
+    """The numeric address of `host` once a DV server there has sent its stream header.
+
+    dv-processing's NetworkReader takes numeric addresses only and, holding the GIL,
+    waits forever for a header that a listener of another kind never sends; so we look
+    first, on a connection of our own, for at most `timeout` seconds."""
+    if host.count(":") == 1:
+        raise StreamError(f"--host {host}: give the address alone and the port with --port "
+                          f"(--host {host.split(':')[0]} --port {host.split(':')[1]})")
+    if not 0 < int(port) < 65536:
+        raise StreamError(f"--port {port}: a TCP port is 1..65535")
+    try:
+        found = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_STREAM)
+        address = found[0][4][0]
+    except (socket.gaierror, UnicodeError) as error:
+        raise StreamError(f"--host {host!r}: no such host ({error}); give a name this machine "
+                          "resolves or an IPv4 address such as 127.0.0.1") from error
+    head = b""
+    try:
+        with socket.create_connection((address, int(port)), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            deadline = time.monotonic() + timeout
+            while len(head) < 12 and time.monotonic() < deadline:
+                data = connection.recv(12 - len(head))
+                if not data:
+                    break
+                head += data
+    except socket.timeout:
+        if not head:
+            raise StreamError(
+                f"--host {host} --port {port}: connected, but nothing came in {timeout:g} s; "
+                "is this the DV software's 'Network TCP server' output? (it sends its stream "
+                "header at once)") from None
+    except OSError as error:
+        raise StreamError(
+            f"--host {host} --port {port}: no DV event stream there ({error.strerror or error})."
+            " Start the DV software with a 'Network TCP server' output module on that address "
+            "and port, or check the host and port") from error
+    if head[8:12] != DV_HEADER_ID:
+        raise StreamError(f"--host {host} --port {port}: something answers there, but not with "
+                          f"a DV stream header (first bytes {head[:12]!r}); point --host/--port "
+                          "at the DV software's 'Network TCP server' output")
+    return address
+
+
 class NetworkSource(_DvSource):
     """The DV software's event output over TCP ("Output > Network TCP server" module):
     `host`:`port`. Connection errors say what to check."""
 
-    def __init__(self, host: str, port: int, idle_timeout: float | None = None):
+    def __init__(self, host: str, port: int, idle_timeout: float | None = None,
+                 connect_timeout: float = CONNECT_TIMEOUT_S):
         dv = _dv("--host")
+        address = probe_dv_server(host, port, connect_timeout)
         try:
-            reader = dv.io.NetworkReader(host, int(port))
+            reader = dv.io.NetworkReader(address, int(port))
         except RuntimeError as error:
             raise StreamError(
                 f"--host {host} --port {port}: no DV event stream there "
@@ -394,16 +446,17 @@ def run_stream(source, view: SensorView, chunker: EventChunker, network: LiveNet
 
 def open_source(host: str | None = None, port: int | None = None, camera: bool = False,
                 replay: str | Path | None = None, speed: float = 1.0,
-                hot_pixel_frequency: float | None = None, idle_timeout: float | None = None):
+                hot_pixel_frequency: float | None = None, idle_timeout: float | None = None,
+                connect_timeout: float = CONNECT_TIMEOUT_S):
     """The source the flags name (exactly one of host/port, camera, replay)."""
     if replay is not None:
         return ReplaySource(replay, speed, hot_pixel_frequency=hot_pixel_frequency)
     if camera:
         return CameraSource(idle_timeout)
-    return NetworkSource(host, port, idle_timeout)
+    return NetworkSource(host, port, idle_timeout, connect_timeout)
 
 
 __all__ = ["EVENT_DTYPE", "RESETS", "StreamError", "NetworkSource", "CameraSource",
-           "ReplaySource", "RunningHotPixelFilter", "EventChunker", "SensorView",
+           "ReplaySource", "probe_dv_server", "RunningHotPixelFilter", "EventChunker", "SensorView",
            "chunk_input", "LiveNetwork", "ChunkResult", "Prediction", "StreamSummary",
            "run_stream", "open_source"]

@@ -205,6 +205,32 @@ def ensure_writable_dir(path, flag: str = "--workdir") -> Path:
     return path
 
 
+def ensure_writable_file(path, flag: str, inputs: dict | None = None) -> Path:
+    """Check now that the output file `path` can be written, and that it is none of the
+    run's `inputs` ({flag: path}): a log written over the recording or the model it
+    reads would destroy them. Raises ValueError naming the flags."""
+    path = Path(path)
+    for input_flag, input_path in (inputs or {}).items():
+        if input_path and Path(input_path).exists() and path.exists() and \
+                os.path.samefile(path, input_path):
+            raise ValueError(f"{flag} {path}: is the {input_flag} file; writing it would "
+                             "destroy it, name another file")
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a folder; name a file in it")
+    ensure_writable_dir(path.parent, flag=f"{flag} {path}: its folder")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{flag} {path}: cannot write there (permission denied)")
+    return path
+
+
+def tcp_port(text: str) -> int:
+    """argparse type: a TCP port, 1..65535."""
+    value = _number(int, text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"a TCP port is 1..65535, got {value}")
+    return value
+
+
 def pick_device(name) -> torch.device:
     """"auto" (or None): cuda when available, else cpu; otherwise the named device, checked
     now (ValueError naming the flag), not at the first tensor moved there."""

@@ -37,11 +37,17 @@ def main():
     writer = dv.io.NetworkWriter("127.0.0.1", args.port, stream)
     print("listening", flush=True)
     deadline = time.monotonic() + args.wait
-    while writer.getClientCount() == 0:
-        if time.monotonic() > deadline:
-            print("no client", flush=True)
-            os._exit(2)
-        time.sleep(0.01)
+    # a client that stays: live.py first looks for the stream header on a connection of
+    # its own and closes it (the DV software streams on; this stand-in sends only once)
+    while True:
+        while writer.getClientCount() == 0:
+            if time.monotonic() > deadline:
+                print("no client", flush=True)
+                os._exit(2)
+            time.sleep(0.01)
+        time.sleep(0.3)
+        if writer.getClientCount():
+            break
     offset, sent = 0, 0
     for recording in recordings:
         events = recording.events.copy()

@@ -122,3 +122,13 @@ def test_hot_pixels_on_a_wide_sensor():
     with pytest.warns(UserWarning, match="Removed 50"):
         kept = filter_hot_pixels(hot, 100, (640, 480))  # 50 events in 0.1 s: 500 Hz
     assert kept["x"].tolist() == [3]
+
+
+def test_a_chunk_with_a_long_pause_is_refused_not_allocated():
+    """Two events 3 days apart at 1 ms bins would need ~1.6e13 bytes of raster: refused
+    with the span, not a MemoryError (a live stream that paused, a misread file)."""
+    from synoploss.data.aedat import EVENT_DTYPE
+    train = np.zeros(2, dtype=EVENT_DTYPE)
+    train["t"] = [0, 3 * 24 * 3600 * 10**6]
+    with pytest.raises(ValueError, match=r"a chunk of 2 events spans 2.592e\+05 s: at 1000 µs"):
+        bin_spiketrain(train, 1000, 64)

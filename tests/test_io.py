@@ -141,3 +141,11 @@ def test_append_without_a_key_keeps_every_row(tmp_path):
     for accuracy in (0.5, 0.5, 0.7):
         append_row(log, dict(model="a", accuracy=accuracy))
     assert read_csv(log)["accuracy"].tolist() == [0.5, 0.5, 0.7]
+
+
+def test_a_whole_pickled_model_is_told_to_save_its_state_dict(tmp_path):
+    path = tmp_path / "whole.pth"
+    torch.save(checkpointed_model(), path)  # the module object, not its state dict
+    with pytest.raises(ValueError, match=r"whole.pth: holds pickled Python objects.*"
+                                         r"torch.save\(model.state_dict\(\), path\)"):
+        load_state(checkpointed_model(), path)

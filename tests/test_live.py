@@ -4,6 +4,7 @@ AEDAT4 files, checked against the converter's chunks and the spiking tests' pred
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from synoploss.live import (
     ReplaySource,
     RunningHotPixelFilter,
     SensorView,
+    StreamError,
     chunk_input,
+    probe_dv_server,
     run_stream,
 )
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
@@ -83,7 +86,8 @@ def test_loopback_stream_predicts_what_the_spiking_test_predicts(tiny_mnist_dvs,
     recordings = split_recordings(tiny_mnist_dvs)
     server, port = serve(recordings)
     started = time.monotonic()
-    summary = live.main(["--host", "127.0.0.1", "--port", str(port), "--model", str(model_path),
+    # a host name, resolved by us: dv-processing's reader takes numeric addresses only
+    summary = live.main(["--host", "localhost", "--port", str(port), "--model", str(model_path),
                          "--reset", "chunk", "--idle_timeout", "20",
                          "--log", str(tmp_path / "live.csv")])
     assert server.wait(30) == 0 and time.monotonic() - started < 60
@@ -95,7 +99,7 @@ def test_loopback_stream_predicts_what_the_spiking_test_predicts(tiny_mnist_dvs,
     assert len(set(log["digit"])) > 1  # not a network that always says the same
     assert summary.chunks == len(log) == 2 * len(recordings)
     out = capsys.readouterr().out
-    assert "the stream ended (the sender stopped)" in out and f"127.0.0.1:{port}" in out
+    assert "the stream ended (the sender stopped)" in out and f"localhost:{port}" in out
     assert "output spikes < 30" in out  # the untrained network stays under the threshold
 
 
@@ -237,7 +241,7 @@ def test_errors_name_the_source_and_the_fix(tmp_path, model_path, capsys, tiny_m
     with pytest.raises(SystemExit, match="notes.aedat: not an AER-DAT file"):
         live.main(["--replay", str(tmp_path / "notes.aedat"), "--model", str(model_path)])
     with pytest.raises(SystemExit, match="--model .*absent.pth: no such checkpoint"):
-        live.main(["--replay", str(tmp_path / "notes.aedat"), "--model",
+        live.main(["--replay", str(split_recordings(tiny_mnist_dvs)[0]), "--model",
                    str(tmp_path / "absent.pth")])
     with pytest.raises(SystemExit):
         live.main(["--camera", "--reset", "never", "--model", str(model_path)])
@@ -250,3 +254,91 @@ def test_errors_name_the_source_and_the_fix(tmp_path, model_path, capsys, tiny_m
     assert stopped.value.code == 1 and server.wait(30) == 0
     out = capsys.readouterr().out
     assert "no chunk was completed (1500 events)" in out and "the stream ended" in out
+
+
+def not_a_dv_server(sends: bytes):
+    """A TCP listener that accepts, sends `sends`, then stays silent: the port of another
+    program. Returns its port."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def accept():
+        connection, _ = listener.accept()
+        connection.sendall(sends)
+        time.sleep(20)
+        connection.close()
+        listener.close()
+    threading.Thread(target=accept, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("sends, message", [
+    (b"", "connected, but nothing came in 1 s"),  # dv-processing alone would wait forever
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n", "something answers there, but not with a DV stream"),
+])
+def test_a_port_that_is_not_a_dv_server_is_named_within_the_timeout(model_path, sends, message):
+    port = not_a_dv_server(sends)
+    started = time.monotonic()
+    with pytest.raises(SystemExit, match=message):
+        live.main(["--host", "127.0.0.1", "--port", str(port), "--connect_timeout", "1",
+                   "--model", str(model_path)])
+    assert time.monotonic() - started < 30  # the network's warm-up, then one second
+
+
+@pytest.mark.parametrize("host, message", [
+    ("127.0.0.1:7777", r"give the address alone and the port with --port \(--host 127.0.0.1 "
+                       r"--port 7777\)"),
+    ("no-such-host.invalid", "no such host"),
+])
+def test_a_host_that_cannot_be_a_dv_server_says_why(host, message):
+    with pytest.raises(StreamError, match=message):
+        probe_dv_server(host, 7777, timeout=1)
+
+
+def test_a_port_beyond_65535_is_refused_by_the_flag(model_path, capsys):
+    with pytest.raises(SystemExit):
+        live.main(["--host", "127.0.0.1", "--port", "70000", "--model", str(model_path)])
+    assert "--port: a TCP port is 1..65535, got 70000" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("victim", ["--replay", "--model"])
+def test_the_log_may_not_be_an_input(tmp_path, tiny_mnist_dvs, model_path, victim):
+    recording = tmp_path / "recording.aedat"
+    recording.write_bytes(split_recordings(tiny_mnist_dvs)[0].read_bytes())
+    model = tmp_path / "model.pth"
+    model.write_bytes(model_path.read_bytes())
+    before = {path: path.read_bytes() for path in (recording, model)}
+    target = recording if victim == "--replay" else model
+    with pytest.raises(SystemExit, match=f"--log .*: is the {victim} file"):
+        live.main(["--replay", str(recording), "--speed", "0", "--model", str(model),
+                   "--log", str(target)])
+    assert {path: path.read_bytes() for path in before} == before  # both untouched
+
+
+def test_an_unwritable_log_is_refused_before_anything_runs(tmp_path, model_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    started = time.monotonic()
+    with pytest.raises(SystemExit, match="--log .*a_file/live.csv: its folder .*a_file: is a "
+                                         "file, not a folder"):
+        live.main(["--replay", str(tmp_path / "absent.aedat"), "--model", str(model_path),
+                   "--log", str(tmp_path / "a_file" / "live.csv")])
+    assert time.monotonic() - started < 5  # before the recording, the model and warm-up
+
+
+def test_a_run_that_classifies_nothing_leaves_an_earlier_log_as_it_was(tmp_path, model_path,
+                                                                        tiny_mnist_dvs):
+    log = tmp_path / "live.csv"
+    log.write_text("chunk,digit\n0,3\n")
+    with pytest.raises(SystemExit) as stopped:  # chunks longer than the recording
+        live.main(["--replay", str(split_recordings(tiny_mnist_dvs)[0]), "--speed", "0",
+                   "--model", str(model_path), "--spike_count", "10000000", "--log", str(log)])
+    assert stopped.value.code == 1
+    assert log.read_text() == "chunk,digit\n0,3\n"
+
+
+def test_random_bytes_named_aedat4_are_refused_not_decoded(tmp_path, model_path):
+    garbage = tmp_path / "random.aedat4"
+    garbage.write_bytes(np.random.default_rng(0).bytes(60_000))  # a multiple of 6 bytes
+    with pytest.raises(SystemExit, match="named .aedat4 but does not start with '#!AER-DAT4'"):
+        live.main(["--replay", str(garbage), "--model", str(model_path)])

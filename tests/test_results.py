@@ -146,6 +146,8 @@ def test_the_quant_only_files_are_named_by_training(tmp_path):
     # the layout docs/experiments.md gives; scripts, figures and the notebook read these
     (lambda files: files.training_log, "training_log.csv"),
     (lambda files: files.epoch_log, "epoch_log.csv"),
+    (lambda files: files.models, "models"),
+    (lambda files: files.results, "results"),
     (lambda files: files.model(files.model_entry("a.pth")), "models/a.pth"),
     (lambda files: files.spiking_csv("nopenalty"), "results/nopenalty_spiking.csv"),
     (lambda files: files.ann_csv("nopenalty"), "results/nopenalty_ann.csv"),

@@ -10,6 +10,7 @@ from synoploss.runtime import (
     add_workdir_flags,
     data_root,
     ensure_writable_dir,
+    ensure_writable_file,
     fail,
     nonnegative_int,
     parse_shard,
@@ -19,6 +20,7 @@ from synoploss.runtime import (
     positive_int,
     probability,
     script_parser,
+    tcp_port,
 )
 
 
@@ -118,3 +120,37 @@ def test_a_bad_device_name_is_refused_before_any_work(name, message):
 def test_auto_device_is_cpu_without_cuda():
     import torch
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("text, expected", [("1", 1), ("7777", 7777), ("65535", 65535),
+                                            ("0", None), ("65536", None), ("-1", None)])
+def test_tcp_port(text, expected):
+    if expected is None:
+        with pytest.raises(argparse.ArgumentTypeError, match="a TCP port is 1..65535"):
+            tcp_port(text)
+    else:
+        assert tcp_port(text) == expected
+
+
+@pytest.mark.parametrize("case, message", [
+    ("an input", "--log .*in.dat: is the --replay file"),
+    ("a link to an input", "--log .*link.dat: is the --replay file"),
+    ("a folder", "--log .*: is a folder; name a file in it"),
+    ("under a file", "--log .*: its folder .*: is a file, not a folder"),
+    ("new", None), ("existing output", None)])
+def test_ensure_writable_file(tmp_path, case, message):
+    recording = tmp_path / "in.dat"
+    recording.write_bytes(b"events")
+    (tmp_path / "link.dat").symlink_to(recording)
+    (tmp_path / "old.csv").write_text("a\n")
+    target = {"an input": recording, "a link to an input": tmp_path / "link.dat",
+              "a folder": tmp_path, "under a file": recording / "log.csv",
+              "new": tmp_path / "new" / "log.csv", "existing output": tmp_path / "old.csv"}[case]
+    inputs = {"--replay": recording, "--model": None}
+    if message is None:
+        assert ensure_writable_file(target, "--log", inputs) == target
+        assert target.parent.is_dir()
+    else:
+        with pytest.raises(ValueError, match=message):
+            ensure_writable_file(target, "--log", inputs)
+    assert recording.read_bytes() == b"events"

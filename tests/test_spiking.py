@@ -10,12 +10,12 @@ from synoploss.synops import assign_fanout
 
 
 class PaperShape(nn.Module):
-    def __init__(self, bias=False):
+    def __init__(self, bias=False, pool_kernel=2):
         super().__init__()
         self.input_relu = NeuromorphicReLU()
         self.seq = nn.Sequential(nn.Conv2d(1, 3, 3, bias=bias), NeuromorphicReLU(),
-                                 nn.AvgPool2d(2), nn.Flatten(), nn.Linear(3 * 3 * 3, 4, bias=bias),
-                                 NeuromorphicReLU())
+                                 nn.AvgPool2d(pool_kernel), nn.Flatten(),
+                                 nn.Linear(3 * 3 * 3, 4, bias=bias), NeuromorphicReLU())
 
     def forward(self, data):
         return self.seq(self.input_relu(data))
@@ -127,7 +127,10 @@ class Residual(nn.Module):
         return self.output_relu(self.readout(torch.flatten(self.pool(data), 1)))
 
 
-@pytest.mark.parametrize("model_class", [PaperShape, Residual])
+@pytest.mark.parametrize("model_class", [
+    PaperShape, Residual,
+    lambda: PaperShape(pool_kernel=(2, 2))],  # a tuple kernel: its area, as sinabs scales
+    ids=["chain", "graph", "chain-tuple-kernel"])
 def test_per_sample_synops_sum_to_sinabs_own_counts(model_class):
     """Our per-sample, per-layer SynOps (sinabs keeps only the batch mean) summed over the
     batch equal sinabs' own numbers: ModelSynopsHook for a chain (pooling's area included),

@@ -63,6 +63,10 @@ def file_format(path) -> str:
     if head.startswith(b"#!AER-DAT3"):
         raise AedatError(f"{path}: AEDAT 3.1 is not supported; convert it to AEDAT4 with the "
                          "DV software (or read it with jAER and save AER-DAT2.0)")
+    if Path(path).suffix.lower() == ".aedat4" and not head.startswith(b"#"):
+        # no header at all: read as a header-less AER-DAT 1.0, random bytes would decode
+        raise AedatError(f"{path}: named .aedat4 but does not start with '#!AER-DAT4' (not an "
+                         "AEDAT4 recording, or its start is damaged)")
     return "aer-dat"
 
 
@@ -70,6 +74,8 @@ def read_recording(path) -> Recording:
     """Any supported recording: AER-DAT 1.0/2.0 from a DVS128 (128x128) or AEDAT4 (the
     sensor size stored in the file)."""
     path = Path(path)
+    if path.is_dir():
+        raise AedatError(f"{path}: a folder, not a recording (name one of its files)")
     if not path.is_file():
         raise AedatError(f"{path}: no such file")
     if file_format(path) == "aedat4":

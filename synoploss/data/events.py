@@ -84,12 +84,21 @@ def chunk_events(events: np.ndarray, spike_count: int) -> List[np.ndarray]:
     return aermanager_preprocess.slice_by_count(events, spike_count)
 
 
+MAX_RASTER_BYTES = 2**32  # 4 GiB: an MNIST-DVS chunk (~1 s at 1 ms, 64x64) needs ~16 MB
+
+
 def bin_spiketrain(spiketrain: np.ndarray, dt_us: int, resolution: int) -> torch.Tensor:
     """(T, 1, R, R) event counts in bins of `dt_us` from the first event, T covering the
     last event. Not aermanager's create_raster_from_xytp: it drops the last events when
     the chunk's span is an exact multiple of dt (tests/test_data_events.py shows it)."""
     bins = (spiketrain["t"] - spiketrain["t"][0]) // dt_us
     steps = int(bins[-1]) + 1
+    needed = steps * resolution * resolution * 4
+    if needed > MAX_RASTER_BYTES:
+        raise ValueError(
+            f"a chunk of {len(spiketrain)} events spans {steps * dt_us / 1e6:.4g} s: at "
+            f"{dt_us} µs per bin that is {steps} time bins ({needed / 2**30:.3g} GiB); a "
+            "recording with a long pause in it, or a file that is not a recording")
     raster = np.zeros((steps, 1, resolution, resolution), dtype=np.float32)
     np.add.at(raster, (bins, 0, spiketrain["y"].astype(np.int64),
                        spiketrain["x"].astype(np.int64)), 1)
