@@ -72,9 +72,18 @@ def energy_columns(model: EnergyModel, synops: float, input_macs: float = 0.0) -
                 energy_uj=model.energy_pj(synops, input_macs) / 1e6)
 
 
+def _energy_model_flag(spec: str) -> EnergyModel:
+    # argparse shows an ArgumentTypeError's message; a ValueError only as "invalid value"
+    import argparse
+    try:
+        return energy_model(spec)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def add_energy_flag(parser) -> None:
     """--energy_model for a script that writes or reports spiking results."""
-    parser.add_argument("--energy_model", type=energy_model, default=DEFAULT_ENERGY_MODEL,
+    parser.add_argument("--energy_model", type=_energy_model_flag, default=DEFAULT_ENERGY_MODEL,
                         help="energy per SynOp for the energy_uj column: "
                              f"{', '.join(ENERGY_MODELS)} (default {DEFAULT_ENERGY_MODEL}), or "
                              "PJ_PER_SYNOP[,PJ_PER_MAC]")

@@ -376,6 +376,7 @@ class StreamSummary:
     chunks: int = 0
     confident: int = 0
     events: int = 0
+    events_in_view: int = 0  # after hot pixels and the crop: what the chunks are cut from
     synops: float = 0.0
     stream_seconds: float = 0.0
     latencies_ms: List[float] = None
@@ -388,7 +389,9 @@ class StreamSummary:
 
     def text(self, pj_per_synop: float) -> str:
         if not self.chunks:
-            return f"no chunk was completed ({self.events} events); {self.end_reason}"
+            kept = (f", {self.events_in_view} of them inside the crop and past the hot-pixel "
+                    "filter" if self.events_in_view != self.events else "")
+            return f"no chunk was completed ({self.events} events{kept}); {self.end_reason}"
         rate = self.synops / self.stream_seconds if self.stream_seconds > 0 else float("nan")
         latency = np.percentile(self.latencies_ms, [50, 95])
         counts = ", ".join(f"{digit}: {count}" for digit, count in sorted(self.digits.items()))
@@ -413,7 +416,9 @@ def run_stream(source, view: SensorView, chunker: EventChunker, network: LiveNet
             summary.events += len(batch)
             if hot_pixels is not None:
                 batch = hot_pixels(batch)
-            for chunk in chunker.push(view(batch)):
+            batch = view(batch)
+            summary.events_in_view += len(batch)
+            for chunk in chunker.push(batch):
                 if first_us is None:
                     first_us = int(chunk["t"][0])
                 result = network(chunk_input(chunk, dt_us, view.resolution))

@@ -29,3 +29,16 @@ def test_explicit_values(spec, synop, mac):
 def test_bad_specs_name_the_choices(spec):
     with pytest.raises(ValueError, match="energy model"):
         energy_model(spec)
+
+
+@pytest.mark.parametrize("spec, shown", [
+    ("foo", "one of loihi, truenorth"), ("-5", "need pJ per SynOp > 0")])
+def test_the_flag_shows_why_a_value_is_refused(spec, shown, capsys):
+    import argparse
+
+    from synoploss.energy import add_energy_flag
+    parser = argparse.ArgumentParser()
+    add_energy_flag(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--energy_model", spec])
+    assert shown in capsys.readouterr().err  # not argparse's bare "invalid value"

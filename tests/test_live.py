@@ -342,3 +342,12 @@ def test_random_bytes_named_aedat4_are_refused_not_decoded(tmp_path, model_path)
     garbage.write_bytes(np.random.default_rng(0).bytes(60_000))  # a multiple of 6 bytes
     with pytest.raises(SystemExit, match="named .aedat4 but does not start with '#!AER-DAT4'"):
         live.main(["--replay", str(garbage), "--model", str(model_path)])
+
+
+def test_a_crop_that_keeps_too_few_events_says_so(tiny_mnist_dvs, model_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        live.main(["--replay", str(split_recordings(tiny_mnist_dvs)[0]), "--speed", "0",
+                   "--model", str(model_path), "--crop", "3"])
+    assert stopped.value.code == 1
+    out = capsys.readouterr().out
+    assert "no chunk was completed (" in out and "of them inside the crop" in out
