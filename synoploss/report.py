@@ -260,24 +260,31 @@ def build(folder, figure_dir=None, resamples: int = 1000) -> tuple[str, str]:
 
 
 def rounds_against_targets(files: Workdir) -> str:
-    """Whether each round's estimated SynOps reached its target (the training log)."""
+    """Whether each round's estimated SynOps reached its target (the training log), and
+    where they stood a third of the way through the round: equal ratios mean a plateau
+    that longer rounds would not move (the loss's balance with the cross-entropy)."""
     if not files.training_log.is_file():
         return ""
     log = read_results(files.training_log)
     rows = []
     for round_index, frame in log[log["round"] >= 0].groupby("round"):
-        last = frame.sort_values("epoch").iloc[-1]
+        epochs = frame.sort_values("epoch")
+        last = epochs.iloc[-1]
         target = normal(last.get("target"))
         if target is None:
             continue
+        third = epochs.iloc[max(0, -(-len(epochs) // 3) - 1)]
         rows.append([str(int(round_index)), str(int(last["epoch"])), number(target),
                      number(last["test_synops"]), f"{last['test_synops'] / target:.2f}",
+                     f"{third['test_synops'] / target:.2f} (epoch {int(third['epoch'])})",
                      percent(last["test_accuracy"])])
     if not rows:
         return ""
-    return "Rounds against their targets (training log, last epoch):\n\n" + table(
+    return ("Rounds against their targets (training log, last epoch; the same ratio a third "
+            "of the way in means the round had reached its balance between the SynOp loss "
+            "and the cross-entropy there, and longer rounds would not move it):\n\n" + table(
         ["round", "epochs", "target", "estimated SynOps", "estimate / target",
-         "analog accuracy (quantized)"], rows)
+         "estimate / target a third in", "analog accuracy (quantized)"], rows))
 
 
 def update_readme(readme: Path, headline: str) -> bool:

@@ -115,3 +115,17 @@ def test_the_speed_table_is_the_benchmarks_last_row_per_network(tmp_path):
     assert by_network["cifar10"]["fast ms/sample"] == "6"
     # model paths as they read from the results folder, never this machine's absolute path
     assert by_network["cifar10"]["model"] == "cifar10/models/d0.2_0_3.pth x2"
+
+
+def test_rounds_against_targets_at_the_end_and_a_third_in(tmp_path):
+    from synoploss.report import rounds_against_targets
+    from synoploss.results import Workdir
+    files = Workdir(tmp_path)
+    rows = [dict(round=-1, epoch=epoch, target=None, test_synops=9e6, test_accuracy=0.9)
+            for epoch in range(1, 4)]
+    # round 1: 6 epochs, target 1e6; a third in (epoch 2) at 1.5e6, at the end at 1.2e6
+    rows += [dict(round=1, epoch=epoch, target=1e6, test_accuracy=0.8,
+                  test_synops={1: 2e6, 2: 1.5e6}.get(epoch, 1.2e6)) for epoch in range(1, 7)]
+    pd.DataFrame(rows).to_csv(files.training_log, index=False)
+    [(header, cells)] = tables(rounds_against_targets(files))
+    assert cells == [["1", "6", "1e+06", "1.2e+06", "1.20", "1.50 (epoch 2)", "80.0%"]]
