@@ -125,6 +125,10 @@ def parse_args(argv=None):
     add_fanout_flag(parser)
     add_revive_flag(parser)
     add_tensorboard_flag(parser, "round_<r>")
+    parser.add_argument("--synop_loss_weight", type=positive_float, default=1.0,
+                        help="multiply the SynOp loss by this (default 1: the original's, "
+                             "unweighted; rounds settle above their targets when it is too "
+                             "weak against the cross-entropy, see docs/experiments.md)")
     parser.add_argument("--lr", type=positive_float, default=2.5e-4,
                         help="Adam learning rate (default 2.5e-4, the original's)")
     parser.add_argument("--weight_decay", type=nonnegative_float, default=1e-3,
@@ -160,8 +164,8 @@ def parse_args(argv=None):
 # continued to more rounds, so --n_rounds is not among them)
 RUN_SETTINGS = ("width", "dropout", "n_epochs", "round_epochs", "target_decay",
                 "decay_from_round", "output_relu", "first_round_synop_loss", "round0_scale",
-                "fanout", "revive_output", "lr", "weight_decay", "batch_size", "seed",
-                "data_path", "precision", "n_train", "n_test")
+                "fanout", "revive_output", "synop_loss_weight", "lr", "weight_decay",
+                "batch_size", "seed", "data_path", "precision", "n_train", "n_test")
 
 
 def schedule_of(args) -> RoundSchedule:
@@ -343,7 +347,8 @@ def run(args, context, device):
         synop_loss = None
         if schedule.uses_loss(round_index):
             synop_loss = SynOpLoss(SynOpCounter(model.modules()), target=target,
-                                   reduce=distributed.global_mean)
+                                   reduce=distributed.global_mean,
+                                   weight=args.synop_loss_weight)
         trained = DistributedDataParallel(model) if context.distributed else model
         epochs = args.n_epochs if plain else args.round_epochs
         started = time.time()

@@ -19,10 +19,15 @@ class SynOpLoss(nn.Module):
       penalised. A list of targets (one per layer of the counter) sums the per-layer
       penalties.
     - `alpha`: the L1 form alpha * S.
+
+    `weight` multiplies the target form (1: the paper's, unweighted). A round settles where
+    the penalty's gradient balances the cross-entropy's, above its target when the
+    weight is too small to pull it there (docs/experiments.md).
     """
 
     def __init__(self, counter: SynOpCounter, target: Union[float, Sequence[float], None] = None,
-                 alpha: float | None = None, one_sided: bool = False, reduce=None):
+                 alpha: float | None = None, one_sided: bool = False, reduce=None,
+                 weight: float = 1.0):
         super().__init__()
         if (target is None) == (alpha is None):
             raise ValueError("SynOpLoss needs exactly one of `target` (relative squared "
@@ -44,6 +49,10 @@ class SynOpLoss(nn.Module):
             self.target = None
         if one_sided and target is None:
             raise ValueError("SynOpLoss: one_sided applies to the target form only")
+        if not weight > 0 or (alpha is not None and weight != 1):
+            raise ValueError(f"SynOpLoss: weight must be > 0 and goes with `target` (alpha is "
+                             f"the L1 form's own weight), got weight={weight!r}")
+        self.weight = float(weight)
         self.counter = counter
         self.alpha = alpha
         self.one_sided = one_sided
@@ -61,4 +70,4 @@ class SynOpLoss(nn.Module):
         relative = (synops - target) / target
         if self.one_sided:
             relative = relative.clamp(min=0)
-        return (relative ** 2).sum()
+        return self.weight * (relative ** 2).sum()

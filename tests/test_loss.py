@@ -27,6 +27,8 @@ def counter_with_activity(activities):
     ([30, 20], dict(target=[10.0, 40.0], one_sided=True), 2.0 ** 2),
     ([30, 20], dict(alpha=0.01), 0.5),
     ([0.2, 0.3], dict(target=0.5), 0.0),  # a target below 1 SynOp is a valid target
+    ([300, 50], dict(target=100.0, weight=10.0), 10 * 2.5 ** 2),
+    ([30, 20], dict(target=[10.0, 40.0], weight=0.5), 0.5 * (2.0 ** 2 + 0.5 ** 2)),
 ])
 def test_loss_values_by_hand(activities, kwargs, expected):
     counter, synops = counter_with_activity(activities)
@@ -42,6 +44,8 @@ def test_loss_values_by_hand(activities, kwargs, expected):
     (dict(target=[10.0, 20.0, 30.0]), "3 targets given for 2 counted layers"),
     (dict(alpha=-1.0), "alpha must be >= 0"),
     (dict(alpha=1.0, one_sided=True), "one_sided"),
+    (dict(target=10.0, weight=0.0), "weight must be > 0"),
+    (dict(alpha=1.0, weight=2.0), "alpha is the L1 form's own weight"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
