@@ -1,16 +1,27 @@
 """Write <folder>/run_info.json: what ran (the command, its wall time), on what machine and
 with which versions, for the generated results page (synoploss.report)."""
+import argparse
 import json
-import sys
 from pathlib import Path
 
 from synoploss.report import machine, versions
 
-# usage: run_info.py FOLDER WHAT COMMAND SECONDS [NOTE]
-folder, what, command, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-note = sys.argv[5] if len(sys.argv) > 5 else ""
-path = Path(folder) / "run_info.json"
-path.parent.mkdir(parents=True, exist_ok=True)
-path.write_text(json.dumps(dict(what=what, command=command, minutes=seconds / 60, note=note,
-                                machine=machine(), versions=versions()), indent=2) + "\n")
-print(f"{path}: {what}, {seconds / 60:.1f} minutes")
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder", help="the results folder (demo_output, study_output)")
+    parser.add_argument("what", help='what ran, for the page, e.g. "make study (3 seeds)"')
+    parser.add_argument("command", help="the command that made the results")
+    parser.add_argument("seconds", type=float, help="its wall time in seconds")
+    parser.add_argument("note", nargs="?", default="", help="anything a reader should know")
+    args = parser.parse_args(argv)
+    path = Path(args.folder) / "run_info.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(what=args.what, command=args.command,
+                                    minutes=args.seconds / 60, note=args.note,
+                                    machine=machine(), versions=versions()), indent=2) + "\n")
+    print(f"{path}: {args.what}, {args.seconds / 60:.1f} minutes")
+
+
+if __name__ == "__main__":
+    main()
