@@ -39,7 +39,7 @@ demo-cifar: $(STAMP)  ## the CIFAR-10 stand-in stage, then every figure again
 	PY=$(PY) DEMO_DIR=$(DEMO_DIR) DEMO_STAGES=cifar10 bash scripts/demo.sh
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR)
 
-study: $(STAMP)  ## the demo's protocol over seeds 1-3 with CIFAR-10, then docs/results.md (23 min on 2 cores)
+study: $(STAMP)  ## the demo's protocol over seeds 1-3 with CIFAR-10, then docs/results.md (29 min on 2 cores)
 	@start=$$(date +%s); PY=$(PY) DEMO_DIR=$(STUDY_DIR) SEEDS="1 2 3" CIFAR_ROUND_EPOCHS=30 CIFAR_SYNOP_LOSS_WEIGHT=10 \
 	DEMO_STAGES="mnist_dvs mnist_quant_only cifar10" bash scripts/demo.sh && \
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(STUDY_DIR) && \

@@ -165,10 +165,14 @@ SPEED_CSV = "benchmarks/spiking_throughput.csv"  # inside a results folder (make
 def _relative_model(model: str, root: Path) -> str:
     """A model path as it reads from the results folder (no absolute paths on the page)."""
     path_part, _, suffix = str(model).partition(" ")
+    path = Path(path_part)
     try:
-        path_part = Path(path_part).resolve().relative_to(root.resolve()).as_posix()
+        path_part = path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
-        path_part = Path(path_part).name
+        # written relative to another working directory: from the folder's own name on
+        parts = path.parts
+        path_part = ("/".join(parts[len(parts) - parts[::-1].index(root.name):])
+                     if root.name in parts else path.name)
     return f"{path_part} {suffix}".strip()
 
 
