@@ -173,7 +173,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     # one row per mutant as it finishes: an interrupted run keeps what it measured
     with open(out / "mutants.csv", "w", newline="") as handle:
-        handle.write(",".join(CSV_FIELDS) + "\n")
+        csv.DictWriter(handle, fieldnames=CSV_FIELDS).writeheader()
     for module in args.modules:
         tests = MODULES[module]
         outcome, baseline = run_tests(tree, tests, 1800)

@@ -9,6 +9,7 @@ discussion, Sorbaro et al. 2020).
 """
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 # 45 nm CMOS, 32-bit float multiply-add (Horowitz, ISSCC 2014): the cost of one MAC of a
@@ -74,7 +75,6 @@ def energy_columns(model: EnergyModel, synops: float, input_macs: float = 0.0) -
 
 def _energy_model_flag(spec: str) -> EnergyModel:
     # argparse shows an ArgumentTypeError's message; a ValueError only as "invalid value"
-    import argparse
     try:
         return energy_model(spec)
     except ValueError as error:

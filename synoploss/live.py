@@ -79,6 +79,13 @@ CONNECT_TIMEOUT_S = 5.0
 DV_HEADER_ID = b"IOHE"  # the flatbuffer id of the IOHeader a DV server sends first, at 8..12
 
 
+def _no_dv_stream(host: str, port: int, reason) -> StreamError:
+    """Nothing (or nothing that stays) at host:port: what to start, or what to check."""
+    return StreamError(f"--host {host} --port {port}: no DV event stream there ({reason}). "
+                       "Start the DV software with a 'Network TCP server' output module on "
+                       "that address and port, or check the host and port")
+
+
 def probe_dv_server(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> str:
     """The numeric address of `host` once a DV server there has sent its stream header.
 
@@ -113,10 +120,7 @@ def probe_dv_server(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) ->
                 "is this the DV software's 'Network TCP server' output? (it sends its stream "
                 "header at once)") from None
     except OSError as error:
-        raise StreamError(
-            f"--host {host} --port {port}: no DV event stream there ({error.strerror or error})."
-            " Start the DV software with a 'Network TCP server' output module on that address "
-            "and port, or check the host and port") from error
+        raise _no_dv_stream(host, port, error.strerror or error) from error
     if head[8:12] != DV_HEADER_ID:
         raise StreamError(f"--host {host} --port {port}: something answers there, but not with "
                           f"a DV stream header (first bytes {head[:12]!r}); point --host/--port "
@@ -135,10 +139,7 @@ class NetworkSource(_DvSource):
         try:
             reader = dv.io.NetworkReader(address, int(port))
         except RuntimeError as error:
-            raise StreamError(
-                f"--host {host} --port {port}: no DV event stream there "
-                f"({dv_message(error)}). Start the DV software with a 'Network TCP server' "
-                "output module on that address and port, or check the host and port") from error
+            raise _no_dv_stream(host, port, dv_message(error)) from error
         if not reader.isEventStreamAvailable():
             raise StreamError(f"--host {host} --port {port}: the stream there carries no "
                               "events (frames or IMU only?); connect to the events output")

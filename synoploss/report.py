@@ -169,10 +169,10 @@ def _relative_model(model: str, root: Path) -> str:
     try:
         path_part = path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
-        # written relative to another working directory: from the folder's own name on
+        # written relative to another working directory: after the folder's own name
         parts = path.parts
-        path_part = ("/".join(parts[len(parts) - parts[::-1].index(root.name):])
-                     if root.name in parts else path.name)
+        after = max((i for i, part in enumerate(parts) if part == root.name), default=None)
+        path_part = "/".join(parts[after + 1:]) if after is not None else path.name
     return f"{path_part} {suffix}".strip()
 
 
