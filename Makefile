@@ -49,11 +49,11 @@ study: $(STAMP)  ## the demo's protocol over seeds 1-3 with CIFAR-10, then docs/
 	$(MAKE) --no-print-directory report REPORT_DIR=$(STUDY_DIR)
 
 report: $(STAMP)  ## docs/results.md and the README's headline from REPORT_DIR (default study_output)
-	$(PY) -m synoploss.report $(REPORT_DIR)
+	$(PY) -m synoploss.reporting.report $(REPORT_DIR)
 
 # the notebook run headless on the demo's results; figures go to $(DEMO_DIR)/figures
 figures: $(STAMP)  ## the notebook, headless, on DEMO_DIR's results
-	$(PY) -m synoploss.notebook GeneratePlots.ipynb \
+	$(PY) -m synoploss.reporting.notebook GeneratePlots.ipynb \
 	  -p MNIST_DVS_DIR=$(DEMO_DIR)/mnist_dvs -p MNIST_DVS_DATA=$(DEMO_DIR)/mnist_dvs/data \
 	  -p CIFAR10_DIR=$(DEMO_DIR)/cifar10 -p MNIST_QUANT_DIR=$(DEMO_DIR)/mnist_quant_only \
 	  -p FIGURE_DIR=$(DEMO_DIR)/figures

@@ -35,30 +35,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from synoploss.data.cifar10 import load_cifar10
-from synoploss.evaluation import (
-    NonFiniteResult,
-    add_spiking_test_flags,
-    already_measured,
-    evaluate_analog,
-    spiking_test_from_args,
-    spiking_test_row,
-)
-from synoploss.io import append_row, load_state, read_csv, read_state
-from synoploss.models import (
-    CIFAR10_INPUT,
-    CIFAR10AnalogueClassifier,
-    scale_first_layer,
-    set_quantize,
-)
-from synoploss.records import done_rows, file_sha256, key_of
-from synoploss.results import (
-    EVALUATION_COLUMNS,
-    CifarCheckpoint,
-    Workdir,
-    samples_file,
-    trained_fanout,
-)
-from synoploss.runtime import (
+from synoploss.experiments.cli import (
     add_device_flag,
     add_fanout_flag,
     add_fresh_flag,
@@ -67,10 +44,30 @@ from synoploss.runtime import (
     data_root,
     device_or_fail,
     ensure_writable_dir,
-    fail,
+    failing,
     positive_float,
     positive_int,
     script_parser,
+)
+from synoploss.experiments.evaluation import (
+    add_spiking_test_flags,
+    evaluate_analog,
+    spiking_test_from_args,
+    spiking_test_row,
+)
+from synoploss.experiments.reruns import ResultsFile
+from synoploss.experiments.workdir import (
+    EVALUATION_COLUMNS,
+    CifarCheckpoint,
+    Workdir,
+    trained_fanout,
+)
+from synoploss.io import load_state, read_csv, read_state
+from synoploss.models import (
+    CIFAR10_INPUT,
+    CIFAR10AnalogueClassifier,
+    scale_first_layer,
+    set_quantize,
 )
 from synoploss.spiking import StaticInputBatches
 from synoploss.synops import count_macs
@@ -175,19 +172,16 @@ def main(argv=None):
     args = parse_args(argv)
     device = device_or_fail(args.device, __file__)
     files = Workdir(args.workdir)
-    try:
+    with failing(__file__):
         ensure_writable_dir(files.results, "--workdir")
         test = spiking_test_from_args(args, device)
         checkpoints = checkpoints_from_folder(args.models, args.rounds) if args.models \
             else checkpoints_from_log(files, args.rounds)
         _, test_set, description = load_cifar10(data_root(args), n_train=0, n_test=args.n_test,
                                                 seed=args.seed, standin=args.standin)
-    except (FileNotFoundError, ValueError) as error:
-        fail(__file__, error)
     loader = DataLoader(test_set, args.batch_size)
     scales = {r: args.baseline_scales if r < 0 else args.wscales for r in checkpoints}
-    out = files.cifar_inference
-    done = {} if args.fresh else done_rows(out, KEY)
+    results = ResultsFile(files, files.cifar_inference, KEY, args.fresh, samples="cifar10")
     progress = tqdm(total=sum(map(len, scales.values())), desc="checkpoints x scales")
     for round_index, (checkpoint, path, logged_fanout, width) in checkpoints.items():
         # --models: the authors' checkpoints were trained with the paper's fan-outs
@@ -196,23 +190,21 @@ def main(argv=None):
         evaluation = dict(data=description, data_fingerprint=None, simulator=args.simulator,
                           n_timesteps=args.n_timesteps, n_samples=len(test_set),
                           sample_seed=args.seed, dt_us=None)
-        rows = {scale: dict(round=round_index, weight_scale=scale, fanout=fanout,
-                            model_path=model_path, model_sha256=file_sha256(path), **evaluation)
+        rows = {scale: results.row(model_path, path, round=round_index, weight_scale=scale,
+                                   scale=scale, fanout=fanout, **evaluation)
                 for scale in scales[round_index]}
         todo = []
         for scale, row in rows.items():
-            if already_measured(done.get(key_of(row, KEY)), row, test,
-                                f"{path.stem}_x{scale:g}.nir"):
-                print(f"round {round_index:>3} x{scale:g}: already in {out}, kept")
+            del row["scale"]  # named in the per-image file only (the row has weight_scale)
+            if results.kept(row, **test.rerun_checks(f"{path.stem}_x{scale:g}.nir")):
+                print(f"round {round_index:>3} x{scale:g}: already in {results.path}, kept")
                 progress.update()
             else:
                 todo.append(scale)
         if not todo:
             continue
-        try:
+        with failing(__file__, FileNotFoundError, ValueError):
             trained = load_round(path, checkpoint, round_index, fanout, width)
-        except (FileNotFoundError, ValueError) as error:
-            fail(__file__, error)
         # the unscaled network's numbers, once per checkpoint (they do not depend on scale)
         analog = evaluate_analog(set_quantize(trained, False), loader, device)
         quantized = evaluate_analog(set_quantize(trained, True), loader, device)
@@ -222,17 +214,13 @@ def main(argv=None):
         input_macs = layer_macs[0].macs * args.n_timesteps
         for scale in todo:
             row = rows[scale]
-            row["samples_path"] = str(samples_file(files, "cifar10", dict(row, scale=scale))
-                                      .relative_to(files.root))
             model = scale_first_layer(copy.deepcopy(trained), scale)
-            try:
+            with failing(__file__, ValueError):
                 result = spiking_test_row(
                     model, CIFAR10_INPUT, loader, StaticInputBatches(loader, args.n_timesteps),
                     test, what=f"{path.name} x{scale:g}", min_v_mem=-1.0, input_macs=input_macs,
                     nir_name=f"{path.stem}_x{scale:g}.nir",
                     samples_path=files.root / row["samples_path"])
-            except (ValueError, NonFiniteResult) as error:
-                fail(__file__, error)
             # the scaled network's analog numbers are what the original logs beside the
             # spiking ones (ann_scaled_*); ann_* are the unscaled network's
             row.update({key: value for key, value in result.items()
@@ -241,7 +229,7 @@ def main(argv=None):
                        ann_quantized_synops=quantized.synops, ann_synops=quantized.synops,
                        ann_macs=macs, ann_scaled_accuracy=result["ann_accuracy"],
                        ann_scaled_synops=result["ann_synops"], width=model.width)
-            append_row(out, row, key=KEY)  # now: an interruption keeps what was measured
+            results.add(row)  # now: an interruption keeps what was measured
             print(f"round {round_index:>3} x{scale:g}: analog {analog.accuracy:.4f} (x{scale:g}, "
                   f"quantized: {result['ann_accuracy']:.4f} at {result['ann_synops']:.4g} "
                   f"SynOps), spiking {result['snn_accuracy']:.4f} at "

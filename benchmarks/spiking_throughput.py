@@ -34,6 +34,8 @@ import sinabs
 import torch
 from torch.utils.data import DataLoader
 
+from synoploss.experiments.cli import add_device_flag, device_or_fail, positive_int, script_parser
+from synoploss.experiments.workdir import CifarCheckpoint
 from synoploss.io import atomic_path, load_state, read_csv
 from synoploss.models import (
     CIFAR10_INPUT,
@@ -42,16 +44,9 @@ from synoploss.models import (
     MNISTDVSNet,
     scale_first_layer,
 )
-from synoploss.results import CifarCheckpoint
-from synoploss.runtime import add_device_flag, device_or_fail, positive_int, script_parser
-from synoploss.simulator import compile_network, run_batch
-from synoploss.spiking import (
-    StaticInputBatches,
-    hook_synops,
-    run_spiking_steps,
-    spiking_layers,
-    to_spiking,
-)
+from synoploss.spiking import StaticInputBatches, spiking_layers, to_spiking
+from synoploss.spiking.fast import compile_network, run_batch
+from synoploss.spiking.sinabs_run import hook_synops, run_steps
 from synoploss.synops import count_macs
 
 COLUMNS = ["utc", "host", "device", "threads", "torch", "sinabs", "network", "model", "samples",
@@ -106,8 +101,7 @@ def mnist_dvs_case(args, device):
         chunks = SpikeTrainDataset(folder / "data" / "test", 1000, args.samples, 0)
         label = f"{folder}/models/nopenalty.pth"
     else:
-        from synoploss.data.emulator import write_standin_recordings
-        from synoploss.data.mnist_dvs import convert_dataset
+        from synoploss.data.mnist_dvs import convert_dataset, write_standin_recordings
         scratch = Path(tempfile.mkdtemp(prefix="synoploss-bench-"))
         per_digit = max(1, args.samples // 20)
         write_standin_recordings(scratch / "aedat", train_per_digit=1, test_per_digit=per_digit,
@@ -222,7 +216,7 @@ def measure(label, model, input_shape, min_v_mem, batches, device, threads):
     # warm-up: compile the numba kernel, cuDNN's choices, Triton's kernel
     warm = batches[0][0][:2].to(device)
     with torch.no_grad():
-        run_spiking_steps(net, warm)
+        run_steps(net, warm)
     run_batch(net, warm, plan, threads)
     counts, handles = spike_counter(net)
     sinabs_outputs, sinabs_synops, sinabs_spikes = [], [], []
@@ -232,7 +226,7 @@ def measure(label, model, input_shape, min_v_mem, batches, device, threads):
         with torch.no_grad():
             for data, _ in batches:
                 data = data.to(device)
-                sinabs_outputs.append(run_spiking_steps(net, data).cpu())
+                sinabs_outputs.append(run_steps(net, data).cpu())
                 sinabs_synops.append(hook_synops(net, *data.shape[:2]))
                 sinabs_spikes.append([counts[i] for i in sorted(counts)])
         sync()

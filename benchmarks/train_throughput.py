@@ -34,12 +34,12 @@ from synoploss.data.cifar10 import (
     resolve_data_path,
     training_batches,
 )
+from synoploss.experiments.cli import add_device_flag, device_or_fail, script_parser
+from synoploss.experiments.training import PRECISIONS, autocast_context, train_epoch
 from synoploss.io import atomic_path
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10AnalogueClassifier, set_quantize
-from synoploss.runtime import add_device_flag, device_or_fail, script_parser
 from synoploss.synops import SynOpCounter
-from synoploss.training import PRECISIONS, autocast_context, train_epoch
 
 PLAIN_EPOCHS, ROUNDS, ROUND_EPOCHS, EPOCH_IMAGES = 350, 31, 350, 50_000
 COLUMNS = ["utc", "device", "torch", "network", "width", "batch_size", "precision",

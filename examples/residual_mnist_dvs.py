@@ -24,27 +24,27 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-from synoploss.chips import chip_fit
 from synoploss.data.mnist_dvs import SpikeTrainDataset, load_mnist_dvs, prepare
-from synoploss.evaluation import compare_analog_and_spiking, counted_layers
-from synoploss.io import save_torch, write_csv
-from synoploss.loss import SynOpLoss
-from synoploss.models import MNIST_DVS_INPUT
-from synoploss.results import Workdir
-from synoploss.runtime import (
+from synoploss.experiments.cli import (
     add_device_flag,
     add_standin_flag,
     data_root,
     device_or_fail,
     ensure_writable_dir,
-    fail,
+    failing,
     positive_float,
     positive_int,
     script_parser,
     seed_everything,
 )
+from synoploss.experiments.evaluation import compare_analog_and_spiking, counted_layers
+from synoploss.experiments.training import fit
+from synoploss.experiments.workdir import Workdir
+from synoploss.hardware.chips import chip_fit
+from synoploss.io import save_torch, write_csv
+from synoploss.loss import SynOpLoss
+from synoploss.models import MNIST_DVS_INPUT
 from synoploss.synops import SynOpCounter, assign_fanout, make_countable
-from synoploss.training import fit
 
 
 class ResidualNet(nn.Module):
@@ -97,15 +97,13 @@ def main(argv=None):
     device = device_or_fail(args.device, __file__)
     files = Workdir(args.workdir)
     root = data_root(args) if args.data_root else "runs/mnist_dvs/data"
-    try:
+    with failing(__file__, FileNotFoundError, ValueError):
         ensure_writable_dir(files.results, "--workdir")
         ensure_writable_dir(files.models, "--workdir")
         root = prepare(root, args.standin)
         train_set, test_set, description = load_mnist_dvs(
             root, n_train=args.max_train_samples, n_test=args.max_samples, seed=args.seed)
         spikes = SpikeTrainDataset(root / "test", 1000, args.max_samples, args.seed)
-    except (FileNotFoundError, ValueError) as error:
-        fail(__file__, error)
     seed_everything(args.seed)
     model = make_countable(ResidualNet(), quantize=not args.no_qat)
     for summary in assign_fanout(model, MNIST_DVS_INPUT, mode="exact"):

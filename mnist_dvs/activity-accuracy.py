@@ -24,19 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from synoploss.data.mnist_dvs import FramesDataset, data_fingerprint, describe, prepare
-from synoploss.evaluation import evaluate_analog
-from synoploss.io import append_row, load_state, read_csv
-from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, scale_first_layer, set_quantize
-from synoploss.results import (
-    BASELINE,
-    BASELINE_CURVE,
-    SPIKING_CURVES,
-    TRAINED_CURVES,
-    WEIGHT_SCALING_CURVE,
-    Workdir,
-    trained_fanout,
-)
-from synoploss.runtime import (
+from synoploss.experiments.cli import (
     add_device_flag,
     add_fanout_flag,
     add_standin_flag,
@@ -45,10 +33,23 @@ from synoploss.runtime import (
     device_or_fail,
     ensure_writable_dir,
     fail,
+    failing,
     positive_float,
     positive_int,
     script_parser,
 )
+from synoploss.experiments.evaluation import evaluate_analog
+from synoploss.experiments.workdir import (
+    BASELINE,
+    BASELINE_CURVE,
+    SPIKING_CURVES,
+    TRAINED_CURVES,
+    WEIGHT_SCALING_CURVE,
+    Workdir,
+    trained_fanout,
+)
+from synoploss.io import append_row, load_state, read_csv
+from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, scale_first_layer, set_quantize
 from synoploss.stats import wilson
 
 DEFAULT_SCALES = [float(value) for value in np.logspace(-3, 0, 10)]
@@ -70,7 +71,8 @@ def parse_args(argv=None):
                         help="random subset of the test frames, for quick runs")
     parser.add_argument("--batch_size", type=positive_int, default=256,
                         help="frames per batch (default 256)")
-    parser.add_argument("--seed", type=int, default=0, help="subset seed")
+    parser.add_argument("--sample_seed", type=int, default=0,
+                        help="seed of the --max_samples subset (default 0)")
     add_fanout_flag(parser, inherit=True)
     add_device_flag(parser)
     return parser.parse_args(argv)
@@ -95,19 +97,17 @@ def main(argv=None):
     args = parse_args(argv)
     device = device_or_fail(args.device, __file__)
     files = Workdir(args.workdir)
-    try:
+    with failing(__file__):
         ensure_writable_dir(files.results, "--workdir")
         log = read_csv(files.training_log, required=["name", "target", "quantize_training",
                                                      "model_path"], numeric=["target"])
         todo = jobs(log, args.scales)
         root = prepare(data_root(args), args.standin)
-        frames = FramesDataset(root / "test", args.max_samples, args.seed).check_input(
+        frames = FramesDataset(root / "test", args.max_samples, args.sample_seed).check_input(
             MNIST_DVS_INPUT)
         evaluation = dict(data=describe(root), data_fingerprint=data_fingerprint(root),
                           n_samples=len(frames),
-                          sample_seed=args.seed if args.max_samples else None)
-    except (FileNotFoundError, LookupError, ValueError) as error:
-        fail(__file__, error)
+                          sample_seed=args.sample_seed if args.max_samples else None)
     loader = DataLoader(frames, args.batch_size)
     out = files.activity_accuracy
     for curve, entry, scale in tqdm(todo, desc="models"):

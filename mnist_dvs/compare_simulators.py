@@ -10,9 +10,15 @@ one SynOp+QAT model, tested both ways on 300 test chunks.
 """
 import sys
 
-from synoploss.io import read_csv
-from synoploss.records import normal
-from synoploss.results import (
+from synoploss.experiments.cli import (
+    DEFAULT_WORKDIRS,
+    fail,
+    failing,
+    positive_float,
+    positive_int,
+    script_parser,
+)
+from synoploss.experiments.workdir import (
     BASELINE,
     EVALUATION_COLUMNS,
     SMART_SCALING,
@@ -20,7 +26,7 @@ from synoploss.results import (
     WEIGHT_SCALING,
     Workdir,
 )
-from synoploss.runtime import DEFAULT_WORKDIRS, fail, positive_float, positive_int, script_parser
+from synoploss.io import normal, read_csv
 
 PAIR_KEY = ("model_path", "scale", "level", *[c for c in EVALUATION_COLUMNS if c != "simulator"],
             "fanout")
@@ -43,10 +49,8 @@ def main(argv=None):
         path = files.spiking_csv(name)
         if not path.is_file():
             continue
-        try:
+        with failing(__file__, ValueError):
             frame = read_csv(path, required=["simulator", "snn_accuracy", "snn_synops"])
-        except ValueError as error:
-            fail(__file__, error)
         by_key = {}
         for row in frame.to_dict("records"):
             if args.n_samples and normal(row.get("n_samples")) != float(args.n_samples):

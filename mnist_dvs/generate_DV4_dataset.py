@@ -34,7 +34,7 @@ import json
 import os
 from pathlib import Path
 
-from synoploss.data.emulator import standin_report, write_standin_recordings
+from synoploss.data.emulator import standin_report
 from synoploss.data.mnist_dvs import (
     LIST_NAMES,
     REAL_DATA_HELP,
@@ -43,13 +43,21 @@ from synoploss.data.mnist_dvs import (
     convert_dataset,
     split_file_lists,
     write_file_list,
+    write_standin_recordings,
 )
-from synoploss.runtime import DEFAULT_WORKDIRS, fail, positive_float, positive_int, script_parser
+from synoploss.experiments.cli import (
+    DEFAULT_WORKDIRS,
+    fail,
+    failing,
+    positive_float,
+    positive_int,
+    script_parser,
+)
 
 DEFAULT_OUT = f"{DEFAULT_WORKDIRS['mnist_dvs']}/data"  # where the MNIST-DVS scripts read
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
     parser.add_argument("--root", help="MNIST-DVS root (grabbed_data{d}/scale16/...). Uses its "
                         "file lists, or writes them first (--split; as makelist.py)")
@@ -86,25 +94,28 @@ def main(argv=None):
     parser.add_argument("--events_per_recording", type=positive_int, default=6000,
                         help="events in each emulated recording (2 chunks of 3000; the real "
                              "recordings hold about 50 chunks, too many to emulate here)")
-    parser.add_argument("--seed", type=int, default=0, help="emulator seed")
+    parser.add_argument("--standin_seed", type=int, default=0,
+                        help="seed of the emulated recordings (default 0)")
     args = parser.parse_args(argv)
     if args.root is None and not args.standin:
         parser.error("name the recordings with --root, or pass --standin for the embedded "
                      "stand-in; to get the real data, " + REAL_DATA_HELP.format(root=args.out))
     if args.root is not None and args.standin:
         parser.error("--root and --standin exclude each other")
+    return args
 
+
+def main(argv=None):
+    args = parse_args(argv)
     if args.standin:
         root = Path(args.standin_root or Path(args.out) / "emulated_aedat")
         print(f"No real MNIST-DVS given: recording the emulated STAND-IN into {root}")
-        try:
+        with failing(__file__, FileNotFoundError, ValueError):
             write_standin_recordings(
                 root, train_per_digit=args.train_per_digit or 400,
                 test_per_digit=args.test_per_digit,
-                events_per_recording=args.events_per_recording, seed=args.seed,
+                events_per_recording=args.events_per_recording, seed=args.standin_seed,
                 workers=args.workers)
-        except (FileNotFoundError, ValueError) as error:
-            fail(__file__, error)
         statistics = json.loads((root / "README.json").read_text())["recording_statistics"]
         print(standin_report(statistics))
     else:
@@ -112,21 +123,16 @@ def main(argv=None):
         if not root.is_dir():
             fail(__file__, f"--root {root} is not a folder")
         if not all((root / name).is_file() for name in LIST_NAMES.values()):
-            try:
+            with failing(__file__, FileNotFoundError, ValueError):
                 train, test = split_file_lists(root, args.split, 16,
                                                args.train_per_digit or 800)
-            except (FileNotFoundError, ValueError) as error:
-                fail(__file__, error)
             write_file_list(root / LIST_NAMES["train"], train)
             write_file_list(root / LIST_NAMES["test"], test)
-
     settings = ConversionSettings(spike_count=args.spike_count, resolution=args.resolution,
                                   crop=args.crop, hot_pixel_frequency=args.hot_pixel_frequency,
                                   overwrite=args.overwrite)
-    try:
+    with failing(__file__, FileNotFoundError, ValueError):
         summary = convert_dataset(root, args.out, settings, workers=args.workers)
-    except (FileNotFoundError, ValueError) as error:
-        fail(__file__, error)
     print(summary.report())
     if summary.read + summary.kept == 0:
         fail(__file__, "no recording could be converted")

@@ -39,9 +39,19 @@ import csv
 import sys
 from pathlib import Path
 
-from synoploss.energy import add_energy_flag
-from synoploss.io import load_state, read_csv
-from synoploss.live import (
+from synoploss.experiments.cli import (
+    DEFAULT_WORKDIRS,
+    ensure_writable_file,
+    fail,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    script_parser,
+    tcp_port,
+)
+from synoploss.experiments.workdir import Workdir
+from synoploss.hardware.energy import add_energy_flag
+from synoploss.hardware.live import (
     CONNECT_TIMEOUT_S,
     RESETS,
     EventChunker,
@@ -52,20 +62,10 @@ from synoploss.live import (
     open_source,
     run_stream,
 )
+from synoploss.io import load_state, read_csv
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
-from synoploss.results import Workdir
-from synoploss.runtime import (
-    DEFAULT_WORKDIRS,
-    ensure_writable_file,
-    fail,
-    nonnegative_float,
-    positive_float,
-    positive_int,
-    script_parser,
-    tcp_port,
-)
-from synoploss.simulator import SIMULATORS
 from synoploss.spiking import to_spiking
+from synoploss.spiking.result import SIMULATORS
 
 DV_DEFAULT_PORT = 7777  # the DV software's TCP server output module's default
 

@@ -12,16 +12,10 @@ prints the comparison.
 """
 import numpy as np
 
-from synoploss.io import save_npz
-from synoploss.records import normal
-from synoploss.results import (
-    SPIKING_CURVES,
-    TRAINED_CURVES,
-    MixedResults,
-    Workdir,
-    read_spiking_results,
-)
-from synoploss.runtime import DEFAULT_WORKDIRS, fail, nonnegative_float, script_parser
+from synoploss.experiments.cli import DEFAULT_WORKDIRS, fail, nonnegative_float, script_parser
+from synoploss.experiments.workdir import SPIKING_CURVES, TRAINED_CURVES, Workdir
+from synoploss.io import normal, save_npz
+from synoploss.reporting.readers import MixedResults, read_spiking_results
 
 
 def parse_args(argv=None):

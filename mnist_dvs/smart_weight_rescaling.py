@@ -18,26 +18,7 @@ from synoploss.data.mnist_dvs import (
     describe,
     prepare,
 )
-from synoploss.evaluation import (
-    NonFiniteResult,
-    add_spiking_test_flags,
-    already_measured,
-    spiking_test_from_args,
-    spiking_test_row,
-)
-from synoploss.io import append_row, load_state, read_csv
-from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
-from synoploss.normalization import activation_percentiles, normalise_weights
-from synoploss.records import done_rows, file_sha256, key_of
-from synoploss.results import (
-    BASELINE,
-    SMART_SCALING,
-    SPIKING_KEY,
-    Workdir,
-    samples_file,
-    trained_fanout,
-)
-from synoploss.runtime import (
+from synoploss.experiments.cli import (
     add_device_flag,
     add_fanout_flag,
     add_fresh_flag,
@@ -46,12 +27,28 @@ from synoploss.runtime import (
     data_root,
     device_or_fail,
     ensure_writable_dir,
-    fail,
+    failing,
     percentile,
     positive_float,
     positive_int,
     script_parser,
 )
+from synoploss.experiments.evaluation import (
+    add_spiking_test_flags,
+    spiking_test_from_args,
+    spiking_test_row,
+)
+from synoploss.experiments.reruns import ResultsFile
+from synoploss.experiments.workdir import (
+    BASELINE,
+    SMART_SCALING,
+    SPIKING_KEY,
+    Workdir,
+    trained_fanout,
+)
+from synoploss.io import load_state, read_csv
+from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
+from synoploss.normalization import activation_percentiles, normalise_weights
 
 
 def main(argv=None):
@@ -68,7 +65,8 @@ def main(argv=None):
                         help="training frames used to measure the percentiles")
     parser.add_argument("--max_samples", type=positive_int, default=None,
                         help="a seeded subset of the test chunks (default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="subset seed (--max_samples)")
+    parser.add_argument("--sample_seed", type=int, default=0,
+                        help="seed of the --max_samples subset (default 0)")
     parser.add_argument("--dt_us", type=positive_int, default=1000,
                         help="time bin in µs (default 1000)")
     parser.add_argument("--batch_size", type=positive_int, default=32,
@@ -80,7 +78,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = device_or_fail(args.device, __file__)
     files = Workdir(args.workdir)
-    try:
+    with failing(__file__):
         ensure_writable_dir(files.results, "--workdir")
         test = spiking_test_from_args(args, device)
         log = read_csv(files.training_log, required=["name", "model_path"])
@@ -89,48 +87,39 @@ def main(argv=None):
             raise LookupError(f"no {BASELINE!r} model in the training log (train.py --nopenalty)")
         root = prepare(data_root(args), args.standin)
         calibration = FramesDataset(root / "train", args.calibration_samples)
-        frames = FramesDataset(root / "test", args.max_samples, args.seed).check_input(
+        frames = FramesDataset(root / "test", args.max_samples, args.sample_seed).check_input(
             MNIST_DVS_INPUT)
-        spikes = SpikeTrainDataset(root / "test", args.dt_us, args.max_samples, args.seed)
+        spikes = SpikeTrainDataset(root / "test", args.dt_us, args.max_samples, args.sample_seed)
         evaluation = dict(data=describe(root), data_fingerprint=data_fingerprint(root),
                           n_samples=len(frames),
-                          sample_seed=args.seed if args.max_samples else None)
-    except (FileNotFoundError, LookupError, ValueError) as error:
-        fail(__file__, error)
-    out = files.spiking_csv(SMART_SCALING)
-    done = {} if args.fresh else done_rows(out, SPIKING_KEY)
+                          sample_seed=args.sample_seed if args.max_samples else None)
+    results = ResultsFile(files, files.spiking_csv(SMART_SCALING), SPIKING_KEY, args.fresh,
+                          samples=SMART_SCALING)
     for _, baseline in baselines.iterrows():
         model_path = baseline["model_path"]
         fanout = args.fanout or trained_fanout(baseline)
-        try:
+        with failing(__file__, FileNotFoundError, ValueError):
             reference = load_state(MNISTDVSNet(quantize=False), files.model(model_path)).to(device)
-        except (FileNotFoundError, ValueError) as error:
-            fail(__file__, error)
         percentiles = activation_percentiles(reference, calibration.frames, args.percentile)
         print(f"{model_path}: activation percentiles per layer:",
               ", ".join(f"{p:.3g}" for p in percentiles))
         for level in tqdm(args.levels, desc="levels"):
-            row = dict(name=SMART_SCALING, level=level, percentile=args.percentile,
-                       seed=baseline.get("seed", 1), fanout=fanout, simulator=args.simulator,
-                       dt_us=args.dt_us, model_path=model_path,
-                       model_sha256=file_sha256(files.model(model_path)), **evaluation)
-            row["samples_path"] = str(samples_file(files, SMART_SCALING, row)
-                                      .relative_to(files.root))
-            if already_measured(done.get(key_of(row, SPIKING_KEY)), row, test,
-                                f"{SMART_SCALING}_level{level:g}.nir"):
-                print(f"level {level:g}: already in {out}, kept")
+            row = results.row(model_path, name=SMART_SCALING, level=level,
+                              percentile=args.percentile, seed=baseline.get("seed", 1),
+                              fanout=fanout, simulator=args.simulator, dt_us=args.dt_us,
+                              **evaluation)
+            nir_name = f"{SMART_SCALING}_level{level:g}.nir"
+            if results.kept(row, **test.rerun_checks(nir_name)):
+                print(f"level {level:g}: already in {results.path}, kept")
                 continue
             model = normalise_weights(load_state(MNISTDVSNet(quantize=True, fanout=fanout),
                                                  files.model(model_path)), percentiles, level)
-            try:
+            with failing(__file__, ValueError):
                 row.update(spiking_test_row(
                     model, MNIST_DVS_INPUT, DataLoader(frames, 256),
                     spikes.loader(args.batch_size), test, what=f"{model_path} level {level:g}",
-                    nir_name=f"{SMART_SCALING}_level{level:g}.nir",
-                    samples_path=files.root / row["samples_path"]))
-            except (ValueError, NonFiniteResult) as error:
-                fail(__file__, error)
-            append_row(out, row, key=list(SPIKING_KEY))
+                    nir_name=nir_name, samples_path=files.root / row["samples_path"]))
+            results.add(row)
             print(f"level {level:g}: SNN accuracy {row['snn_accuracy']:.4f}, "
                   f"SNN SynOps {row['snn_synops']:.4g}")
 

@@ -16,25 +16,26 @@ each with a 95% interval (a paired bootstrap over the test samples within a seed
 seeds, the mean with its t interval), called supported only when the interval supports
 it. Writes results/summary.csv and results/claims.csv.
 """
-from synoploss.claims import (
+from synoploss.experiments.cli import (
+    DEFAULT_WORKDIRS,
+    fail,
+    failing,
+    nonnegative_float,
+    positive_int,
+    script_parser,
+)
+from synoploss.experiments.workdir import Workdir, trained_fanout
+from synoploss.hardware.energy import add_energy_flag
+from synoploss.io import normal, write_csv
+from synoploss.reporting.claims import (
     PAPER_MAX_DROP_POINTS,
     claims_frame,
     estimate_agreement,
     format_claims,
     mnist_dvs_claims,
 )
-from synoploss.energy import add_energy_flag
-from synoploss.io import write_csv
-from synoploss.records import normal
-from synoploss.results import (
-    MixedResults,
-    Workdir,
-    read_spiking_results,
-    select_evaluation,
-    trained_fanout,
-)
-from synoploss.runtime import DEFAULT_WORKDIRS, fail, nonnegative_float, positive_int, script_parser
-from synoploss.simulator import SIMULATORS
+from synoploss.reporting.readers import MixedResults, read_spiking_results, select_evaluation
+from synoploss.spiking.result import SIMULATORS
 
 
 def main(argv=None):
@@ -95,10 +96,8 @@ def main(argv=None):
               f"{_num(row['snn_synops_high'])}]{row['ann_synops']:10.3g}{row['reduction']:9.2f}x")
     print(f"energy: SynOps x {chip.pj_per_synop:g} pJ ({chip.name}: {chip.source}); synaptic "
           "operations only (summary.csv)")
-    try:
+    with failing(__file__, FileNotFoundError, ValueError):
         claims = mnist_dvs_claims(args.workdir, results, args.resamples, args.max_drop)
-    except (FileNotFoundError, ValueError) as error:
-        fail(__file__, error)
     if "SynOp+QAT" in results.curves:
         claims.append(estimate_agreement(results.curves["SynOp+QAT"]))
     write_csv(files.results / "claims.csv", claims_frame(claims).to_dict("records"))

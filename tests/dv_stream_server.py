@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dv_processing as dv  # noqa: E402
 import numpy as np  # noqa: E402
 
-from synoploss.data.aedat import read_recording  # noqa: E402
 from synoploss.data.aedat4 import to_event_store  # noqa: E402
+from synoploss.data.recordings import read_recording
 
 GAP_US = 1000  # between one recording's last event and the next one's first
 

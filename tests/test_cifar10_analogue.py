@@ -9,10 +9,9 @@ import torch.nn as nn
 
 from conftest import load_script
 from synoploss.data.cifar10 import STANDIN_DESCRIPTION
-from synoploss.io import load_state
+from synoploss.experiments.workdir import Workdir
+from synoploss.io import file_sha256, load_state
 from synoploss.models import CIFAR10AnalogueClassifier
-from synoploss.records import file_sha256
-from synoploss.results import Workdir
 
 train = load_script("CIFAR10_analogue/train.py")
 test = load_script("CIFAR10_analogue/test.py")
@@ -51,7 +50,7 @@ def test_one_round_through_train_and_test(tmp_path):
     assert log["fanout"].eq("paper").all()
     assert log["has_output_relu"].tolist() == [False, True]
     # every setting of the run is in every row
-    assert set(train.RUN_SETTINGS) <= set(log.columns)
+    assert set(train.parse_args([]).run_settings) <= set(log.columns)
     test.main(["--workdir", str(tmp_path), "--standin", "--n_test", "32",
                "--baseline_scales", "5", "50", "--n_timesteps", "4",
                "--data_root", str(tmp_path / "none"), "--export_nir", str(tmp_path / "nir")])

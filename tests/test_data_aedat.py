@@ -10,10 +10,10 @@ from synoploss.data.aedat import (
     EVENT_DTYPE,
     AedatError,
     read_aedat,
-    read_recording,
     unwrap_timestamps,
     write_aedat,
 )
+from synoploss.data.recordings import read_recording
 
 
 def aermanager_parsers():
@@ -175,7 +175,8 @@ def test_the_package_never_imports_dv():
     import sys
     code = ("import sys, synoploss, synoploss.data.aedat, synoploss.data.events, "
             "synoploss.data.mnist_dvs, synoploss.data.emulator, synoploss.spiking, "
-            "synoploss.plots, synoploss.training, synoploss.data.mnist, synoploss.data.cifar10; "
+            "synoploss.reporting.plots, synoploss.experiments.training, synoploss.data.mnist, "
+            "synoploss.data.cifar10; "
             "print(sorted(m for m in sys.modules "
             "if m == 'dv' or m.startswith('aermanager.parsers')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

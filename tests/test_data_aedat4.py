@@ -5,8 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from synoploss.data.aedat import EVENT_DTYPE, AedatError, read_recording
+from synoploss.data.aedat import EVENT_DTYPE, AedatError
 from synoploss.data.aedat4 import read_aedat4, write_aedat4
+from synoploss.data.recordings import read_recording
 
 dv = pytest.importorskip("dv_processing")
 

@@ -8,7 +8,7 @@ import torch
 
 from conftest import random_recording
 from synoploss.data.aedat import write_aedat
-from synoploss.data.emulator import STANDIN_DESCRIPTION, write_standin_recordings
+from synoploss.data.emulator import STANDIN_DESCRIPTION
 from synoploss.data.mnist_dvs import (
     DATASET_INFO,
     LIST_NAMES,
@@ -25,6 +25,7 @@ from synoploss.data.mnist_dvs import (
     read_file_list,
     split_file_lists,
     write_file_list,
+    write_standin_recordings,
 )
 
 

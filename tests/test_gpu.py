@@ -37,9 +37,9 @@ from synoploss.data.cifar10 import (
     standin_images,
 )
 from synoploss.data.mnist_dvs import SpikeTrainDataset
-from synoploss.evaluation import evaluate_analog
+from synoploss.experiments.evaluation import evaluate_analog
+from synoploss.experiments.workdir import Workdir
 from synoploss.models import MNIST_DVS_INPUT, CIFAR10AnalogueClassifier, MNISTDVSNet
-from synoploss.results import Workdir
 from synoploss.spiking import evaluate, to_spiking
 
 DRY_RUN = os.environ.get("SYNOPLOSS_GPU_DRY_RUN") == "1"

@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from sinabs.hooks import conv_connection_map
 
-from synoploss.evaluation import compare_analog_and_spiking
+from synoploss.experiments.evaluation import compare_analog_and_spiking
 from synoploss.graph import UnsupportedLayer, fold_batchnorm, trace
 from synoploss.loss import SynOpLoss
 from synoploss.quantize import NeuromorphicReLU

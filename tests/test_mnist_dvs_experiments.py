@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from conftest import REPO, load_script
-from synoploss.records import file_sha256
-from synoploss.results import Workdir
+from synoploss.experiments.workdir import Workdir
+from synoploss.io import file_sha256
 
 train = load_script("mnist_dvs/train.py")
 test_spiking = load_script("mnist_dvs/test_spiking.py")
@@ -69,7 +69,7 @@ def test_resume_keeps_models_made_the_same_way_and_refuses_others(trained, tiny_
     with pytest.raises(SystemExit, match="fanout: 'exact' then, 'paper' now"):
         train.main(common[:-3] + ["--nopenalty"])
     log = pd.read_csv(Workdir(trained).training_log)
-    assert set(train.TRAINING_SETTINGS) <= set(log.columns)
+    assert set(train.parse_args([]).run_settings) <= set(log.columns)
     assert log["data_fingerprint"].nunique() == 1 and log["model_sha256"].notna().all()
 
 
@@ -398,7 +398,7 @@ def test_bad_test_flags_are_named(tmp_path, capsys, script, argv, message):
 
 
 def test_spiking_networks_export_to_nir(trained, tiny_mnist_dvs, tmp_path):
-    from synoploss.nir_export import import_nir
+    from synoploss.hardware.nir_export import import_nir
     test_spiking.main(["--mode", "quantized", "--workdir", str(trained), "--data_root",
                        str(tiny_mnist_dvs), "--export_nir", str(tmp_path)])
     frame = pd.read_csv(Workdir(trained).spiking_csv("l1-fanout-qtrain"))
@@ -412,7 +412,8 @@ def test_spiking_networks_export_to_nir(trained, tiny_mnist_dvs, tmp_path):
     from synoploss.data.mnist_dvs import SpikeTrainDataset, pad_collate
     from synoploss.io import load_state
     from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
-    from synoploss.spiking import run_spiking, to_spiking
+    from synoploss.spiking import to_spiking
+    from synoploss.spiking.sinabs_run import run_steps
     row = frame.iloc[0]
     model = load_state(MNISTDVSNet(quantize=True), Workdir(trained).model(row["model_path"]))
     data, _ = next(iter(DataLoader(SpikeTrainDataset(tiny_mnist_dvs / "test", max_samples=6),
@@ -422,4 +423,4 @@ def test_spiking_networks_export_to_nir(trained, tiny_mnist_dvs, tmp_path):
     steps = data.shape[1]
     read_back = back(data.reshape(6 * steps, *data.shape[2:])).reshape(6, steps, -1).sum(1)
     assert read_back.sum() > 0  # not an empty network
-    assert torch.equal(read_back, run_spiking(to_spiking(model, MNIST_DVS_INPUT), data))
+    assert torch.equal(read_back, run_steps(to_spiking(model, MNIST_DVS_INPUT), data).sum(1))

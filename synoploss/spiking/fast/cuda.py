@@ -1,0 +1,157 @@
+
+"""The fast simulator's CUDA engine, time-parallel: each weight layer runs once over all
+steps of a time window (the same torch operation sinabs runs, so the currents are sinabs'
+bit for bit), and each spiking layer is one scan over time (a Triton kernel on CUDA)
+instead of a Python loop over steps."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..result import BatchResult
+from .plan import IGNORED, count_layer, device_of, is_spiking, pair, spiking_params
+
+
+def _scan_torch(current: torch.Tensor, potential: torch.Tensor, single: bool,
+                bound: float | None) -> torch.Tensor:
+    """Integrate-and-fire over time, a loop over steps: current (B, T, N) -> spikes; the
+    membrane `potential` (B, N) is updated in place. sinabs' operations, in its order."""
+    spikes = torch.empty_like(current)
+    for step in range(current.shape[1]):
+        x = potential + current[:, step]
+        fired = (x >= 1).float() if single else torch.where(x >= 1, torch.trunc(x), 0.0)
+        x = x - fired
+        if bound is not None:
+            x = torch.relu(x - bound) + bound
+        potential.copy_(x)
+        spikes[:, step] = fired
+    return spikes
+
+
+@functools.lru_cache(maxsize=1)  # built once per process
+def _triton_scan():
+    """The scan as one Triton kernel (each program: a block of neurons, a loop over time),
+    or None where Triton cannot be imported."""
+    try:  # triton: only on CUDA machines, imported when first scanned
+        import triton
+        import triton.language as tl
+    except ImportError:
+        return None
+
+    @triton.jit
+    def scan_kernel(current, spikes, potential, steps, neurons, bound,
+                    SINGLE: tl.constexpr, HAS_BOUND: tl.constexpr, BLOCK: tl.constexpr):
+        sample = tl.program_id(0)
+        offsets = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        inside = offsets < neurons
+        state = potential + sample * neurons + offsets
+        v = tl.load(state, mask=inside, other=0.0)
+        base = sample.to(tl.int64) * steps * neurons
+        for step in range(steps):
+            at = base + step * neurons + offsets
+            x = v + tl.load(current + at, mask=inside, other=0.0)
+            if SINGLE:
+                fired = tl.where(x >= 1.0, 1.0, 0.0)
+            else:
+                # trunc(x) for x >= 1: conversion to integer rounds toward zero
+                fired = tl.where(x >= 1.0, x.to(tl.int64).to(tl.float32), 0.0)
+            x = x - fired
+            if HAS_BOUND:
+                x = tl.maximum(x - bound, 0.0) + bound
+            v = x
+            tl.store(spikes + at, fired, mask=inside)
+        tl.store(state, v, mask=inside)
+
+    def run(current, potential, single, bound):
+        current = current.contiguous()
+        batch, steps, neurons = current.shape
+        spikes = torch.empty_like(current)
+        block = 256
+        scan_kernel[(batch, triton.cdiv(neurons, block))](
+            current, spikes, potential, steps, neurons, 0.0 if bound is None else float(bound),
+            SINGLE=bool(single), HAS_BOUND=bound is not None, BLOCK=block)
+        return spikes
+
+    return run
+
+
+def scan(current: torch.Tensor, potential: torch.Tensor, single: bool, bound: float | None,
+         engine: str = "auto") -> torch.Tensor:
+    """Integrate-and-fire over time: `current` (B, T, N) -> spikes (B, T, N); `potential`
+    (B, N) carries the state in and out. engine "triton" (CUDA, or the Triton
+    interpreter), "torch" (a loop over steps), "auto" (Triton on CUDA, else torch)."""
+    if engine == "auto":
+        engine = "triton" if current.is_cuda and _triton_scan() is not None else "torch"
+    if engine == "triton":
+        kernel = _triton_scan()
+        if kernel is None:
+            raise RuntimeError("the Triton scan needs triton (pip install triton)")
+        return kernel(current, potential, single, bound)
+    return _scan_torch(current, potential, single, bound)
+
+
+def simulate(net, data: torch.Tensor, memory_bytes: float = 4e9,
+                           engine: str = "auto") -> BatchResult:
+    """One batch (B, T, ...) from rest through the sinabs network's own layers, each weight
+    layer once over all steps of a time window (window: as many steps as fit
+    `memory_bytes` for the largest layer), each spiking layer one `scan`."""
+    model = net.spiking_model if hasattr(net, "spiking_model") else net
+    plan_layers = list(model)
+    for layer in plan_layers:
+        if is_spiking(layer):
+            spiking_params(layer)  # the same checks as the CPU engine
+    device = device_of(model)
+    data = data.to(device, torch.float32)
+    batch, steps = data.shape[:2]
+    widest = max(int(np.prod(shape)) for shape in _activation_shapes(model, data.shape[2:]))
+    window = max(1, min(steps, int(memory_bytes // (4 * 3 * batch * max(widest, 1)))))
+    potentials = {}
+    weight_positions = [i for i, layer in enumerate(plan_layers)
+                        if isinstance(layer, (nn.Conv2d, nn.Linear))]
+    synops = torch.zeros(batch, len(weight_positions), dtype=torch.float64, device=device)
+    spike_totals = torch.zeros(batch, sum(is_spiking(layer) for layer in plan_layers),
+                               dtype=torch.float64, device=device)
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, steps, window):
+            chunk = data[:, start:start + window]
+            length = chunk.shape[1]
+            x = chunk.reshape(batch * length, *chunk.shape[2:])
+            scale, spiking_number = 1.0, 0
+            for index, layer in enumerate(plan_layers):
+                if isinstance(layer, IGNORED):
+                    continue
+                if is_spiking(layer):
+                    single, bound = spiking_params(layer)
+                    shape = x.shape[1:]
+                    current = x.reshape(batch, length, -1)
+                    if index not in potentials:
+                        potentials[index] = torch.zeros(batch, current.shape[2], device=device)
+                    x = scan(current, potentials[index], single, bound, engine)
+                    spike_totals[:, spiking_number] += x.sum((1, 2), dtype=torch.float64)
+                    spiking_number += 1
+                    x = x.reshape(batch * length, *shape)
+                    continue
+                if isinstance(layer, nn.AvgPool2d):
+                    kernel = pair(layer.kernel_size)
+                    scale *= kernel[0] * kernel[1]
+                if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                    per_frame = count_layer(layer, x, scale).reshape(batch, length)
+                    synops[:, weight_positions.index(index)] += per_frame.sum(1)
+                    scale = 1.0
+                x = layer(x)
+            outputs.append(x.reshape(batch, length, -1))
+    return BatchResult(torch.cat(outputs, 1), synops.cpu().numpy(), spike_totals.cpu().numpy())
+
+
+def _activation_shapes(model: nn.Sequential, sample_shape) -> list:
+    shapes, data = [], torch.zeros(1, *sample_shape, device=device_of(model))
+    with torch.no_grad():
+        for layer in model:
+            shapes.append(tuple(data.shape[1:]))
+            if not is_spiking(layer):
+                data = layer(data)
+    return shapes

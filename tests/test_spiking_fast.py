@@ -1,0 +1,365 @@
+"""The fast simulator against sinabs, the oracle: the same output spikes at every step,
+the same predictions, SynOps per weight layer equal to float32 summation error."""
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from synoploss.data.cifar10 import standin_images
+from synoploss.models import (
+    CIFAR10_INPUT,
+    MNIST_DVS_INPUT,
+    MNIST_INPUT,
+    CIFAR10AnalogueClassifier,
+    MNISTDVSNet,
+    MNISTQuantNet,
+    scale_first_layer,
+)
+from synoploss.quantize import NeuromorphicReLU, QuantizeLayer, SumPool2d
+from synoploss.spiking import StaticInputBatches, evaluate, to_spiking
+from synoploss.spiking.fast import UnsupportedNetwork, compile_network
+from synoploss.spiking.fast.cpu import simulate
+from synoploss.spiking.fast.cuda import scan
+from synoploss.spiking.fast.cuda import simulate as cuda_simulate
+from synoploss.spiking.sinabs_run import hook_synops, run_steps
+
+
+def sinabs_reference(net, data):
+    """sinabs' output at every step and its SynOps per weight layer, summed over samples."""
+    with torch.no_grad():
+        output = run_steps(net, data)
+    return output, np.array(hook_synops(net, *data.shape[:2]))
+
+
+def events(batch, steps, shape, density, seed, counts=(1, 2)):
+    """Sparse event rasters (B, T, *shape) of spike counts."""
+    generator = torch.Generator().manual_seed(seed)
+    active = torch.rand(batch, steps, *shape, generator=generator) < density
+    values = torch.randint(counts[0], counts[1] + 1, (batch, steps, *shape), generator=generator)
+    return active * values.float()
+
+
+# SynOps agree to float32 summation error (sinabs sums its hook's products in float32),
+# and to one spike more or less in a hidden layer: where three or more inputs reach a
+# neuron in one step, the two float32 sums can differ in the last bit, and a membrane
+# that lands within that bit of the threshold spikes in one simulator only (module
+# docstring; test_three_terms_follow_the_event_order). Seen here: 1 spike in 50,000.
+SYNOPS_RTOL = 1e-4
+
+
+def assert_same(net, data, input_shape, threads=1):
+    """Fast simulator == sinabs: every output spike at every step, and the SynOps."""
+    expected, expected_synops = sinabs_reference(net, data)
+    result = simulate(compile_network(net, input_shape), data, threads=threads)
+    assert torch.equal(result.output, expected), \
+        f"{int((result.output != expected).sum())} output values differ"
+    np.testing.assert_allclose(result.layer_synops.sum(0), expected_synops, rtol=SYNOPS_RTOL,
+                               atol=1e-3)
+    return result, expected
+
+
+def mnist_dvs(seed, quantize=True, scale=1.0, **kwargs):
+    torch.manual_seed(seed)
+    model = MNISTDVSNet(quantize=quantize, fanout="exact", **kwargs)
+    return scale_first_layer(model, scale)
+
+
+@pytest.mark.parametrize("spike_fn", ["multi", "single"])
+@pytest.mark.parametrize("min_v_mem", [None, -1.0, -0.25])
+@pytest.mark.parametrize("scale", [4.0, 8.0])
+def test_mnist_dvs_network(spike_fn, min_v_mem, scale):
+    """The paper's MNIST-DVS network on sparse event rasters (Kaiming weights, the first
+    layer x4 or x8: Kaiming weights alone leave the output silent on random events; at x8
+    layers fire several spikes per step)."""
+    model = mnist_dvs(seed=3, scale=scale)
+    net = to_spiking(model, MNIST_DVS_INPUT, min_v_mem=min_v_mem, spike_fn=spike_fn)
+    data = events(3, 12, MNIST_DVS_INPUT, density=0.03, seed=1)
+    result, expected = assert_same(net, data, MNIST_DVS_INPUT)
+    assert expected.sum() > 0, "the test would show nothing: no output spikes"
+    if scale > 4 and spike_fn == "multi":
+        assert result.spike_counts[:, 1].max() > 0
+        assert float(expected.max()) > 1, "no step with several output spikes"
+
+
+def test_trained_mnist_dvs_network(tiny_mnist_dvs):
+    """A network trained a few steps on the emulated recordings, on their own test chunks
+    (batched by duration, so with padded steps)."""
+    from torch.utils.data import DataLoader
+
+    from synoploss.data.mnist_dvs import FramesDataset, SpikeTrainDataset
+    from synoploss.experiments.training import fit
+    torch.manual_seed(0)
+    model = MNISTDVSNet(quantize=True, fanout="exact")
+    fit(model, DataLoader(FramesDataset(tiny_mnist_dvs / "train"), 16, shuffle=True), 2, 2e-3,
+        progress=False)
+    net = to_spiking(model, MNIST_DVS_INPUT)
+    chunks = SpikeTrainDataset(tiny_mnist_dvs / "test")
+    sinabs_result = evaluate(net, chunks.loader(8), keep_output=True)
+    fast_result = evaluate(net, chunks.loader(8), keep_output=True, threads=2, simulator="fast")
+    np.testing.assert_array_equal(fast_result.output_spikes, sinabs_result.output_spikes)
+    np.testing.assert_array_equal(fast_result.predictions, sinabs_result.predictions)
+    np.testing.assert_allclose(fast_result.layer_synops, sinabs_result.layer_synops,
+                               rtol=SYNOPS_RTOL)
+    for data, _ in chunks.loader(8):
+        assert_same(net, data, MNIST_DVS_INPUT, threads=2)
+
+
+@pytest.mark.parametrize("last_layer_relu", [True, False])
+def test_cifar10_network_on_static_input(last_layer_relu):
+    """CIFAR-10: the first convolution gets the image (a constant current over 10 steps),
+    bound -1, the sum pooling after the last spiking layer; without the output ReLU the
+    last convolution too runs after the last spiking layer."""
+    torch.manual_seed(1)
+    model = CIFAR10AnalogueClassifier(quantize=True, width=0.1, fanout="exact",
+                                      last_layer_relu=last_layer_relu).eval()
+    scale_first_layer(model, 5.0)
+    images, labels = standin_images(6, seed=2)
+    data = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5
+    labels = torch.from_numpy(labels)
+    batches = StaticInputBatches([(data, labels)], steps=10)
+    (batch, _), = list(batches)
+    assert batch.stride(1) == 0  # expanded: the simulator computes the first layer once
+    net = to_spiking(model, CIFAR10_INPUT, min_v_mem=-1.0)
+    _, expected = assert_same(net, batch, CIFAR10_INPUT)
+    assert expected.abs().sum() > 0
+
+
+def test_mnist_quant_network_with_biases():
+    """Biases divided by the number of steps (bias_rescaling), added at every step."""
+    torch.manual_seed(2)
+    model = MNISTQuantNet(quantize=True, fanout="exact")
+    for parameter in model.parameters():  # PyTorch's initialisation leaves it silent
+        nn.init.uniform_(parameter, -0.2, 0.3)  # about 1 output spike per step
+    images = torch.rand(4, *MNIST_INPUT)
+    steps = 20
+    net = to_spiking(model, MNIST_INPUT, bias_rescaling=steps)
+    batch, = [data for data, _ in StaticInputBatches([(images, torch.zeros(4))], steps, 3.0)]
+    _, expected = assert_same(net, batch, MNIST_INPUT)
+    assert expected.sum() > 0
+
+
+class Custom(nn.Module):
+    """Strided, padded, dilated and grouped convolutions, 3x3 average pooling with
+    stride 3, sum pooling with padding, and a linear tail."""
+
+    SHAPE = (2, 25, 21)
+
+    def __init__(self):
+        super().__init__()
+        features = nn.Sequential(
+            NeuromorphicReLU(),
+            nn.Conv2d(2, 6, 3, stride=2, padding=1, bias=False), NeuromorphicReLU(),
+            nn.Conv2d(6, 6, 3, padding=2, dilation=2, groups=2, bias=True), NeuromorphicReLU(),
+            nn.AvgPool2d(3, stride=3),
+            nn.Conv2d(6, 4, (2, 3), padding=(1, 0), bias=False), NeuromorphicReLU(),
+            SumPool2d(2, stride=1, padding=1), nn.Flatten())
+        width = features(torch.zeros(1, *self.SHAPE)).shape[1]
+        self.seq = nn.Sequential(*features, nn.Linear(width, 7), NeuromorphicReLU(),
+                                 nn.Linear(7, 3, bias=False), QuantizeLayer())
+
+    def forward(self, data):
+        return self.seq(data)
+
+
+@pytest.mark.parametrize("density", [0.05, 0.6])
+@pytest.mark.parametrize("min_v_mem", [None, -1.0])
+def test_every_layer_kind(density, min_v_mem):
+    torch.manual_seed(5)
+    model = Custom()
+    for parameter in model.parameters():
+        nn.init.uniform_(parameter, -0.4, 0.9)
+    shape = Custom.SHAPE
+    net = to_spiking(model, shape, min_v_mem=min_v_mem)
+    data = events(3, 9, shape, density, seed=7, counts=(1, 3))
+    _, expected = assert_same(net, data, shape)
+    assert expected.sum() > 0
+
+
+def test_membrane_exactly_at_threshold_spikes_in_both():
+    """Two inputs of 0.5 reach exactly 1.0: sinabs (v > 0 and trunc(1.0) == 1) and the
+    simulator both fire, and leave exactly 0."""
+    model = nn.Sequential(NeuromorphicReLU(), nn.Flatten(), nn.Linear(2, 1, bias=False),
+                          NeuromorphicReLU())
+    with torch.no_grad():
+        model[2].weight.fill_(0.5)
+    net = to_spiking(model, (2,))
+    data = torch.tensor([[[1.0, 1.0], [0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]])
+    result, expected = assert_same(net, data, (2,))
+    assert expected[0, :, 0].tolist() == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_three_terms_follow_the_event_order():
+    """With three or more inputs in one step, float32 sums depend on their order: the
+    simulator adds them in the order the input neurons spiked (0.1 + 0.2 first, then
+    0.7: 1.0000000 in float32, one spike), and the neuron is decided on that sum."""
+    weights = torch.tensor([[0.1, 0.2, 0.7]])
+    model = nn.Sequential(NeuromorphicReLU(), nn.Linear(3, 1, bias=False), NeuromorphicReLU())
+    with torch.no_grad():
+        model[1].weight.copy_(weights)
+    net = to_spiking(model, (3,))
+    data = torch.ones(1, 1, 3)
+    result = simulate(compile_network(net, (3,)), data, threads=1)
+    in_order = (np.float32(0.1) + np.float32(0.2)) + np.float32(0.7)
+    assert result.output[0, 0, 0].item() == float(np.trunc(in_order) if in_order >= 1 else 0)
+
+
+def test_batches_with_padding_equal_sinabs_and_one_at_a_time():
+    model = mnist_dvs(seed=4)
+    net = to_spiking(model, MNIST_DVS_INPUT)
+    data = events(4, 10, MNIST_DVS_INPUT, 0.02, seed=3)
+    data[1, 6:] = 0  # a shorter chunk, zero-padded in time
+    plan = compile_network(net, MNIST_DVS_INPUT)
+    batched = simulate(plan, data, threads=2)
+    for sample in range(4):
+        single = simulate(plan, data[sample:sample + 1], threads=1)
+        assert torch.equal(single.output[0], batched.output[sample])
+        np.testing.assert_allclose(single.layer_synops[0], batched.layer_synops[sample])
+
+
+@pytest.mark.parametrize("single", [False, True])
+@pytest.mark.parametrize("bound", [None, -1.0])
+def test_scan_engines_equal_sinabs_layer(single, bound):
+    """The time-parallel engine's scan (the torch loop here; the Triton kernel on CUDA and
+    in tests/test_gpu.py) against sinabs' integrate-and-fire layer."""
+    import sinabs.activation
+    import sinabs.layers
+    torch.manual_seed(0)
+    current = torch.randn(3, 40, 17) * 0.9 + 0.2
+    layer = sinabs.layers.IAF(
+        spike_threshold=torch.tensor(1.0), min_v_mem=bound,
+        spike_fn=sinabs.activation.SingleSpike if single else sinabs.activation.MultiSpike,
+        reset_fn=sinabs.activation.MembraneSubtract())
+    with torch.no_grad():
+        expected = layer(current)
+    potential = torch.zeros(3, 17)
+    first = scan(current[:, :25], potential, single, bound, engine="torch")
+    rest = scan(current[:, 25:], potential, single, bound, engine="torch")
+    assert torch.equal(torch.cat([first, rest], 1), expected)
+    assert torch.equal(potential, layer.v_mem)
+
+
+@pytest.mark.parametrize("window", [1e12, 2e5])
+def test_time_parallel_engine_equals_sinabs(window):
+    """The CUDA engine's algorithm, run on the CPU: whole batch at once, and in windows
+    of a few steps (bounded memory, the state carried over)."""
+    model = mnist_dvs(seed=6, scale=2.0)
+    net = to_spiking(model, MNIST_DVS_INPUT, min_v_mem=-1.0)
+    data = events(2, 15, MNIST_DVS_INPUT, 0.03, seed=4)
+    expected, expected_synops = sinabs_reference(net, data)
+    result = cuda_simulate(net, data, memory_bytes=window)
+    assert torch.equal(result.output, expected)
+    np.testing.assert_allclose(result.layer_synops.sum(0), expected_synops, rtol=1e-5)
+
+
+def test_long_chunks_in_bounded_memory():
+    """500 steps (--dt_us 100) run event by event: memory grows with the spikes, not with
+    steps x neurons."""
+    model = mnist_dvs(seed=8)
+    net = to_spiking(model, MNIST_DVS_INPUT)
+    data = events(1, 500, MNIST_DVS_INPUT, 0.0015, seed=9)
+    assert_same(net, data, MNIST_DVS_INPUT)
+
+
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+        self.relu = nn.ReLU()
+
+    def forward(self, data):
+        return self.relu(self.conv(data) + data)
+
+
+def test_unsupported_layers_are_named():
+    from synoploss.graph import UnsupportedLayer
+    with pytest.raises(UnsupportedLayer, match="MaxPool2d"):  # refused at the conversion
+        to_spiking(nn.Sequential(nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4, 2),
+                                 nn.ReLU()), (1, 4, 4))
+    model = nn.Sequential(nn.ReLU(), nn.Linear(4, 3), nn.Linear(3, 2), nn.ReLU())
+    with pytest.raises(UnsupportedNetwork, match="two weight layers"):
+        compile_network(to_spiking(model, (4,)), (4,))
+
+
+def test_graph_that_is_not_a_chain_is_refused():
+    with pytest.raises(UnsupportedNetwork, match="sinabs"):
+        compile_network(Residual(), (1, 4, 4))
+
+
+def test_triton_scan_kernel_in_the_interpreter():
+    """The CUDA engine's Triton kernel, run by Triton's CPU interpreter (a subprocess:
+    TRITON_INTERPRET must be set before triton is imported), equals the torch loop."""
+    import os
+    import subprocess
+    import sys
+    pytest.importorskip("triton")
+    code = (
+        "import torch\n"
+        "from synoploss.spiking.fast.cuda import scan\n"
+        "torch.manual_seed(0)\n"
+        "for single in (False, True):\n"
+        "    for bound in (None, -1.0):\n"
+        "        current = torch.randn(2, 30, 300) * 0.9 + 0.2\n"
+        "        a, b = torch.zeros(2, 300), torch.zeros(2, 300)\n"
+        "        x = scan(current, a, single, bound, engine='torch')\n"
+        "        y = scan(current, b, single, bound, engine='triton')\n"
+        "        assert torch.equal(x, y) and torch.equal(a, b), (single, bound)\n"
+        "        assert x.sum() > 0\n"
+        "print('same')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(os.environ, TRITON_INTERPRET="1"), timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "same"
+
+
+class Rectangular(nn.Module):
+    """Non-square strides, kernels and average pooling: height and width kept apart."""
+
+    SHAPE = (1, 17, 12)
+
+    def __init__(self):
+        super().__init__()
+        features = nn.Sequential(
+            NeuromorphicReLU(), nn.Conv2d(1, 4, (3, 2), stride=(2, 1), padding=(1, 0),
+                                          bias=False),
+            NeuromorphicReLU(), nn.AvgPool2d((2, 1)),
+            nn.Conv2d(4, 3, (1, 3), stride=(1, 2), bias=False), NeuromorphicReLU(),
+            nn.Flatten())
+        width = features(torch.zeros(1, *self.SHAPE)).shape[1]
+        self.seq = nn.Sequential(*features, nn.Linear(width, 3, bias=False), NeuromorphicReLU())
+
+    def forward(self, data):
+        return self.seq(data)
+
+
+def test_rectangular_kernels_strides_and_pooling():
+    torch.manual_seed(9)
+    model = Rectangular()
+    for parameter in model.parameters():
+        nn.init.uniform_(parameter, -0.3, 1.0)
+    net = to_spiking(model, Rectangular.SHAPE)
+    data = events(3, 8, Rectangular.SHAPE, 0.3, seed=2, counts=(1, 2))
+    result, expected = assert_same(net, data, Rectangular.SHAPE)
+    assert expected.sum() > 0 and result.spike_counts.min() > 0  # every layer spikes
+
+
+@pytest.mark.parametrize("pool", [nn.AvgPool2d(2, ceil_mode=True),
+                                  nn.AvgPool2d(2, divisor_override=3)])
+def test_average_pooling_options_the_simulator_cannot_follow_are_refused(pool):
+    model = nn.Sequential(nn.ReLU(), nn.Conv2d(1, 2, 3, bias=False), nn.ReLU(), pool,
+                          nn.Flatten(), nn.Linear(2 * 2 * 2, 2, bias=False), nn.ReLU())
+    with pytest.raises(UnsupportedNetwork, match="ceil_mode and divisor_override"):
+        compile_network(to_spiking(model, (1, 6, 6)), (1, 6, 6))
+
+
+def test_evaluate_fast_gives_the_result_evaluate_spiking_gives():
+    """The same padded batches through both: predictions, labels and per-sample SynOps."""
+    net = to_spiking(mnist_dvs(4, scale=4.0), (1, 64, 64))
+    batches = [(events(4, 6, (1, 64, 64), 0.02, seed=seed), torch.arange(4) + seed)
+               for seed in (1, 2)]
+    fast = evaluate(net, batches, keep_output=True, simulator="fast")
+    reference = evaluate(net, batches, keep_output=True)
+    np.testing.assert_array_equal(fast.predictions, reference.predictions)
+    np.testing.assert_array_equal(fast.labels, reference.labels)
+    np.testing.assert_array_equal(fast.output_spikes, reference.output_spikes)
+    np.testing.assert_allclose(fast.sample_synops, reference.sample_synops, rtol=SYNOPS_RTOL)
+    assert fast.layer_names == reference.layer_names and len(set(fast.predictions)) > 1
