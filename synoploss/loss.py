@@ -23,6 +23,17 @@ class SynOpLoss(nn.Module):
     `weight` multiplies the target form (1: the paper's, unweighted). A round settles where
     the penalty's gradient balances the cross-entropy's, above its target when the
     weight is too small to pull it there (docs/experiments.md).
+
+    Args:
+        counter: the `SynOpCounter` of the model being trained.
+        target: S*, SynOps per sample (or one per counted layer).
+        alpha: the L1 form's weight, instead of a target.
+        one_sided: penalise only SynOps above the target.
+        reduce: applied to the per-layer SynOps first (e.g. a mean over processes).
+        weight: multiplies the target form.
+
+    Calling it on a recording (`counter.record()`'s value) returns the penalty, a
+    differentiable scalar; `synop_loss` is the target form as a function.
     """
 
     def __init__(self, counter: SynOpCounter, target: Union[float, Sequence[float], None] = None,
@@ -66,8 +77,31 @@ class SynOpLoss(nn.Module):
         if self.alpha is not None:
             return self.alpha * per_layer.sum()
         synops = per_layer if self.per_layer else per_layer.sum().reshape(1)
-        target = self.target.to(synops.device)
-        relative = (synops - target) / target
-        if self.one_sided:
-            relative = relative.clamp(min=0)
-        return self.weight * (relative ** 2).sum()
+        return synop_loss(synops, self.target.to(synops.device), self.one_sided, self.weight)
+
+
+def synop_loss(synops: torch.Tensor, target: Union[float, Sequence[float], torch.Tensor],
+               one_sided: bool = False, weight: float = 1.0) -> torch.Tensor:
+    """The paper's SynOp loss as a plain function: weight * sum(((S - S*) / S*)^2).
+
+    Args:
+        synops: S, SynOps per sample: a scalar (the model's total) or one value per layer
+            (then `target` has one per layer too), e.g. `recording.layer_synops()`.
+        target: S*, positive.
+        one_sided: penalise only S above S*.
+        weight: multiplies the penalty (1: the paper's).
+
+    Returns:
+        A differentiable scalar tensor.
+    """
+    synops = torch.as_tensor(synops).reshape(-1)
+    target = torch.as_tensor(target, dtype=synops.dtype, device=synops.device).reshape(-1)
+    if not bool((target > 0).all()):
+        raise ValueError(f"synop_loss: every target must be > 0, got {target.tolist()}")
+    if synops.numel() != target.numel() and target.numel() != 1:
+        raise ValueError(f"synop_loss: {target.numel()} targets for {synops.numel()} SynOp "
+                         "values")
+    relative = (synops - target) / target
+    if one_sided:
+        relative = relative.clamp(min=0)
+    return weight * (relative ** 2).sum()

@@ -202,9 +202,22 @@ def assign_fanout(model: nn.Module, input_shape: Sequence[int], mode: str = "exa
     `paper_fanout` over the weight layers it feeds, as the paper's estimate (e.g. 72, 108,
     108, 10 for MNIST-DVS). A NeuromorphicReLU that feeds no weight layer (the output
     layer) gets `output_fanout` in "paper" mode (the original counts CIFAR-10's output
-    spikes once) and 0 in "exact" mode. `input_shape` is one sample's shape, e.g.
-    (1, 64, 64). The model's mode and state are left as they were. Returns one summary
-    per NeuromorphicReLU, in call order.
+    spikes once) and 0 in "exact" mode. The model's mode and state are left as they were.
+
+    Args:
+        model: a network whose activations are NeuromorphicReLUs.
+        input_shape: one sample's shape, e.g. (1, 64, 64).
+        mode: "exact" or "paper".
+        output_fanout: the fan-out of a NeuromorphicReLU that feeds no weight layer, in
+            "paper" mode.
+
+    Returns:
+        One `FanoutSummary` per NeuromorphicReLU, in call order (its name, activation
+        shape, mean and largest fan-out, the weight layers it feeds).
+
+    Raises:
+        ValueError: `mode` unknown, or a layer the fan-outs cannot be followed through
+            (named).
     """
     if mode not in FANOUTS:
         raise ValueError(f"fan-out mode must be one of {FANOUTS}, got {mode!r}")
@@ -296,6 +309,14 @@ class SynOpCounter:
     class), accepts fan-out maps, and keeps no state on the modules. The SynOps of
     *spiking* networks are never counted here: the simulators measure them
     (`synoploss.spiking`), independently of this estimate.
+
+    Args:
+        model: the model, or its modules (e.g. `model.modules()`): every NeuromorphicReLU
+            among them with a non-zero fan-out is counted, in registration order.
+
+    `record()` returns a context manager whose value, after the forward pass, gives
+    `layer_synops()` (a tensor, one mean SynOp count per sample for each counted layer)
+    and `total()` (their sum).
     """
 
     def __init__(self, model: nn.Module | Iterable[nn.Module]):

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from synoploss.loss import SynOpLoss
+from synoploss.loss import SynOpLoss, synop_loss
 from synoploss.quantize import NeuromorphicReLU
 from synoploss.synops import SynOpCounter, assign_fanout
 
@@ -74,3 +74,30 @@ def test_gradient_reaches_weights_and_lowers_synops(quantize, kwargs):
     with counter.record() as synops:
         model(data)
     assert synops.total().item() < before
+
+
+@pytest.mark.parametrize("synops,target,one_sided,weight,expected", [
+    (2.0, 1.0, False, 1.0, 1.0),               # ((2 - 1) / 1)^2
+    ([1.0, 3.0], [2.0, 2.0], False, 1.0, 0.5),  # 0.25 + 0.25
+    ([1.0, 3.0], [2.0, 2.0], True, 1.0, 0.25),  # only the layer above its target
+    (3.0, 2.0, False, 10.0, 2.5),              # 10 * 0.25
+])
+def test_the_function_form_by_hand(synops, target, one_sided, weight, expected):
+    value = synop_loss(torch.tensor(synops), target, one_sided=one_sided, weight=weight)
+    assert value.item() == pytest.approx(expected)
+
+
+def test_the_function_form_is_the_module_form():
+    model = nn.Sequential(NeuromorphicReLU(fanout=3.0))
+    counter = SynOpCounter(model)
+    module = SynOpLoss(counter, target=5.0, weight=2.0)
+    data = torch.full((4, 6), 1.5, requires_grad=True)
+    with counter.record() as synops:
+        model(data)
+    assert module(synops).item() == synop_loss(synops.total(), 5.0, weight=2.0).item()
+
+
+@pytest.mark.parametrize("target", [0.0, -1.0, [1.0, 0.0]])
+def test_the_function_form_refuses_targets_that_are_not_positive(target):
+    with pytest.raises(ValueError, match="must be > 0"):
+        synop_loss(torch.tensor([1.0, 2.0]), target)

@@ -1,5 +1,7 @@
 """The fast simulator against sinabs, the oracle: the same output spikes at every step,
 the same predictions, SynOps per weight layer equal to float32 summation error."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -363,3 +365,116 @@ def test_evaluate_fast_gives_the_result_evaluate_spiking_gives():
     np.testing.assert_array_equal(fast.output_spikes, reference.output_spikes)
     np.testing.assert_allclose(fast.sample_synops, reference.sample_synops, rtol=SYNOPS_RTOL)
     assert fast.layer_names == reference.layer_names and len(set(fast.predictions)) > 1
+
+
+# ---------------------------------------------------------------- the compiled kernel's cache
+SIMULATE_ONCE = """
+import torch, torch.nn as nn
+torch.manual_seed(0)
+from synoploss.spiking import Simulation, to_spiking
+model = nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.ReLU(), nn.Flatten(),
+                      nn.Linear(2 * 4 * 4, 3, bias=False), nn.ReLU())
+net = to_spiking(model, (1, 6, 6))
+data = (torch.rand(2, 5, 1, 6, 6, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+with Simulation(net, "fast") as simulation:
+    print(float(simulation(data).layer_synops.sum()))
+"""
+
+
+def run_fresh_process(env_changes, cwd=None, read_only=()):
+    """SIMULATE_ONCE in a new Python process; its output and stderr. `read_only`: folders
+    the process cannot write (as root: read-only bind mounts in a mount namespace of its
+    own, since root writes through any mode bits; otherwise their write bits removed)."""
+    import os
+    import shlex
+    import shutil
+    import subprocess
+    import sys
+    env = {key: value for key, value in os.environ.items() if key != "NUMBA_CACHE_DIR"}
+    env.update(env_changes)
+    command = [sys.executable, "-c", SIMULATE_ONCE]
+    if read_only and os.geteuid() == 0:
+        if shutil.which("unshare") is None:
+            pytest.skip("running as root without unshare: no way to make a folder read-only")
+        mounts = " && ".join(f"mount --bind {shlex.quote(str(f))} {shlex.quote(str(f))} && "
+                             f"mount -o remount,bind,ro {shlex.quote(str(f))}" for f in read_only)
+        command = ["unshare", "-m", "sh", "-c", f"{mounts} && exec {shlex.join(command)}"]
+    elif read_only:
+        for folder in read_only:
+            for path in [Path(folder), *Path(folder).rglob("*")]:
+                path.chmod(path.stat().st_mode & ~0o222)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd,
+                            timeout=300)
+    if "unshare" in command[:1] and "Operation not permitted" in result.stderr:
+        pytest.skip("unshare is not permitted here: no way to make a folder read-only")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip(), result.stderr
+
+
+def cache_files(folder):
+    return {(str(path), path.stat().st_mtime_ns) for path in Path(folder).rglob("*")
+            if path.suffix in (".nbi", ".nbc")}
+
+
+def test_a_new_process_reuses_the_compiled_kernel(tmp_path):
+    """Two fresh processes with one NUMBA_CACHE_DIR: the first compiles and writes the
+    kernel, the second loads it and writes nothing (the kernel is at module level, so
+    numba's cache key does not change from process to process)."""
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    first, _ = run_fresh_process(env)
+    written = cache_files(tmp_path / "cache")
+    assert written, "the first process cached nothing"
+    second, _ = run_fresh_process(env)
+    assert second == first
+    assert cache_files(tmp_path / "cache") == written  # nothing new, nothing rewritten
+
+
+def test_the_package_cache_does_not_grow_with_processes():
+    """Without NUMBA_CACHE_DIR numba caches beside the kernel's file: three processes leave
+    as many files there as one (a closure's kernel added a copy every process)."""
+    import synoploss.spiking.fast as fast
+    folder = Path(fast.__file__).parent / "__pycache__"
+    run_fresh_process({})
+    after_one = {name for name, _ in cache_files(folder)}
+    assert after_one
+    run_fresh_process({})
+    run_fresh_process({})
+    assert {name for name, _ in cache_files(folder)} == after_one
+
+
+def test_a_read_only_installation_still_simulates(tmp_path):
+    """The package installed from a wheel into a folder nobody may write, HOME read-only
+    and NUMBA_CACHE_DIR unset: the fast simulator runs (caching in the temporary folder),
+    never a numba traceback."""
+    import subprocess
+    import sys
+    repo = Path(__file__).resolve().parents[1]
+    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "-w", str(wheels), str(repo)], check=True,
+                   capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+                    str(target), *map(str, wheels.glob("*.whl"))], check=True,
+                   capture_output=True, timeout=300)
+    home, writable = tmp_path / "home", tmp_path / "writable"
+    for folder in (home, writable):
+        folder.mkdir()
+    base = {"PYTHONPATH": str(target), "HOME": str(home), "XDG_CACHE_HOME": ""}
+    expected, _ = run_fresh_process({})  # the checkout's own result
+    output, errors = run_fresh_process(dict(base, TMPDIR=str(writable)), cwd=tmp_path,
+                                       read_only=(target, home))
+    assert output == expected and "Traceback" not in errors
+    assert list(writable.rglob("*.nbi")), "no cache in the writable temporary folder"
+
+
+def test_with_no_writable_cache_folder_the_kernel_compiles_in_memory(monkeypatch):
+    """Where no cache folder can be written (none of the above), numba is told not to
+    cache, with one warning that says how to keep the kernel, instead of failing at the
+    first simulation ('no locator available')."""
+    import numba
+
+    from synoploss.spiking.fast import cpu_kernel
+    monkeypatch.setattr(numba.config, "CACHE_DIR", "")
+    monkeypatch.setattr(cpu_kernel, "_writable", lambda folder: False)
+    with pytest.warns(UserWarning, match="compiles in memory.*NUMBA_CACHE_DIR"):
+        assert cpu_kernel._cache_is_possible() is False

@@ -166,7 +166,18 @@ def encode_dvs128(x, y, p) -> np.ndarray:
 
 
 def read_aedat(path) -> np.ndarray:
-    """Events of a DVS128 AER-DAT file, structured (x, y, t, p), ordered by time."""
+    """Events of a DVS128 AER-DAT 1.0 or 2.0 file.
+
+    Args:
+        path: the file.
+
+    Returns:
+        A structured array (`EVENT_DTYPE`: x, y, t in µs, p), ordered by time; jAER's
+        external events dropped, timestamp wraps and jumps repaired (with a warning).
+
+    Raises:
+        AedatError: not an AER-DAT file, or a damaged one, naming it.
+    """
     return decode_dvs128(*read_raw(path))
 
 

@@ -75,7 +75,17 @@ def _aedat4_named(path: Path):
 
 
 def read_aedat4(path) -> Recording:
-    """The event stream of an AEDAT4 file, ordered by time, with its sensor size and camera."""
+    """The event stream of an AEDAT4 file (read with dv-processing, the `live` extra).
+
+    Args:
+        path: the file.
+
+    Returns:
+        A `Recording`: events ordered by time, the sensor size and camera in the file.
+
+    Raises:
+        AedatError: dv-processing missing, or a file it cannot read, naming it.
+    """
     path = Path(path)
     dv = dv_processing(f"{path}: reading AEDAT4")
     with _aedat4_named(path) as named:

@@ -125,8 +125,21 @@ def load_cifar10(root, *, n_train: int | None = None, n_test: int | None = None,
     """(train set, test set, description): real CIFAR-10 from `root` (downloaded with
     `download` when the network allows), its first n_train / n_test images if given; with
     `standin` and no CIFAR-10 there, the procedural stand-in of n_train / n_test images
-    (default 5000 / 1000, drawn with `seed`). Otherwise FileNotFoundError saying where we
-    looked."""
+    (default 5000 / 1000, drawn with `seed`).
+
+    Args:
+        root: torchvision's CIFAR-10 folder (cifar-10-batches-py/ in it).
+        n_train, n_test: how many images (the first N of the real splits).
+        seed: the stand-in's images.
+        download: fetch CIFAR-10 into `root` when it is not there.
+        standin: use the procedural STAND-IN when CIFAR-10 is not there.
+
+    Returns:
+        `LoadedData(train, test, description)`; the description says real or STAND-IN.
+
+    Raises:
+        FileNotFoundError: no CIFAR-10 and no `standin`, saying where it looked.
+    """
     root = Path(root)
     folder = root / "cifar-10-batches-py"
     if folder.is_dir() or download:

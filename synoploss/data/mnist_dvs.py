@@ -495,8 +495,21 @@ def prepare(root, standin: bool = False, workers: int = 1, progress: bool = True
 
 def load_mnist_dvs(root, *, n_train: int | None = None, n_test: int | None = None,
                    seed: int = 0) -> LoadedData:
-    """(train frames, test frames, description) of converted data in `root` (train/ and
-    test/ from generate_DV4_dataset.py); n_train / n_test: a seeded random subset."""
+    """The frames of converted MNIST-DVS (train/ and test/ from generate_DV4_dataset.py).
+
+    Args:
+        root: the converted data's folder (`prepare` makes one).
+        n_train, n_test: a random subset of each split, drawn with `seed`.
+
+    Returns:
+        `LoadedData(train, test, description)`: `FramesDataset`s of (1 x R x R event
+        counts, label); the description says real or STAND-IN. The spiking tests read the
+        same chunks' events with `SpikeTrainDataset`.
+
+    Raises:
+        FileNotFoundError, ValueError: no samples, or an unfinished or stale conversion,
+            naming the folder and the fix.
+    """
     root = Path(root)
     return LoadedData(FramesDataset(root / "train", n_train, seed),
                       FramesDataset(root / "test", n_test, seed), describe(root))

@@ -28,7 +28,17 @@ def file_format(path) -> str:
 
 def read_recording(path) -> Recording:
     """Any supported recording: AER-DAT 1.0/2.0 from a DVS128 (128x128) or AEDAT4 (the
-    sensor size stored in the file)."""
+    sensor size stored in the file).
+
+    Args:
+        path: the recording.
+
+    Returns:
+        A `Recording`: events (x, y, t in µs, p; in time order), sensor size, camera.
+
+    Raises:
+        AedatError: a missing, damaged or unsupported file, named with the reason.
+    """
     path = Path(path)
     if path.is_dir():
         raise AedatError(f"{path}: a folder, not a recording (name one of its files)")

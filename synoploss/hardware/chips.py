@@ -98,9 +98,17 @@ def _input_shapes(model: nn.Module, input_shape: Sequence[int]) -> dict:
 
 
 def chip_fit(model: nn.Module, input_shape: Sequence[int], chip: Chip = SPECK) -> ChipFit:
-    """Whether `model` (analog or the network it converts to) fits `chip`: each weight
-    layer's kernel, neuron and bias memory and the limits it breaks, the cores the layers
-    take (a layer a core), and every problem in words."""
+    """Whether `model` (analog or the network it converts to) fits `chip`, on paper.
+
+    Args:
+        model: the analog network (a chain of layers, as sinabs' DynapcnnNetwork maps).
+        input_shape: one sample's shape (C, H, W).
+        chip: the chip's limits (`CHIPS`; default Speck).
+
+    Returns:
+        A `ChipFit`: each weight layer's kernel, neuron and bias memory, the cores the
+        layers take (a layer a core), `fits`, and every problem in words.
+    """
     graph = trace(model)
     modules = dict(model.named_modules())
     shapes = _input_shapes(model, input_shape)

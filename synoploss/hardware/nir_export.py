@@ -68,9 +68,19 @@ def _pair(value) -> tuple:
 
 
 def export_nir(model_or_net, input_shape: Sequence[int], path, min_v_mem=None) -> nir.NIRGraph:
-    """Write the spiking network of `model_or_net` (an analog model, converted here with
-    `to_spiking`, or a converted sinabs network) to the NIR file `path`; returns the graph.
-    Nodes get their input shapes (a graph without them cannot be written)."""
+    """Write a spiking network to a NIR file.
+
+    Args:
+        model_or_net: an analog model (converted here with `to_spiking`) or a network
+            `to_spiking` made.
+        input_shape: one sample's shape (C, H, W).
+        path: the .nir file (its folder is made).
+        min_v_mem: the membrane's lower bound, when converting here.
+
+    Returns:
+        The `nir.NIRGraph` written; every node has its input shape (a graph without them
+        cannot be written). `import_nir` reads it back with sinabs.
+    """
     net = model_or_net
     if not isinstance(net, sinabs.network.Network):
         net = to_spiking(model_or_net, input_shape, min_v_mem=min_v_mem)

@@ -44,6 +44,21 @@ def to_spiking(model: nn.Module, input_shape: Sequence[int], num_timesteps: int 
     its own forward, its ReLUs replaced in place (`graph.trace` refuses what cannot be
     converted, naming it). `net.synop_layers` lists (name, layer, pooling scale) of the
     weight layers whose SynOps are counted: the names are the model's own.
+
+    Args:
+        model: the analog network (our NeuromorphicReLUs, or nn.ReLU).
+        input_shape: one sample's shape, e.g. (1, 64, 64).
+        num_timesteps, batch_size: sinabs' layer sizes (the simulators set them per batch).
+        min_v_mem: the membrane's lower bound (None: none, as the MNIST-DVS tests).
+        spike_fn: "multi" (several spikes per step) or "single".
+        bias_rescaling: biases are divided by this at every step.
+
+    Returns:
+        A `sinabs.network.Network`; `evaluate` or `Simulation` run it on either simulator.
+
+    Raises:
+        ValueError: an unknown `spike_fn`, or (graph.UnsupportedLayer) a layer that cannot
+            be converted or counted, by name.
     """
     if spike_fn not in SPIKE_FUNCTIONS:
         raise ValueError(f"spike_fn must be one of {sorted(SPIKE_FUNCTIONS)}, got {spike_fn!r}")

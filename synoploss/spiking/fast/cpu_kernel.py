@@ -222,9 +222,10 @@ def first_stage(stage, steps, dense_current, current_steps, in_t, in_y, in_x, in
 # ---------------------------------------------------------------- stages 1..: pooling
 @inline
 def pool_events(stage, start, end, ev_y, ev_x, ev_c, ev_v, pool_sum, pool_mark, pool_y,
-                pool_x, pool_c):
-    """The spikes of one step (events start..end) summed per pooling window; the number
-    of windows that got input, listed in pool_y/pool_x/pool_c."""
+                pool_x, pool_c, pool_v):
+    """The spikes of one step (events start..end) summed per pooling window; the windows
+    that got input listed in pool_y/pool_x/pool_c with their values (averaged for an
+    average pooling) in pool_v; their number."""
     pkh, pkw, psh, psw = stage.pool_kh, stage.pool_kw, stage.pool_sh, stage.pool_sw
     pph, ppw, pool_h, pool_w = stage.pool_ph, stage.pool_pw, stage.pooled_h, stage.pooled_w
     in_c = stage.in_c
@@ -248,136 +249,165 @@ def pool_events(stage, start, end, ev_y, ev_x, ev_c, ev_v, pool_sum, pool_mark, 
                     pool_mark[j] = True
                     pool_y[n_pooled], pool_x[n_pooled], pool_c[n_pooled] = py, px, c
                     n_pooled += 1
+    divisor = f32(pkh * pkw)
+    for k in range(n_pooled):
+        j = (pool_y[k] * pool_w + pool_x[k]) * in_c + pool_c[k]
+        pool_v[k] = pool_sum[j] / divisor if stage.pool_average else pool_sum[j]
+        pool_sum[j] = f32(0.0)
+        pool_mark[j] = False
     return n_pooled
 
 
 # ---------------------------------------------------------------- stages 1..: weight layers
+# Each scatter takes one step's inputs (ys, xs, cs, vs from `low` to `high`) and adds each
+# to the currents (`acc`) of the neurons it reaches, listing each output position that
+# got input once (pos_mark, pos_y, pos_x); it returns their number. One call per step, and
+# no helper call per input or position: numba counts references to the arrays passed to
+# a call, even an inlined one, which made the kernel 1.8x slower.
 @inline
-def mark_position(p, oy, ox, pos_mark, pos_y, pos_x, n_positions):
-    """Output position p listed once per step (its neurons fire after the scatter)."""
-    if not pos_mark[p]:
-        pos_mark[p] = True
-        pos_y[n_positions], pos_x[n_positions] = oy, ox
-        n_positions += 1
-    return n_positions
+def count_synops(stage, s, ys, xs, cs, vs, low, high, cmaps, synops):
+    """One step's inputs' SynOps added to synops[s], one by one (the order of the float64
+    sums kept): each input value times its connections."""
+    in_c, pool_w, c_off, scale = stage.in_c, stage.pooled_w, stage.cmap_offset, stage.pool_scale
+    for k in range(low, high):
+        j = (ys[k] * pool_w + xs[k]) * in_c + cs[k]
+        synops[s] += np.float64(vs[k]) * cmaps[c_off + j] * scale
 
 
 @inline
-def scatter_unit(stage, y, x, c, value, weights, acc, pos_mark, pos_y, pos_x, n_positions):
+def scatter_unit(stage, ys, xs, cs, vs, low, high, weights, acc, pos_mark, pos_y, pos_x):
     """A convolution of stride and dilation 1, one group: a kernel row reaches
     consecutive output columns, one contiguous run of weights."""
     kh, kw, ph, pw = stage.kh, stage.kw, stage.ph, stage.pw
     out_c, out_h, out_w, w_off = stage.out_c, stage.out_h, stage.out_w, stage.weight_offset
-    first_x = x + pw - kw + 1  # the column of the row's last weight
-    low = max(0, -first_x)
-    high = min(kw - 1, out_w - 1 - first_x)
-    if low > high:
-        return n_positions
-    run = (high - low + 1) * out_c
-    for ky in range(kh):
-        oy = y + ph - ky
-        if oy < 0 or oy >= out_h:
+    n_positions = 0
+    for k in range(low, high):
+        y, x, c, value = ys[k], xs[k], cs[k], vs[k]
+        first_x = x + pw - kw + 1  # the column of the row's last weight
+        first = max(0, -first_x)
+        last = min(kw - 1, out_w - 1 - first_x)
+        if first > last:
             continue
-        p0 = oy * out_w + first_x + low
-        for q in range(high - low + 1):
-            n_positions = mark_position(p0 + q, oy, first_x + low + q, pos_mark, pos_y,
-                                        pos_x, n_positions)
-        a = u64(p0 * out_c)
-        wb = u64(w_off + ((c * kh + ky) * kw + low) * out_c)
-        for o in range(u64(run)):
-            acc[a + o] += weights[wb + o] * value
-    return n_positions
-
-
-@inline
-def scatter_strided(stage, y, x, c, value, weights, acc, pos_mark, pos_y, pos_x,
-                    n_positions):
-    """A convolution of any stride and groups, dilation 1: the kernel rows (columns) that
-    reach an output row (column) are every sh-th from (y + ph) mod sh, and their output
-    rows are consecutive, from the first one down."""
-    kh, kw, sh, sw, ph, pw = stage.kh, stage.kw, stage.sh, stage.sw, stage.ph, stage.pw
-    out_c, out_h, out_w, w_off = stage.out_c, stage.out_h, stage.out_w, stage.weight_offset
-    per_group = out_c // stage.groups
-    g = c // (stage.in_c // stage.groups)
-    first_ky, first_kx = (y + ph) % sh, (x + pw) % sw
-    oy = (y + ph - first_ky) // sh
-    for ky in range(first_ky, kh, sh):
-        if oy < 0:
-            break
-        if oy < out_h:
-            ox = (x + pw - first_kx) // sw
-            for kx in range(first_kx, kw, sw):
-                if ox < 0:
-                    break
-                if ox < out_w:
-                    p = oy * out_w + ox
-                    n_positions = mark_position(p, oy, ox, pos_mark, pos_y, pos_x, n_positions)
-                    a = u64(p * out_c + g * per_group)
-                    wb = u64(w_off + ((c * kh + ky) * kw + kw - 1 - kx) * per_group)
-                    for o in range(u64(per_group)):
-                        acc[a + o] += weights[wb + o] * value
-                ox -= 1
-        oy -= 1
-    return n_positions
-
-
-@inline
-def scatter_dilated(stage, y, x, c, value, weights, acc, pos_mark, pos_y, pos_x,
-                    n_positions):
-    """A convolution with dilation: every kernel offset tested."""
-    kh, kw, sh, sw, ph, pw = stage.kh, stage.kw, stage.sh, stage.sw, stage.ph, stage.pw
-    dh, dw = stage.dh, stage.dw
-    out_c, out_h, out_w, w_off = stage.out_c, stage.out_h, stage.out_w, stage.weight_offset
-    per_group = out_c // stage.groups
-    g = c // (stage.in_c // stage.groups)
-    for ky in range(kh):
-        oy = y + ph - ky * dh
-        if oy < 0 or oy % sh != 0:
-            continue
-        oy //= sh
-        if oy >= out_h:
-            continue
-        for kx in range(kw):
-            ox = x + pw - kx * dw
-            if ox < 0 or ox % sw != 0:
+        run = (last - first + 1) * out_c
+        for ky in range(kh):
+            oy = y + ph - ky
+            if oy < 0 or oy >= out_h:
                 continue
-            ox //= sw
-            if ox >= out_w:
-                continue
-            p = oy * out_w + ox
-            n_positions = mark_position(p, oy, ox, pos_mark, pos_y, pos_x, n_positions)
-            a = u64(p * out_c + g * per_group)
-            wb = u64(w_off + ((c * kh + ky) * kw + kw - 1 - kx) * per_group)
-            for o in range(u64(per_group)):
+            p0 = oy * out_w + first_x + first
+            for q in range(last - first + 1):
+                if not pos_mark[p0 + q]:  # each position listed once per step
+                    pos_mark[p0 + q] = True
+                    pos_y[n_positions], pos_x[n_positions] = oy, first_x + first + q
+                    n_positions += 1
+            a = u64(p0 * out_c)
+            wb = u64(w_off + ((c * kh + ky) * kw + first) * out_c)
+            for o in range(u64(run)):
                 acc[a + o] += weights[wb + o] * value
     return n_positions
 
 
 @inline
-def scatter_linear(stage, y, x, c, value, weights, acc, pos_mark, pos_y, pos_x,
-                   n_positions):
-    """A Linear layer: the input's row of weights to every output neuron (one position)."""
-    flat = (c * stage.pooled_h + y) * stage.pooled_w + x  # torch's flatten order
-    n_positions = mark_position(0, 0, 0, pos_mark, pos_y, pos_x, n_positions)
-    wb = u64(stage.weight_offset + flat * stage.out_c)
-    for o in range(u64(stage.out_c)):
-        acc[o] += weights[wb + o] * value
+def scatter_strided(stage, ys, xs, cs, vs, low, high, weights, acc, pos_mark, pos_y, pos_x):
+    """A convolution of any stride and groups, dilation 1: the kernel rows (columns) that
+    reach an output row (column) are every sh-th from (y + ph) mod sh, and their output
+    rows are consecutive, from the first one down."""
+    kh, kw, sh, sw, ph, pw = stage.kh, stage.kw, stage.sh, stage.sw, stage.ph, stage.pw
+    out_c, out_h, out_w, w_off = stage.out_c, stage.out_h, stage.out_w, stage.weight_offset
+    per_group, group_in = out_c // stage.groups, stage.in_c // stage.groups
+    n_positions = 0
+    for k in range(low, high):
+        y, x, c, value = ys[k], xs[k], cs[k], vs[k]
+        g = c // group_in
+        first_ky, first_kx = (y + ph) % sh, (x + pw) % sw
+        oy = (y + ph - first_ky) // sh
+        for ky in range(first_ky, kh, sh):
+            if oy < 0:
+                break
+            if oy < out_h:
+                ox = (x + pw - first_kx) // sw
+                for kx in range(first_kx, kw, sw):
+                    if ox < 0:
+                        break
+                    if ox < out_w:
+                        p = oy * out_w + ox
+                        if not pos_mark[p]:
+                            pos_mark[p] = True
+                            pos_y[n_positions], pos_x[n_positions] = oy, ox
+                            n_positions += 1
+                        a = u64(p * out_c + g * per_group)
+                        wb = u64(w_off + ((c * kh + ky) * kw + kw - 1 - kx) * per_group)
+                        for o in range(u64(per_group)):
+                            acc[a + o] += weights[wb + o] * value
+                    ox -= 1
+            oy -= 1
     return n_positions
 
 
 @inline
-def scatter(stage, unit, y, x, c, value, weights, acc, pos_mark, pos_y, pos_x, n_positions):
+def scatter_dilated(stage, ys, xs, cs, vs, low, high, weights, acc, pos_mark, pos_y, pos_x):
+    """A convolution with dilation: every kernel offset tested."""
+    kh, kw, sh, sw, ph, pw = stage.kh, stage.kw, stage.sh, stage.sw, stage.ph, stage.pw
+    dh, dw = stage.dh, stage.dw
+    out_c, out_h, out_w, w_off = stage.out_c, stage.out_h, stage.out_w, stage.weight_offset
+    per_group, group_in = out_c // stage.groups, stage.in_c // stage.groups
+    n_positions = 0
+    for k in range(low, high):
+        y, x, c, value = ys[k], xs[k], cs[k], vs[k]
+        g = c // group_in
+        for ky in range(kh):
+            oy = y + ph - ky * dh
+            if oy < 0 or oy % sh != 0 or oy // sh >= out_h:
+                continue
+            oy //= sh
+            for kx in range(kw):
+                ox = x + pw - kx * dw
+                if ox < 0 or ox % sw != 0 or ox // sw >= out_w:
+                    continue
+                ox //= sw
+                p = oy * out_w + ox
+                if not pos_mark[p]:
+                    pos_mark[p] = True
+                    pos_y[n_positions], pos_x[n_positions] = oy, ox
+                    n_positions += 1
+                a = u64(p * out_c + g * per_group)
+                wb = u64(w_off + ((c * kh + ky) * kw + kw - 1 - kx) * per_group)
+                for o in range(u64(per_group)):
+                    acc[a + o] += weights[wb + o] * value
+    return n_positions
+
+
+@inline
+def scatter_linear(stage, ys, xs, cs, vs, low, high, weights, acc, pos_mark, pos_y, pos_x):
+    """A Linear layer: each input's row of weights to every output neuron (one position)."""
+    pool_h, pool_w, out_c, w_off = stage.pooled_h, stage.pooled_w, stage.out_c, \
+        stage.weight_offset
+    if low == high:
+        return 0
+    pos_mark[0], pos_y[0], pos_x[0] = True, 0, 0
+    for k in range(low, high):
+        flat = (cs[k] * pool_h + ys[k]) * pool_w + xs[k]  # torch's flatten order
+        wb = u64(w_off + flat * out_c)
+        value = vs[k]
+        for o in range(u64(out_c)):
+            acc[o] += weights[wb + o] * value
+    return 1
+
+
+@inline
+def scatter(stage, ys, xs, cs, vs, low, high, weights, acc, pos_mark, pos_y, pos_x):
+    """One step's inputs through the stage's weight layer; the output positions reached."""
     if stage.linear:
-        return scatter_linear(stage, y, x, c, value, weights, acc, pos_mark, pos_y, pos_x,
-                              n_positions)
-    if unit:
-        return scatter_unit(stage, y, x, c, value, weights, acc, pos_mark, pos_y, pos_x,
-                            n_positions)
+        return scatter_linear(stage, ys, xs, cs, vs, low, high, weights, acc, pos_mark,
+                              pos_y, pos_x)
+    if stage.sh == 1 and stage.sw == 1 and stage.dh == 1 and stage.dw == 1 and \
+            stage.groups == 1:
+        return scatter_unit(stage, ys, xs, cs, vs, low, high, weights, acc, pos_mark,
+                            pos_y, pos_x)
     if stage.dh == 1 and stage.dw == 1:
-        return scatter_strided(stage, y, x, c, value, weights, acc, pos_mark, pos_y, pos_x,
-                               n_positions)
-    return scatter_dilated(stage, y, x, c, value, weights, acc, pos_mark, pos_y, pos_x,
-                           n_positions)
+        return scatter_strided(stage, ys, xs, cs, vs, low, high, weights, acc, pos_mark,
+                               pos_y, pos_x)
+    return scatter_dilated(stage, ys, xs, cs, vs, low, high, weights, acc, pos_mark,
+                           pos_y, pos_x)
 
 
 # ---------------------------------------------------------------- stages 1..: spiking layer
@@ -426,16 +456,12 @@ def later_stage(stage, s, steps, weights, biases, cmaps, events, used, out_spike
                 spike_counts, last):
     """Stage `s` (>= 1): [pooling] -> weight layer -> spiking layer over all steps, on the
     previous stage's spike events; its own spike events and their number."""
-    in_c, pool_w = stage.in_c, stage.pooled_w
     neurons = stage.out_c * stage.out_h * stage.out_w
     positions = stage.out_h * stage.out_w
-    pooling, divisor, scale = stage.pool, f32(stage.pool_kh * stage.pool_kw), stage.pool_scale
-    unit = stage.sh == 1 and stage.sw == 1 and stage.dh == 1 and stage.dw == 1 and \
-        stage.groups == 1
-    size = in_c * stage.pooled_h * pool_w if pooling else 1
+    size = stage.in_c * stage.pooled_h * stage.pooled_w if stage.pool else 1
     pool_sum, pool_mark = np.zeros(size, np.float32), np.zeros(size, np.bool_)
-    pool_y, pool_x, pool_c = np.empty(size, np.int32), np.empty(size, np.int32), \
-        np.empty(size, np.int32)
+    pool_y, pool_x = np.empty(size, np.int32), np.empty(size, np.int32)
+    pool_c, pool_v = np.empty(size, np.int32), np.empty(size, np.float32)
     acc, v = np.zeros(neurons, np.float32), np.zeros(neurons, np.float32)
     fired = np.zeros(stage.out_c, np.float32)
     pos_mark = np.zeros(positions, np.bool_)
@@ -448,23 +474,15 @@ def later_stage(stage, s, steps, weights, biases, cmaps, events, used, out_spike
         start = cursor
         while cursor < used and ev_t[cursor] == t:
             cursor += 1
-        n_inputs = pool_events(stage, start, cursor, ev_y, ev_x, ev_c, ev_v, pool_sum,
-                               pool_mark, pool_y, pool_x, pool_c) if pooling else cursor - start
-        n_positions = 0
-        for k in range(n_inputs):
-            if pooling:
-                y, x, c = pool_y[k], pool_x[k], pool_c[k]
-                j = (y * pool_w + x) * in_c + c
-                value = pool_sum[j] / divisor if stage.pool_average else pool_sum[j]
-                pool_sum[j] = f32(0.0)
-                pool_mark[j] = False
-            else:
-                e = start + k
-                y, x, c, value = ev_y[e], ev_x[e], ev_c[e], ev_v[e]
-                j = (y * pool_w + x) * in_c + c
-            synops[s] += np.float64(value) * cmaps[stage.cmap_offset + j] * scale
-            n_positions = scatter(stage, unit, y, x, c, value, weights, acc, pos_mark, pos_y,
-                                  pos_x, n_positions)
+        if stage.pool:  # the step's inputs: pooled windows, or the events themselves
+            ys, xs, cs, vs, low = pool_y, pool_x, pool_c, pool_v, 0
+            high = pool_events(stage, start, cursor, ev_y, ev_x, ev_c, ev_v, pool_sum,
+                               pool_mark, pool_y, pool_x, pool_c, pool_v)
+        else:
+            ys, xs, cs, vs, low, high = ev_y, ev_x, ev_c, ev_v, start, cursor
+        count_synops(stage, s, ys, xs, cs, vs, low, high, cmaps, synops)
+        n_positions = scatter(stage, ys, xs, cs, vs, low, high, weights, acc, pos_mark, pos_y,
+                              pos_x)
         total = positions if stage.dense else n_positions
         out_used = fire_positions(stage, s, t, total, stage.dense, pos_mark, pos_y, pos_x, acc,
                                   v, fired, biases, out_spikes, spike_counts, last, outgoing,
