@@ -229,6 +229,13 @@ def _stage_between(layers, shapes, previous: int, position: int, in_shape: tuple
                 raise UnsupportedNetwork(
                     f"layer {index} ({type(layer).__name__}): two weight layers without a "
                     "spiking layer between them")
+            if isinstance(layer, nn.Linear) and len(shapes[index]) != 1:
+                # torch's Linear acts on the last axis of a (C, H, W) input; the engine
+                # reads a Linear layer's input as flat neurons (it would mix the axes)
+                raise UnsupportedNetwork(
+                    f"layer {index} ({layer}): a Linear layer on a {shapes[index]} input acts "
+                    "on its last axis, which the fast simulator does not run; put "
+                    "nn.Flatten() before it, or use --simulator sinabs")
             stage.weight = layer
             stage.pooled_shape = _chw(shapes[index])
     if stage.weight is None:
