@@ -448,10 +448,16 @@ def test_a_read_only_installation_still_simulates(tmp_path):
     never a numba traceback."""
     import subprocess
     import sys
+    import shutil
     repo = Path(__file__).resolve().parents[1]
-    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    # built from a copy: setuptools writes build/ and *.egg-info beside the sources
+    source, wheels, target = tmp_path / "source", tmp_path / "wheels", tmp_path / "site"
+    shutil.copytree(repo / "synoploss", source / "synoploss",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(repo / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "-w", str(wheels), str(repo)], check=True,
+                    "--no-build-isolation", "-w", str(wheels), str(source)], check=True,
                    capture_output=True, timeout=300)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
                     str(target), *map(str, wheels.glob("*.whl"))], check=True,
