@@ -37,6 +37,86 @@ def test_each_limit_is_named(layer, problem):
     assert not fit.fits and any(problem in message for message in fit.problems)
 
 
+def relu():
+    return NeuromorphicReLU()
+
+
+def one_layer(layer):
+    """input activation, `layer`, its activation: the smallest chain a core runs."""
+    return nn.Sequential(relu(), layer, relu())
+
+
+def pooled(*poolings):
+    """conv 1->2 3x3 (38x38 from 40x40), activation, `poolings` (layers 3, 4, ...), conv."""
+    return nn.Sequential(relu(), nn.Conv2d(1, 2, 3), relu(), *poolings, nn.Conv2d(2, 2, 1),
+                         relu())
+
+
+# Each network below was reported as fitting Speck before sinabs' mapping rules were
+# checked (issue 31, case 6); each breaks one rule: (model, input, layer named, problem).
+BROKEN_RULES = {
+    "non-square kernel": (one_layer(nn.Conv2d(1, 2, (3, 5))), (1, 40, 40), "1",
+                          "kernel (3, 5) is not square"),
+    "linear over a non-square map": (
+        nn.Sequential(relu(), nn.Conv2d(1, 2, 3), relu(), nn.Flatten(), nn.Linear(96, 10),
+                      relu()), (1, 8, 10), "4",
+        "kernel (6, 8) (a linear layer's kernel is its whole input) is not square"),
+    "dilation": (one_layer(nn.Conv2d(1, 2, 3, dilation=2)), (1, 40, 40), "1",
+                 "dilation (2, 2)"),
+    "groups": (one_layer(nn.Conv2d(2, 2, 3, groups=2)), (2, 40, 40), "1", "groups 2"),
+    "padding over 7": (one_layer(nn.Conv2d(1, 2, 3, padding=8)), (1, 40, 40), "1",
+                       "padding (8, 8) (at most 7 a side)"),
+    "padding mode": (one_layer(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")),
+                     (1, 40, 40), "1", "padding_mode 'reflect'"),
+    "padding as a word": (one_layer(nn.Conv2d(1, 2, 3, padding="same")), (1, 40, 40), "1",
+                          "padding 'same'"),
+    "neurons over 64x64": (one_layer(nn.Conv2d(1, 2, 3, padding=1)), (1, 100, 100), "1",
+                           "100x100 neurons per channel (a core holds at most 64x64)"),
+    "input over 128x128": (one_layer(nn.Conv2d(1, 2, 3, stride=4)), (1, 256, 256), "input",
+                           "input 256x256 (the chip takes at most 128x128"),
+    "Conv1d": (one_layer(nn.Conv1d(1, 2, 1)), (1, 40), "1", "a Conv1d"),
+    "AvgPool1d": (nn.Sequential(relu(), nn.Conv2d(1, 2, 3), relu(), nn.Flatten(2),
+                                nn.AvgPool1d(2), nn.Unflatten(2, (19, 38)),
+                                nn.Conv2d(2, 2, 1), relu()), (1, 40, 40), "4",
+                  "AvgPool1d (sinabs maps nn.AvgPool2d and SumPool2d only)"),
+    "pooling stride": (pooled(nn.AvgPool2d(2, stride=1)), (1, 40, 40), "3",
+                       "pooling stride (1, 1) with kernel (2, 2)"),
+    "pooling padding": (pooled(nn.AvgPool2d(2, padding=1)), (1, 40, 40), "3",
+                        "pooling padding (1, 1)"),
+    "pooling a partial window": (pooled(nn.AvgPool2d(4, ceil_mode=True)), (1, 40, 40), "3",
+                                 "ceil_mode=True pools the partial windows at the edge of 38x38"),
+    "consecutive poolings": (pooled(nn.AvgPool2d(4), nn.AvgPool2d(4)), (1, 40, 40), "3, 4",
+                             "poolings (4, 4) then (4, 4) are one pooling (16, 16)"),
+    "DVS pooling of 3 channels": (
+        nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(3, 2, 3), relu()), (3, 40, 40), "0",
+        "the chip's DVS layer, which takes 1 or 2 channels, not 3"),
+    "weight layer without activation": (
+        nn.Sequential(relu(), nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 3), relu()), (1, 40, 40),
+        "1", "no activation after it"),
+    "last layer without activation": (nn.Sequential(relu(), nn.Conv2d(1, 2, 3)), (1, 40, 40),
+                                      "1", "no activation after it"),
+    "activation not after a weight layer": (
+        pooled(nn.AvgPool2d(2), relu()), (1, 40, 40), "4",
+        "an activation after 3, not after a weight layer"),
+}
+
+
+@pytest.mark.parametrize("model,input_shape,layer,problem", BROKEN_RULES.values(),
+                         ids=BROKEN_RULES.keys())
+def test_each_sinabs_mapping_rule_is_named_with_its_layer(model, input_shape, layer, problem):
+    fit = chip_fit(model, input_shape)
+    assert not fit.fits
+    assert any(message.startswith(f"{layer}: ") or message.startswith(f"{layer} ")
+               for message in fit.problems if problem in message), fit.problems
+
+
+def test_the_paper_mnist_dvs_network_breaks_no_mapping_rule():
+    """Its input NeuromorphicReLU (the input events) comes before any weight layer, its
+    3x3 kernels and 2x2 average poolings are what the chip takes, 62x62 neurons at most."""
+    fit = chip_fit(MNISTDVSNet(), (1, 64, 64))
+    assert fit.problems == [] and fit.summary().startswith("fits speck")
+
+
 def test_chip_weights_are_integers_over_an_integer_threshold():
     torch.manual_seed(0)
     model = MNISTDVSNet()

@@ -2,18 +2,46 @@
 
 Speck / DYNAP-CNN (SynSense), the paper's target: 9 cores, each holding one convolutional
 layer's kernels and neurons, with kernel and neuron memories of (16, 64), (16, 64),
-(16, 64), (32, 32), (32, 32), (64, 16), (64, 16), (16, 16) and (16, 16) Ki words; kernels
-of at most 16x16, at most 1024 output channels, strides of 1, 2, 4 or 8, sum pooling of
-1x1, 2x2 or 4x4; 8-bit weights with a 16-bit threshold per layer. A linear layer maps as
-a convolution whose kernel covers its whole input. The memory of each layer is sinabs'
-own formula (`sinabs.validate_memory_speck.ValidateMapping`: kernel memory = input
-channels x 2^(ceil log2 kernel area + ceil log2 output channels), neuron memory = output
-channels x 2^(ceil log2 width + ceil log2 height)), which needs neither samna nor
-sinabs.backend.
+(16, 64), (32, 32), (32, 32), (64, 16), (64, 16), (16, 16) and (16, 16) Ki words; 8-bit
+weights with a 16-bit threshold per layer. A linear layer maps as a convolution whose
+kernel covers its whole input. The memory of each layer is sinabs' own formula
+(`sinabs.validate_memory_speck.ValidateMapping`: kernel memory = input channels x
+2^(ceil log2 kernel area + ceil log2 output channels), neuron memory = output channels x
+2^(ceil log2 width + ceil log2 height)), which needs neither samna nor sinabs.backend.
 
-This is a check on paper, and an emulation of the chip's arithmetic: not the chip (no
-samna, no hardware here). A network that passes still has to be mapped by sinabs'
-DynapcnnNetwork, which also places the layers and routes the spikes.
+The other rules are those sinabs 3.1.3 enforces when it maps a network onto Speck, read
+from its source (sinabs/backend/dynapcnn/, which imports samna, so it is read, not run)
+and, where samna checks them, from sinabs' Speck docs:
+
+- weight layers are nn.Conv2d or nn.Linear (`connectivity_specs.Weight`); a core is
+  weights -> spiking layer -> sum pooling, so each weight layer is followed by its
+  activation and an activation follows a weight layer (`connectivity_specs.
+  VALID_SINABS_EDGE_TYPES`, checked by `sinabs_edges_handler.sort_edges_by_type`);
+- square kernels (`dynapcnn_layer.DynapcnnLayer.__init__`, `chips/dynapcnn.py`
+  `DynapcnnConfigBuilder.get_dynapcnn_layer_config_dict`, which writes one kernel size),
+  at most 16x16, at most 1024 output channels, strides 1, 2, 4 or 8
+  (`validate_memory_speck.ValidateMapping.__init__`);
+- no dilation, no groups, zero padding only: a core's configuration holds one kernel
+  size, the stride, the padding and the full (output, input) weights, nothing else
+  (`get_dynapcnn_layer_config_dict`); at most 7 zeros of padding a side (docs/speck/
+  overview.md, "DYNAP-CNN Layer");
+- pooling is nn.AvgPool2d or SumPool2d (`connectivity_specs.Pooling`), square
+  (`DynapcnnLayer.__init__`), with stride = kernel (`dynapcnn_layer_utils.
+  extract_pooling_from_module`), no padding and no partial windows (a destination holds
+  one integer "pooling", `get_dynapcnn_layer_config_dict`); consecutive poolings are
+  multiplied into one (`dynapcnn_layer_utils.consolidate_dest_pooling`), which must be
+  1x1, 2x2 or 4x4 (`ValidateMapping`, conv_2d=False); pooling before the first weight layer
+  is the DVS layer's, which takes 1 or 2 channels (`dvs_layer.DVSLayer.from_layers`);
+- inputs of at most 128x128 and at most 64x64 neurons per channel in a core
+  (docs/speck/faqs/available_network_arch.md, "Feature Map Size Constrains");
+- biases: 1024 words a core (`DynapcnnConfigBuilder.get_constraints`), which the
+  1024-channel limit already keeps.
+
+An activation before the first weight layer (the paper's input NeuromorphicReLU) stands
+for the input events and is not a core. This is a check on paper, and an emulation of the
+chip's arithmetic: not the chip (no samna, no hardware here). A network that passes still
+has to be mapped by sinabs' DynapcnnNetwork, which also places the layers and routes the
+spikes.
 """
 from __future__ import annotations
 
@@ -26,7 +54,7 @@ import torch
 import torch.nn as nn
 from sinabs.validate_memory_speck import ValidateMapping
 
-from ..graph import AVERAGE_POOLING, SUM_POOLING, WEIGHTED, trace
+from ..graph import ACTIVATIONS, AVERAGE_POOLING, SUM_POOLING, WEIGHTED, trace
 from ..synops import as_sequential
 
 
@@ -40,6 +68,10 @@ class Chip:
     pool_sizes: tuple = (1, 2, 4)
     weight_bits: int = 8
     threshold_bits: int = 16
+    max_padding: int = 7          # zeros a side
+    max_input_size: int = 128     # a side: the DVS array, and what a core takes in
+    max_neuron_map: int = 64      # a side: a core's neurons per channel
+    dvs_channels: int = 2         # what the DVS layer (pooling before layer 1) takes
 
 
 SPECK = Chip("speck", cores=((16, 64),) * 3 + ((32, 32),) * 2 + ((64, 16),) * 2 + ((16, 16),) * 2)
@@ -107,63 +139,30 @@ def chip_fit(model: nn.Module, input_shape: Sequence[int], chip: Chip = SPECK) -
 
     Returns:
         A `ChipFit`: each weight layer's kernel, neuron and bias memory, the cores the
-        layers take (a layer a core), `fits`, and every problem in words.
+        layers take (a layer a core), `fits`, and every problem in words, each naming the
+        layer, what the chip allows and the fix.
     """
     graph = trace(model)
     modules = dict(model.named_modules())
     shapes = _input_shapes(model, input_shape)
-    problems, layers = [], []
+    problems, layers = _input_problems(input_shape, chip), []
     try:
         as_sequential(model, input_shape)
     except ValueError:
         problems.append(f"{chip.name} maps a chain of layers (sinabs' DynapcnnNetwork): the "
                         "model's additions or branches are not mapped")
+    else:
+        problems += _chain_problems(graph.order, modules, input_shape, chip)
     for name in graph.order:
         module = modules[name]
         if isinstance(module, AVERAGE_POOLING + SUM_POOLING):
-            kernel = module.kernel_size if isinstance(module.kernel_size, tuple) else \
-                (module.kernel_size,) * 2
-            if kernel[0] != kernel[-1] or kernel[0] not in chip.pool_sizes:
-                problems.append(f"{name}: pooling {kernel} (the chip sums over 1x1, 2x2 or 4x4)")
-            continue
-        if not isinstance(module, WEIGHTED):
-            continue
-        (in_shape, out_shape) = shapes[name]
-        if isinstance(module, nn.Conv2d):
-            kernel, stride, padding = module.kernel_size, module.stride, module.padding
-            in_channels, size = module.in_channels, in_shape[1:]
-        elif isinstance(module, nn.Conv1d):
-            kernel, stride, padding = (1, module.kernel_size[0]), (1, module.stride[0]), \
-                (0, module.padding[0])
-            in_channels, size = module.in_channels, (1, in_shape[-1])
-        else:  # a linear layer: a convolution whose kernel is its whole input
-            source = _unflattened(graph, name, shapes, modules)
-            in_channels, size = (source[0], source[1:]) if len(source) == 3 else \
-                (module.in_features, (1, 1))
-            kernel, stride, padding = tuple(size), (1, 1), (0, 0)
-        out_channels = module.weight.shape[0]
-        layer = LayerFit(name, in_channels, out_channels, tuple(kernel), tuple(stride),
-                         tuple(size), math.nan, math.nan,
-                         out_channels if module.bias is not None else 0)
-        if max(kernel) > chip.max_kernel:
-            layer.problems.append(f"kernel {tuple(kernel)} (at most {chip.max_kernel}x"
-                                  f"{chip.max_kernel})")
-        if out_channels > chip.max_channels:
-            layer.problems.append(f"{out_channels} output channels (at most {chip.max_channels})")
-        if any(s not in chip.strides for s in stride):
-            layer.problems.append(f"stride {tuple(stride)} (1, 2, 4 or 8)")
-        if not layer.problems:
-            mapping = ValidateMapping(in_channels, out_channels, tuple(kernel), tuple(stride),
-                                      tuple(padding), list(size))
-            kernel_ki, neuron_ki, kernel_error, neuron_error = mapping.calculate_total_memory()
-            layer.kernel_memory_ki, layer.neuron_memory_ki = float(kernel_ki), float(neuron_ki)
-            # sinabs states a missing core once from each memory's side: say it once
-            errors = [error for error in (kernel_error, neuron_error) if error]
-            if len(errors) == 2 and all(error.startswith("There is no core") for error in errors):
-                errors = errors[:1]
-            layer.problems += errors
-        problems += [f"{name}: {problem}" for problem in layer.problems]
-        layers.append(layer)
+            problems += [f"{name}: {problem}"
+                         for problem in _pooling_problems(module, shapes[name], chip)]
+        elif isinstance(module, WEIGHTED):
+            layer = _layer_fit(name, module, _geometry(name, module, graph, shapes, modules),
+                               chip)
+            problems += [f"{name}: {problem}" for problem in layer.problems]
+            layers.append(layer)
     if len(layers) > len(chip.cores):
         problems.append(f"{len(layers)} weight layers for {len(chip.cores)} cores")
     cores = _assign_cores(layers, chip)
@@ -172,6 +171,230 @@ def chip_fit(model: nn.Module, input_shape: Sequence[int], chip: Chip = SPECK) -
         problems.append(f"no core left for {', '.join(unplaced)} (each core holds one layer; "
                         "the layers' memories do not match the cores')")
     return ChipFit(chip, layers, cores, problems)
+
+
+def _pair(value) -> tuple:
+    """A size as (height, width), from an int or a pair."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _input_problems(input_shape: Sequence[int], chip: Chip) -> List[str]:
+    """The input is the DVS array's or what the first core takes in: at most 128x128 on
+    Speck (sinabs docs/speck/faqs/available_network_arch.md, checked by samna)."""
+    size = tuple(input_shape[1:])
+    if not size or max(size) <= chip.max_input_size:
+        return []
+    side = chip.max_input_size
+    return [f"input {'x'.join(map(str, size))} (the chip takes at most {side}x{side}: its "
+            f"DVS array and a core's input): downsample or crop the input to {side}x{side}"]
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """A weight layer as the chip sees it: a 2-D convolution over (H, W)."""
+    in_channels: int
+    kernel: tuple
+    stride: tuple
+    padding: tuple | str          # a string: PyTorch's "same" or "valid"
+    dilation: tuple
+    groups: int
+    input_size: tuple             # (H, W)
+    neuron_map: tuple             # (H, W) of the output, per channel
+
+
+def _geometry(name, module, graph, shapes, modules) -> _Geometry:
+    """The weight layer `name` as a 2-D convolution; a linear layer is one whose kernel is
+    its whole input (sinabs' `dynapcnn_layer.convert_linear_to_conv`)."""
+    in_shape, out_shape = shapes[name]
+    if isinstance(module, nn.Conv2d):
+        padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
+        return _Geometry(module.in_channels, tuple(module.kernel_size), tuple(module.stride),
+                         padding, tuple(module.dilation), module.groups, tuple(in_shape[1:]),
+                         tuple(out_shape[1:]))
+    if isinstance(module, nn.Conv1d):
+        padding = module.padding if isinstance(module.padding, str) else (0, module.padding[0])
+        return _Geometry(module.in_channels, (1, module.kernel_size[0]), (1, module.stride[0]),
+                         padding, (1, module.dilation[0]), module.groups, (1, in_shape[-1]),
+                         (1, out_shape[-1]))
+    source = _unflattened(graph, name, shapes, modules)
+    in_channels, size = (source[0], tuple(source[1:])) if len(source) == 3 else \
+        (module.in_features, (1, 1))
+    return _Geometry(in_channels, size, (1, 1), (0, 0), (1, 1), 1, size, (1, 1))
+
+
+def _layer_fit(name: str, module: nn.Module, shape: _Geometry, chip: Chip) -> LayerFit:
+    """The layer's memories (sinabs' ValidateMapping) and every rule it breaks."""
+    out_channels = module.weight.shape[0]
+    layer = LayerFit(name, shape.in_channels, out_channels, shape.kernel, shape.stride,
+                     shape.input_size, math.nan, math.nan,
+                     out_channels if module.bias is not None else 0)
+    layer.problems += _weight_problems(module, shape, out_channels, chip)
+    # ValidateMapping raises on these; the memories are only worth stating without them
+    if max(shape.kernel) > chip.max_kernel or out_channels > chip.max_channels or \
+            any(s not in chip.strides for s in shape.stride) or isinstance(shape.padding, str):
+        return layer
+    mapping = ValidateMapping(shape.in_channels, out_channels, shape.kernel, shape.stride,
+                              shape.padding, list(shape.input_size))
+    kernel_ki, neuron_ki, kernel_error, neuron_error = mapping.calculate_total_memory()
+    layer.kernel_memory_ki, layer.neuron_memory_ki = float(kernel_ki), float(neuron_ki)
+    # sinabs states a missing core once from each memory's side: say it once
+    errors = [error for error in (kernel_error, neuron_error) if error]
+    if len(errors) == 2 and all(error.startswith("There is no core") for error in errors):
+        errors = errors[:1]
+    layer.problems += errors
+    return layer
+
+
+def _weight_problems(module: nn.Module, shape: _Geometry, out_channels: int,
+                     chip: Chip) -> List[str]:
+    """Each rule of sinabs' Speck mapping that one weight layer breaks, with the fix."""
+    problems = []
+    kernel, stride, padding = shape.kernel, shape.stride, shape.padding
+    if isinstance(module, nn.Conv1d):  # connectivity_specs.Weight = (nn.Conv2d, nn.Linear)
+        problems.append("a Conv1d (sinabs maps nn.Conv2d and nn.Linear only): make it an "
+                        "nn.Conv2d over a (C, H, W) input")
+    if kernel[0] != kernel[1]:  # DynapcnnLayer.__init__, get_dynapcnn_layer_config_dict
+        whole = " (a linear layer's kernel is its whole input)" \
+            if isinstance(module, nn.Linear) else ""
+        problems.append(f"kernel {kernel}{whole} is not square (the chip takes one kernel "
+                        f"size per layer): use a k x k kernel")
+    if max(kernel) > chip.max_kernel:  # ValidateMapping.__init__
+        problems.append(f"kernel {kernel} (at most {chip.max_kernel}x{chip.max_kernel}): "
+                        "use a smaller kernel")
+    if out_channels > chip.max_channels:  # ValidateMapping.__init__
+        problems.append(f"{out_channels} output channels (at most {chip.max_channels}): "
+                        "use fewer channels")
+    if any(s not in chip.strides for s in stride):  # ValidateMapping.check_stride
+        problems.append(f"stride {stride} (1, 2, 4 or 8): use one of those strides")
+    # get_dynapcnn_layer_config_dict writes kernel size, stride, padding and the full
+    # (output, input) weights: no dilation, no groups, no padding mode
+    if any(d != 1 for d in shape.dilation) and max(kernel) > 1:
+        problems.append(f"dilation {shape.dilation} (the chip's kernels are not dilated): "
+                        "use dilation 1, with a larger kernel if the reach is needed")
+    if shape.groups != 1:
+        problems.append(f"groups {shape.groups} (a core connects every input channel to "
+                        "every output channel): use groups=1")
+    problems += _padding_problems(module, padding, chip)
+    if max(shape.neuron_map) > chip.max_neuron_map:  # available_network_arch.md
+        side = chip.max_neuron_map
+        problems.append(f"{shape.neuron_map[0]}x{shape.neuron_map[1]} neurons per channel "
+                        f"(a core holds at most {side}x{side}): use a stride of 2 or more, "
+                        "or pool before this layer")
+    return problems
+
+
+def _padding_problems(module: nn.Module, padding, chip: Chip) -> List[str]:
+    """The chip pads with zeros, at most 7 a side (sinabs docs/speck/overview.md), and
+    sinabs' config builder reads the padding as numbers (conv.padding[0], [1])."""
+    if isinstance(padding, str):
+        return [f"padding '{padding}' (sinabs writes the padding into the chip's "
+                "configuration as two numbers): write it as padding=(p, p)"]
+    problems = []
+    if max(padding) > chip.max_padding:
+        problems.append(f"padding {padding} (at most {chip.max_padding} a side): pad less, "
+                        "or pad the input")
+    mode = getattr(module, "padding_mode", "zeros")
+    if mode != "zeros" and any(padding):
+        problems.append(f"padding_mode '{mode}' (the chip pads with zeros): use "
+                        "padding_mode='zeros'")
+    return problems
+
+
+def _pooling_problems(module: nn.Module, shape: tuple, chip: Chip) -> List[str]:
+    """Each rule of sinabs' Speck mapping that one pooling layer breaks, with the fix.
+    `shape`: its (input, output) shapes."""
+    if not isinstance(module, (nn.AvgPool2d,) + SUM_POOLING):  # connectivity_specs.Pooling
+        return [f"{type(module).__name__} (sinabs maps nn.AvgPool2d and SumPool2d only): "
+                "use a 2-D pooling over a (C, H, W) input"]
+    kernel = _pair(module.kernel_size)
+    stride = kernel if module.stride is None else _pair(module.stride)
+    problems = []
+    # DynapcnnLayer.__init__ (square); ValidateMapping with conv_2d=False (1, 2 or 4)
+    if kernel[0] != kernel[1] or kernel[0] not in chip.pool_sizes:
+        problems.append(f"pooling {kernel} (the chip sums over 1x1, 2x2 or 4x4): use one "
+                        "of those, and pool further after a later weight layer")
+    if stride != kernel:  # dynapcnn_layer_utils.extract_pooling_from_module
+        problems.append(f"pooling stride {stride} with kernel {kernel} (the chip pools "
+                        "non-overlapping windows, stride = kernel): leave the stride out")
+    # a destination's pooling is one integer (get_dynapcnn_layer_config_dict), done as
+    # sum_pool2d(x, kernel_size=pool) (DynapcnnLayer.forward): no padding, floor
+    if any(_pair(getattr(module, "padding", 0))):
+        problems.append(f"pooling padding {_pair(module.padding)} (the chip's pooling does "
+                        "not pad): use padding 0")
+    in_size, out_size = tuple(shape[0][-2:]), tuple(shape[1][-2:])
+    if getattr(module, "ceil_mode", False) and stride == kernel and not any(
+            _pair(getattr(module, "padding", 0))) and out_size != tuple(
+            size // step for size, step in zip(in_size, stride, strict=True)):
+        problems.append(f"ceil_mode=True pools the partial windows at the edge of "
+                        f"{in_size[0]}x{in_size[1]} (the chip drops them): use "
+                        "ceil_mode=False, or an input size that the pooling divides")
+    return problems
+
+
+def _role(module: nn.Module) -> str | None:
+    """What a layer is on a core: weights, the spiking layer (an activation, once
+    converted), pooling; None for what the chip does not see (dropout, flatten, a
+    BatchNorm folded into the weights)."""
+    if isinstance(module, WEIGHTED):
+        return "weight"
+    if isinstance(module, ACTIVATIONS):
+        return "activation"
+    if isinstance(module, AVERAGE_POOLING + SUM_POOLING):
+        return "pooling"
+    return None
+
+
+def _chain_problems(order: List[str], modules: dict, input_shape: Sequence[int],
+                    chip: Chip) -> List[str]:
+    """The order of a chain's layers against a core's: weights, spiking layer, pooling
+    (sinabs' connectivity_specs.VALID_SINABS_EDGE_TYPES: weight -> neuron, neuron ->
+    pooling or weight, pooling -> pooling or weight; sinabs_edges_handler refuses the
+    rest, and a weight layer without its spiking layer)."""
+    problems, run = [], []
+    previous, previous_role, after_weights = None, None, False
+    for name in [*order, None]:
+        role = _role(modules[name]) if name is not None else "end"
+        if role is None:
+            continue
+        if run and role != "pooling":
+            problems += _pooling_run_problems(run, modules, after_weights, input_shape, chip)
+            run = []
+        if previous_role == "weight" and role != "activation":
+            problems.append(f"{previous}: no activation after it (a core is weights, then "
+                            "spiking neurons, then pooling, and sinabs refuses a weight layer "
+                            f"without its spiking layer): add a ReLU right after {previous}")
+        if role == "activation" and after_weights and previous_role != "weight":
+            problems.append(f"{name}: an activation after {previous}, not after a weight "
+                            "layer (the chip's spiking neurons come right after a core's "
+                            "weights): remove it, or put a weight layer before it")
+        if role == "pooling":
+            run.append(name)
+        after_weights = after_weights or role == "weight"
+        previous, previous_role = name, role
+    return problems
+
+
+def _pooling_run_problems(run: List[str], modules: dict, after_weights: bool,
+                          input_shape: Sequence[int], chip: Chip) -> List[str]:
+    """Consecutive poolings are one on the chip: their kernels multiply
+    (dynapcnn_layer_utils.consolidate_dest_pooling); before the first weight layer they are
+    the DVS layer's, which takes 1 or 2 channels (dvs_layer.DVSLayer.from_layers)."""
+    problems = []
+    if not after_weights and input_shape[0] > chip.dvs_channels:
+        problems.append(f"{run[0]}: pooling before the first weight layer is done by the "
+                        f"chip's DVS layer, which takes 1 or {chip.dvs_channels} channels, "
+                        f"not {input_shape[0]}: pool after the first weight layer instead")
+    kernels = [_pair(modules[name].kernel_size) for name in run]
+    each_fits = all(isinstance(modules[name], (nn.AvgPool2d,) + SUM_POOLING) and
+                    kernel[0] == kernel[1] and kernel[0] in chip.pool_sizes
+                    for name, kernel in zip(run, kernels, strict=True))
+    total = math.prod(kernel[0] for kernel in kernels)
+    if len(run) > 1 and each_fits and total not in chip.pool_sizes:
+        problems.append(f"{', '.join(run)}: poolings {' then '.join(map(str, kernels))} are "
+                        f"one pooling ({total}, {total}) on the chip (sinabs multiplies "
+                        "consecutive poolings), which sums over 1x1, 2x2 or 4x4: put a "
+                        "weight layer between them, or pool less")
+    return problems
 
 
 def _unflattened(graph, name, shapes, modules) -> tuple:
