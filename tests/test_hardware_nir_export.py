@@ -1,5 +1,7 @@
 """synoploss.hardware.nir_export: a NIR file read back by sinabs gives the same output spikes."""
+import pytest
 import sinabs
+import sinabs.layers as sl
 import torch
 from torch.utils.data import DataLoader
 
@@ -7,6 +9,7 @@ from synoploss.data.cifar10 import load_cifar10
 from synoploss.data.mnist_dvs import SpikeTrainDataset, pad_collate
 from synoploss.hardware.nir_export import export_nir, import_nir, nir_sequential
 from synoploss.models import CIFAR10_INPUT, MNIST_DVS_INPUT, CIFAR10AnalogueClassifier, MNISTDVSNet
+from synoploss.quantize import SumPool2d
 from synoploss.spiking import StaticInputBatches, to_spiking
 from synoploss.spiking.sinabs_run import run_steps
 
@@ -66,3 +69,151 @@ def test_average_pooling_is_folded_into_the_next_weights():
     folded_conv = [layer for layer in folded if isinstance(layer, torch.nn.Conv2d)][1]
     assert torch.equal(folded_conv.weight, original_conv.weight / 4)  # 2x2 pooling
     assert torch.equal(net.spiking_model[4].weight, original_conv.weight)  # a copy
+
+
+# Issue 31, case 7: every pooling and convolution option is exported as what the network
+# does (the round trip gives the same spikes) or refused by layer with the change to make.
+SMALL_INPUT = (2, 9, 9)
+
+
+def small_net(*makers, **to_spiking_options):
+    """`to_spiking` of the chain of the layers `makers` make (seeded), a ReLU after each
+    convolution and a linear readout, its weights scaled so that every layer spikes."""
+    torch.manual_seed(0)
+    chain = []
+    for make in makers:
+        chain.append(make())
+        if isinstance(chain[-1], torch.nn.Conv2d):
+            chain.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*chain, torch.nn.Flatten(), torch.nn.LazyLinear(5),
+                                torch.nn.ReLU())
+    model(torch.zeros(1, *SMALL_INPUT))
+    with torch.no_grad():
+        for layer in model:
+            if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
+                layer.weight.mul_(3)
+                layer.bias.zero_()
+    return to_spiking(model, SMALL_INPUT, **to_spiking_options)
+
+
+def spike_trains(batch=2, steps=8):
+    generator = torch.Generator().manual_seed(1)
+    return torch.poisson(torch.full((batch, steps, *SMALL_INPUT), 0.7), generator=generator)
+
+
+def assert_round_trip(net, path, drop_synop_hooks=False):
+    """Export, read back with import_nir: the same output spikes at every step.
+    `drop_synop_hooks`: after the export, run the reference without sinabs' SynOp hooks
+    (which cannot run a 'same' convolution)."""
+    export_nir(net, SMALL_INPUT, path)
+    if drop_synop_hooks:
+        for layer in net.spiking_model:
+            layer._forward_hooks.clear()
+    data = spike_trains()
+    with torch.no_grad():
+        reference = run_steps(net, data)
+        back = import_nir(path, batch_size=data.shape[0])
+        sinabs.utils.reset_states(back)
+        spikes = back(data.reshape(-1, *SMALL_INPUT)).reshape(reference.shape)
+    assert reference.sum() > 0
+    assert torch.equal(spikes, reference)
+
+
+def conv(**options):
+    """A convolution maker, 2 to 4 channels, kernel 3 unless given."""
+    kernel_size = options.pop("kernel_size", 3)
+    return lambda: torch.nn.Conv2d(2, 4, kernel_size, **options)
+
+
+def layer(kind, *args, **options):
+    return lambda: kind(*args, **options)
+
+
+@pytest.mark.parametrize("pooling", [
+    layer(SumPool2d, 2, padding=1),
+    layer(SumPool2d, 3, stride=2, padding=1, ceil_mode=True),  # 9 + 2 - 3 fits stride 2
+    layer(torch.nn.AvgPool2d, 2, padding=1),
+    layer(torch.nn.AvgPool2d, 3, stride=2, padding=1, ceil_mode=True),
+    layer(torch.nn.AvgPool2d, 2, divisor_override=2),
+], ids=["SumPool2d padding", "SumPool2d padding, ceil_mode adding nothing",
+        "AvgPool2d padding", "AvgPool2d padding, ceil_mode adding nothing",
+        "AvgPool2d divisor_override"])
+def test_pooling_options_survive_the_round_trip(pooling, tmp_path):
+    assert_round_trip(small_net(conv(padding=1), pooling), tmp_path / "net.nir")
+
+
+@pytest.mark.parametrize("convolution", [
+    conv(padding="same"),
+    conv(padding="valid"),
+    conv(padding=1, groups=2),
+], ids=["padding same", "padding valid", "groups"])
+def test_convolution_options_survive_the_round_trip(convolution, tmp_path):
+    net = small_net(convolution, layer(SumPool2d, 2))
+    assert_round_trip(net, tmp_path / "net.nir", drop_synop_hooks=True)
+
+
+@pytest.mark.parametrize("pooling, message", [
+    (layer(SumPool2d, 2, ceil_mode=True), r"spiking_model\[2\] \(SumPool2d.*ceil_mode=False"),
+    (layer(torch.nn.AvgPool2d, 2, ceil_mode=True),
+     r"spiking_model\[2\] \(AvgPool2d.*ceil_mode=False"),
+    (layer(sl.SumPool2d, 2, ceil_mode=True), r"spiking_model\[2\] \(SumPool2d.*ceil_mode=False"),
+    (layer(torch.nn.AvgPool2d, 2, padding=1, count_include_pad=False),
+     r"spiking_model\[2\] \(AvgPool2d.*count_include_pad=True"),
+], ids=["SumPool2d ceil_mode", "AvgPool2d ceil_mode", "sinabs SumPool2d ceil_mode",
+        "AvgPool2d count_include_pad=False"])
+def test_pooling_nir_cannot_say_is_refused_by_layer(pooling, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        export_nir(small_net(conv(padding=1), pooling), SMALL_INPUT, tmp_path / "net.nir")
+    assert not (tmp_path / "net.nir").exists()
+
+
+@pytest.mark.parametrize("convolution, message", [
+    (conv(padding=1, padding_mode="reflect"), r"spiking_model\[0\] \(Conv2d.*'zeros'"),
+    (conv(padding=1, padding_mode="circular"), r"spiking_model\[0\] \(Conv2d.*'zeros'"),
+    (conv(kernel_size=2, padding="same"), r"spiking_model\[0\] \(Conv2d.*odd kernel"),
+], ids=["reflect", "circular", "same with an even kernel"])
+def test_convolution_padding_nir_cannot_say_is_refused_by_layer(convolution, message,
+                                                                tmp_path):
+    with pytest.raises(ValueError, match=message):
+        export_nir(small_net(convolution, layer(SumPool2d, 2)), SMALL_INPUT,
+                   tmp_path / "net.nir")
+
+
+# Issue 31, case 12: export works whatever ran on the network before, and leaves it as it was.
+def ran_a_batch_of_three(net, grad):
+    with torch.set_grad_enabled(grad):
+        run_steps(net, spike_trains(batch=3, steps=4))
+    return net
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ran_a_batch_of_three(small_net(conv(padding=1), layer(SumPool2d, 2)), grad=False),
+    lambda: ran_a_batch_of_three(small_net(conv(padding=1), layer(SumPool2d, 2)), grad=True),
+    lambda: small_net(conv(padding=1), layer(SumPool2d, 2), batch_size=4),
+    lambda: small_net(conv(padding=1), layer(SumPool2d, 2), num_timesteps=5),
+], ids=["after a batch of 3", "after a batch of 3 with gradients", "made for batch_size=4",
+        "made for num_timesteps=5"])
+def test_export_after_any_run_leaves_the_network_as_it_was(make, tmp_path):
+    net = make()
+    layers = [layer for layer in net.spiking_model if isinstance(layer, sl.IAFSqueeze)]
+    before = [(layer.batch_size, layer.num_timesteps, layer.v_mem.clone()) for layer in layers]
+    export_nir(net, SMALL_INPUT, tmp_path / "net.nir")
+    after = [(layer.batch_size, layer.num_timesteps, layer.v_mem) for layer in layers]
+    for (size, steps, v_mem), (size_now, steps_now, v_mem_now) in zip(before, after, strict=True):
+        assert (size, steps) == (size_now, steps_now) and torch.equal(v_mem, v_mem_now)
+    assert_round_trip(net, tmp_path / "again.nir")
+
+
+def test_a_network_with_its_own_forward_is_refused_by_name(tmp_path):
+    class Residual(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(2, 2, 3, padding=1)
+            self.relu = torch.nn.ReLU()
+
+        def forward(self, data):
+            return self.relu(self.conv(data) + data)
+
+    net = to_spiking(Residual(), SMALL_INPUT)
+    with pytest.raises(ValueError, match="Residual computes its own forward"):
+        export_nir(net, SMALL_INPUT, tmp_path / "net.nir")
