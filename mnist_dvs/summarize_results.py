@@ -14,7 +14,17 @@ that seed's baseline; then the paper's claims, as the paper states them:
     "close");
 each with a 95% interval (a paired bootstrap over the test samples within a seed; over
 seeds, the mean with its t interval), called supported only when the interval supports
-it. Writes results/summary.csv and results/claims.csv.
+it. A model of training_log.csv with no row under the evaluation (a partial sweep) is
+named, and every claim drawing on its curve is "incomplete": from N of M models, the
+untested named, with what the tested ones alone give.
+
+Writes results/summary.csv (one row per tested model), results/claims.csv (one row per
+claim; models_tested, models_in_log and untested give its coverage, empty without a
+training log) and results/untested.csv (curve, model_path, evaluation: the training
+log's models without a row; no rows when every model was tested, or without a training
+log). A malformed results file or training log (a row cut short, a field too many, a
+value that is not a number) is refused, naming the file and the line, before anything is
+written.
 """
 from synoploss.experiments.cli import (
     DEFAULT_WORKDIRS,
@@ -30,7 +40,6 @@ from synoploss.io import normal, write_csv
 from synoploss.reporting.claims import (
     PAPER_MAX_DROP_POINTS,
     claims_frame,
-    estimate_agreement,
     format_claims,
     mnist_dvs_claims,
 )
@@ -59,12 +68,35 @@ def main(argv=None):
         results = read_spiking_results(args.workdir)
         if args.simulator or args.n_samples:
             results = narrowed(args, results)
-    except (FileNotFoundError, ValueError, MixedResults) as error:
-        fail(__file__, f"{error} (run test_spiking.py --mode nopenalty)")
+    except FileNotFoundError as error:
+        fail(__file__, error if "test_spiking.py" in str(error) else
+             f"{error} (run test_spiking.py --mode nopenalty)")
+    except (ValueError, MixedResults) as error:
+        fail(__file__, error)
+    rows = summary_rows(results, args.energy_model)
+    with failing(__file__, FileNotFoundError, ValueError):
+        claims = mnist_dvs_claims(args.workdir, results, args.resamples, args.max_drop)
+    # everything measured: only now is anything written
+    write_csv(files.summary, rows)
+    write_csv(files.results / "claims.csv", claims_frame(claims).to_dict("records"))
+    write_csv(files.results / "untested.csv",
+              [dict(curve=label, model_path=path, evaluation=results.label)
+               for label, (paths, _) in results.untested_by_curve().items() for path in paths]
+              if results.log_models is not None else [], UNTESTED_COLUMNS)
+    print_summary(results, rows, args.energy_model)
+    print("\nthe paper's claims, measured (95% intervals):")
+    print(format_claims(claims))
+
+
+UNTESTED_COLUMNS = ["curve", "model_path", "evaluation"]
+
+
+def summary_rows(results, chip) -> list:
+    """One row per tested model: its measurements, and its reduction against its seed's
+    baseline."""
     rows = []
     baselines = {int(normal(row.get("seed")) or 1): row
                  for row in results.baseline.to_dict("records")}
-    chip = args.energy_model
     for label, frame in [("baseline", results.baseline), *results.curves.items()]:
         for row in frame.to_dict("records"):
             seed = int(normal(row.get("seed")) or 1)
@@ -82,7 +114,10 @@ def main(argv=None):
                 reduction=base["snn_synops"] / row["snn_synops"] if base else float("nan"),
                 fanout=trained_fanout(row), energy_model=chip.name,
                 energy_uj=chip.energy_pj(row["snn_synops"]) / 1e6))
-    write_csv(files.summary, rows)
+    return rows
+
+
+def print_summary(results, rows, chip) -> None:
     print(f"data: {results.data}; evaluation: {results.label}"
           + (f" (also present: {len(results.others)} other evaluation(s))"
              if results.others else ""))
@@ -94,15 +129,11 @@ def main(argv=None):
               f"{_pct(row['snn_accuracy_high'])}]"
               f"{row['snn_synops']:12.4g} [{_num(row['snn_synops_low'])}, "
               f"{_num(row['snn_synops_high'])}]{row['ann_synops']:10.3g}{row['reduction']:9.2f}x")
+    untested = results.untested_text()
+    if untested:
+        print(f"{untested} (results/untested.csv)")
     print(f"energy: SynOps x {chip.pj_per_synop:g} pJ ({chip.name}: {chip.source}); synaptic "
           "operations only (summary.csv)")
-    with failing(__file__, FileNotFoundError, ValueError):
-        claims = mnist_dvs_claims(args.workdir, results, args.resamples, args.max_drop)
-    if "SynOp+QAT" in results.curves:
-        claims.append(estimate_agreement(results.curves["SynOp+QAT"]))
-    write_csv(files.results / "claims.csv", claims_frame(claims).to_dict("records"))
-    print("\nthe paper's claims, measured (95% intervals):")
-    print(format_claims(claims))
 
 
 def narrowed(args, results):

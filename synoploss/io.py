@@ -3,13 +3,18 @@ reading that checks what it reads, and checkpoint loading that names what does n
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import hashlib
+import io
 import json
 import math
 import os
+import shutil
+import tempfile
 import warnings
 import zipfile
+from io import StringIO
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping
 
@@ -53,9 +58,102 @@ def save_npz(path, **arrays) -> None:
             np.savez_compressed(handle, **arrays)
 
 
+class NotSaved(OSError):
+    """A file that could not be written (a full disk, a quota); the message says where the
+    content went instead, when it could be kept."""
+
+
+def load_npz(path, keys: Iterable[str], fix: str) -> Dict[str, np.ndarray]:
+    """The arrays `keys` of an .npz file (the per-sample results), read whole. A missing,
+    damaged or cut file, or one without a key, is a ValueError (FileNotFoundError when
+    missing) naming the file, what is wrong and `fix`, not numpy's or zipfile's bare
+    error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; {fix}")
+    if not zipfile.is_zipfile(path):  # np.load would try to unpickle it
+        raise ValueError(f"{path}: not a readable .npz file (not a zip archive: damaged or "
+                         f"cut short?); {fix}")
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            absent = [key for key in keys if key not in saved.files]
+            if absent:
+                raise ValueError(f"{path}: no array {', '.join(absent)} in it (it has "
+                                 f"{', '.join(saved.files) or 'none'}); {fix}")
+            return {key: saved[key] for key in keys}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        if str(error).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: not a readable .npz file ({type(error).__name__}: {error}; "
+                         f"damaged or cut short?); {fix}") from error
+
+
 def save_torch(obj, path) -> None:
+    """`torch.save` of `obj` to `path`, atomically (a temporary file beside it, renamed).
+
+    Serialised in memory first: the file then holds the same bytes for the same tensors
+    (torch.save to a path writes the file's name into the archive, so its hash changed
+    with every temporary name), and a full disk is an OSError of the write, not torch's
+    'unexpected pos' from inside its zip writer. When `path` cannot be written, the bytes
+    go to the temporary folder, and NotSaved names both files, the sizes and the fix:
+    a trained model is never lost to a full disk."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    content = buffer.getvalue()
+    try:
+        write_bytes(path, content)
+    except OSError as error:
+        kept = Path(tempfile.gettempdir()) / f"synoploss-unsaved-{os.getpid()}-{Path(path).name}"
+        try:
+            kept.write_bytes(content)
+            where = f"it was written to {kept} instead: move it to {path} once there is room"
+        except OSError:
+            where = "nor could it be written to the temporary folder"
+        raise NotSaved(f"{path}: could not be written ({error.strerror or error}; "
+                       f"{_free_space(Path(path).parent)} free there, {len(content) / 2**20:.3g} "
+                       f"MiB needed); {where}") from error
+
+
+def write_bytes(path, content: bytes) -> None:
+    """`content` into `path`, atomically; written and flushed to disk before the rename."""
     with atomic_path(path) as temporary:
-        torch.save(obj, temporary)
+        with open(temporary, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _free_space(folder) -> str:
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the nearest folder that exists: the same file system
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.3g} MiB"
+    except OSError:
+        return "unknown space"
+
+
+def checkpoint_bytes(model: nn.Module) -> int:
+    """About the size of `model`'s checkpoint: its state's tensors and the archive's
+    overhead (64 KiB is generous)."""
+    return sum(tensor.numel() * tensor.element_size()
+               for tensor in model.state_dict().values()) + 2 ** 16
+
+
+def check_free_space(folder, needed_bytes: float, what: str) -> None:
+    """Stop (OSError naming `folder`, the space free and needed, and `what` needs it)
+    before work whose result would not fit there, e.g. a training run's checkpoints."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:
+        return  # unknown: the save itself will say
+    if free < needed_bytes:
+        raise OSError(f"{folder}: {free / 2**20:.3g} MiB free, {what} need about "
+                      f"{needed_bytes / 2**20:.3g} MiB: free some space or choose another "
+                      "--workdir")
 
 
 def write_json(path, data) -> None:
@@ -70,24 +168,35 @@ def write_csv(path, rows: Iterable[Dict], columns: List[str] | None = None) -> N
 
 
 def read_csv(path, required: Iterable[str] = (), numeric: Iterable[str] = ()) -> pd.DataFrame:
-    """A results CSV, checked: every `required` column present, every `numeric` column
-    (where present) made of numbers. Errors name the file, and the row (as a 1-based line
-    number of the file, the header being line 1) and column of a bad value, so that a
-    garbage row can neither crash a script obscurely nor turn a figure's numbers into
-    categories."""
+    """A results CSV, checked: whole (`csv_record_lines`: every row as many fields as the
+    header, the last line ended), every `required` column present, every `numeric` column
+    (where present) made of numbers. Errors name the file, and the line (1-based, the
+    header being line 1) and column of a bad value, so that a garbage or cut-short row can
+    neither crash a script obscurely nor turn into NaNs, lost rows or categories.
+
+    The file is read once, and checked and parsed from that one copy: a writer replacing
+    it meanwhile (append_row) cannot pass one version's check and another's parse."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such results file")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not a readable CSV file ({error})") from error
+    lines = csv_record_lines(path, text)
+    header = next(csv.reader(StringIO(text)), [])
     try:
         with warnings.catch_warnings():
             # index_col=False: a first row with an extra field must not become an index
             # (which silently shifts every column); pandas warns instead, and we stop
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(path, index_col=False)
+            frame = pd.read_csv(StringIO(text), index_col=False,
+                                dtype={column: str for column in header
+                                       if column.endswith(IDENTITY_SUFFIXES)})
     except pd.errors.ParserWarning:
         raise ValueError(f"{path}: a row has more fields than the header (line 2 or "
                          "later); fix or move the file") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+    except pd.errors.ParserError as error:
         raise ValueError(f"{path}: not a readable CSV file ({error})") from error
     except pd.errors.EmptyDataError:
         frame = pd.DataFrame()
@@ -103,10 +212,59 @@ def read_csv(path, required: Iterable[str] = (), numeric: Iterable[str] = ()) ->
         bad = values.isna() & frame[column].notna()
         if bad.any():
             row = int(bad.idxmax())
-            raise ValueError(f"{path}: line {row + 2}, column {column!r}: "
-                             f"{frame[column].iloc[row]!r} is not a number")
+            line = lines[row] if row < len(lines) else row + 2
+            raise ValueError(f"{path}: line {line}, column {column!r}: "
+                             f"{frame[column].iloc[row]!r} is not a number; fix that value "
+                             "or copy the file again")
         frame[column] = values
     return frame
+
+
+# columns of hashes, read as text: pandas would read a hex digest such as 977974e028900618
+# as a number (inf) and one of decimal digits without its leading zeros
+IDENTITY_SUFFIXES = ("sha256", "fingerprint")
+
+CUT_SHORT = ("the file was cut short (an interrupted copy or sync?); copy it again from where "
+             "it was written")
+
+
+def csv_record_lines(path, text: str) -> List[int]:
+    """The line on which each data row of a CSV `text` starts (blank lines skipped, as
+    pandas skips them); ValueError, naming `path` and the line, for a file that is not
+    whole. pandas reads a row with fewer fields than the header as NaNs and a file cut
+    inside a quoted field as a last, long value; a cut copy then loses its later rows
+    and changes what is computed from it, silently. Every writer here (write_csv,
+    append_row, csv.DictWriter) ends every line, the last included, with a newline: a
+    file without one was cut, and its last line may be missing a part of its value."""
+    reader = csv.reader(StringIO(text, newline=""), strict=True)
+    records, starts, start = [], [], 1
+    try:
+        for record in reader:
+            if record:
+                records.append(record)
+                starts.append(start)
+            start = reader.line_num + 1
+    except csv.Error as error:
+        if "end of data" in str(error):
+            raise ValueError(f"{path}: line {start}: a quoted field of the row starting "
+                             f"there is never closed: {CUT_SHORT}, or close the quote") from None
+        raise ValueError(f"{path}: line {start}: a quoted field is malformed ({error}); fix "
+                         "that line or copy the file again") from None
+    if not records:
+        return []
+    width = len(records[0])
+    if not text.endswith("\n"):
+        raise ValueError(f"{path}: line {starts[-1]}, the last, ends without a newline "
+                         f"({len(records[-1])} of the header's {width} fields): {CUT_SHORT} "
+                         "(if that line is whole, end it with a newline)")
+    for record, line in zip(records[1:], starts[1:], strict=True):
+        if len(record) != width:
+            side = "fewer" if len(record) < width else "more"
+            raise ValueError(f"{path}: line {line} has {len(record)} field(s), {side} fields "
+                             f"than the header (line {starts[0]}: {width}): a damaged or "
+                             "hand-edited row, or a copy cut short and resumed; fix or remove "
+                             "that line, or copy the file again")
+    return starts[1:]
 
 
 @contextlib.contextmanager
@@ -218,9 +376,12 @@ def normal(value):
     if text in ("True", "False"):
         return text == "True"
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         return text
+    if math.isinf(number) and text.strip().lower().lstrip("+-") not in ("inf", "infinity"):
+        return text  # a hash such as 977974e028900618, not a number too large for a float
+    return number
 
 
 def file_sha256(path) -> str:

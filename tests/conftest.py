@@ -102,8 +102,9 @@ def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
         def spiking(name, items):
             rows = []
             for number, (extra, accuracy, synops) in enumerate(items):
-                base = dict(dict(model_path=f"models/{name}_{number}.pth", seed=1, scale=1.0,
-                                 fanout="exact"), **extra)
+                # the model the training log lists (test_spiking.py copies its model_path)
+                model = files.model_entry(mnist_dvs_checkpoint(extra["name"], extra.get("target")))
+                base = dict(dict(model_path=model, seed=1, scale=1.0, fanout="exact"), **extra)
                 row = _tested(files, name, base, accuracy, synops, seed=number)
                 row["ann_synops"], row["ann_accuracy"] = synops, accuracy + 0.02
                 for layer in layers:

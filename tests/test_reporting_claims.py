@@ -9,6 +9,7 @@ from synoploss.io import save_npz
 from synoploss.reporting.claims import (
     Model,
     fewest_synops_within,
+    format_claims,
     gap_at_equal_synops,
     load_models,
     measure,
@@ -106,3 +107,43 @@ def test_qat_claim_from_files(tmp_path):
                         for s in (0.5, 1.0)])
     claim, = qat_claim({1: (tmp_path, plain, qat)}, resamples=100)
     assert claim.measured.value == pytest.approx(15.0) and claim.verdict == "supported"
+
+
+def qat_sweep(tmp_path, log_models):
+    """A baseline (90%, 4e6 SynOps) and 2 SynOp+QAT models tested (89.5% at 1e6, 80% at
+    4e5), with `log_models` as the training log's."""
+    rows = lambda *items: pd.DataFrame(list(items))  # noqa: E731
+    return SpikingResults(rows(write_model(tmp_path, "base", 0.90, 4e6)),
+                          {"SynOp+QAT": rows(write_model(tmp_path, "q1", 0.895, 1e6),
+                                             write_model(tmp_path, "q2", 0.80, 4e5))},
+                          evaluation={}, data="STAND-IN", others=[], log_models=log_models)
+
+
+def test_a_claim_from_a_partial_sweep_is_incomplete_and_names_the_untested(tmp_path):
+    """#31.5: with q3 of the training log untested, the reduction (4e6 / 1e6 = 4x on the
+    tested models, supported) could move either way: "incomplete", from 3 of 4 models (the
+    baseline and 2 of 3 SynOp+QAT), q3 named; likewise the estimate (2 of 3)."""
+    results = qat_sweep(tmp_path, {"baseline": ["models/base.pth"],
+                                   "SynOp+QAT": ["models/q1.pth", "models/q2.pth",
+                                                 "models/q3.pth"]})
+    reduction, estimate = mnist_dvs_claims(tmp_path, results, resamples=100)
+    assert reduction.measured.value == pytest.approx(4.0) and reduction.verdict == "incomplete"
+    assert reduction.note == ("from 3 of 4 models; untested: models/q3.pth; the tested ones "
+                              "alone: supported; the interval lies below the paper's 6x")
+    row = reduction.row()
+    assert (row["verdict"], row["models_tested"], row["models_in_log"], row["untested"]) == (
+        "incomplete", 3, 4, "models/q3.pth")
+    assert estimate.verdict == "incomplete"  # estimate == measurement here: supported alone
+    assert estimate.note.startswith("from 2 of 3 models; untested: models/q3.pth; the tested "
+                                    "ones alone: supported; value: the largest difference")
+    assert "INCOMPLETE    SynOp+QAT: fewer SynOps" in format_claims([reduction])
+    assert "from 3 of 4 models; untested: models/q3.pth" in format_claims([reduction])
+
+
+def test_a_claim_from_the_whole_sweep_keeps_its_verdict_and_says_so(tmp_path):
+    results = qat_sweep(tmp_path, {"baseline": ["models/base.pth"],
+                                   "SynOp+QAT": ["models/q1.pth", "models/q2.pth"]})
+    reduction, _ = mnist_dvs_claims(tmp_path, results, resamples=100)
+    assert reduction.verdict == "supported" and reduction.note.startswith("the interval lies")
+    row = reduction.row()
+    assert (row["models_tested"], row["models_in_log"], row["untested"]) == (3, 3, "")

@@ -132,3 +132,46 @@ def test_rounds_against_targets_at_the_end_and_a_third_in(tmp_path):
     pd.DataFrame(rows).to_csv(files.training_log, index=False)
     [(header, cells)] = tables(rounds_against_targets(files))
     assert cells == [["1", "6", "1e+06", "1.2e+06", "1.20", "1.50 (epoch 2)", "80.0%"]]
+
+
+def test_a_partial_sweep_is_named_on_the_page(tmp_path):
+    """#31.5: one of the 2 SynOp+QAT models of the training log untested: the MNIST-DVS
+    section names it, and every claim drawing on SynOp+QAT is incomplete, from how many."""
+    folder = write_fake_results(tmp_path / "study", skip=("cifar10", "mnist_quant_only"))
+    files = Workdir(folder / "mnist_dvs")
+    frame = pd.read_csv(files.spiking_csv("l1-fanout-qtrain"))
+    untested = "models/l1-fanout-qtrain_3e+05.pth"
+    frame[frame["model_path"] != untested].to_csv(files.spiking_csv("l1-fanout-qtrain"),
+                                                  index=False)
+    text, headline = build(folder, resamples=50)
+    assert ("**Untested under this evaluation (in training_log.csv, no results row; the claims "
+            f"drawing on them are incomplete): SynOp+QAT, 1 of 2: {untested}.**") in text
+    _, rows = next(t for t in tables(headline) if t[0][0] == "claim")
+    verdicts = {row[0].split(" (")[0]: row[5] for row in rows}
+    # the baseline + 1 of 2 SynOp+QAT; + the baseline at the scales; + 2 SynOp; alone
+    for claim, counts in [("SynOp+QAT: fewer SynOps than the baseline, at most 1.3 points less "
+                           "accurate", "2 of 3"),
+                          ("SynOp+QAT above weight scaling at equal SynOps", "2 of 3"),
+                          ("SynOp+QAT above SynOp at equal SynOps", "3 of 4"),
+                          ("estimate within 15% of the measurement, every SynOp+QAT model",
+                           "1 of 2")]:
+        assert verdicts[claim].startswith(f"**incomplete** (from {counts} models; untested: "
+                                          f"{untested}; the tested ones alone: ")
+
+
+def test_a_cut_results_file_writes_no_page(tmp_path):
+    """#31.4: a spiking CSV cut in a row is named, and the page and README are left alone."""
+    from synoploss.reporting.report import main
+    folder = write_fake_results(tmp_path / "study", skip=("cifar10", "mnist_quant_only"))
+    path = Workdir(folder / "mnist_dvs").spiking_csv("l1-fanout-qtrain")
+    path.write_text(path.read_text()[:-30])
+    out, readme = tmp_path / "docs" / "results.md", tmp_path / "README.md"
+    out.parent.mkdir()
+    out.write_text("old page\n")
+    readme.write_text(f"{HEADLINE_START}\nold\n{HEADLINE_END}\n")
+    with pytest.raises(SystemExit):
+        main([str(folder), "--out", str(out), "--readme", str(readme), "--resamples", "20"])
+    assert out.read_text() == "old page\n" and "old" in readme.read_text()
+    with pytest.raises(ValueError, match=r"l1-fanout-qtrain_spiking.csv: line 3, the last, "
+                                         "ends without a newline"):
+        build(folder, resamples=20)

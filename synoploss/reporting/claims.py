@@ -7,18 +7,24 @@ on the same samples) gives the 95% interval; over several seeds, the mean of the
 values with its t interval. A claim is "supported" only when its whole interval lies on
 its side, "contradicted" when the whole interval lies on the other, and "not shown"
 otherwise. Thresholds that are ours, not the paper's, are labelled so.
+
+A claim computed while some of the training log's models it draws on have no results row
+under the evaluation (a partial sweep: tests interrupted, or still running) is
+"incomplete": the missing models could move it either way, so it is neither supported
+nor contradicted; its note says from how many of how many models it comes, names the
+untested ones, and what the tested ones alone give.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, List
 
 import numpy as np
 import pandas as pd
 
-from ..io import normal
+from ..io import load_npz, normal
 from ..stats import Interval, bootstrap, mean_interval, verdict
 
 PAPER_MAX_DROP_POINTS = 1.3    # the paper's selected model: 95.0% against 96.3%
@@ -48,11 +54,33 @@ class Claim:
     verdict: str
     per_seed: Dict[int, Interval]
     note: str = ""
+    # the training log's models it draws on: how many tested, of how many, the untested
+    # (None: unknown, e.g. no training log, or a claim of another experiment)
+    models_tested: int | None = None
+    models_in_log: int | None = None
+    untested: tuple = ()
 
     def row(self) -> dict:
         return dict(claim=self.name, paper=self.paper, value=self.measured.value,
                     low=self.measured.low, high=self.measured.high, verdict=self.verdict,
-                    seeds=len(self.per_seed), note=self.note)
+                    seeds=len(self.per_seed), note=self.note, models_tested=self.models_tested,
+                    models_in_log=self.models_in_log, untested="; ".join(self.untested))
+
+
+INCOMPLETE = "incomplete"
+
+
+def with_coverage(claim: Claim, results, labels) -> Claim:
+    """`claim` with the coverage of the curves `labels` in `results` (SpikingResults):
+    "incomplete", and said so in its note, when any of their models is untested."""
+    tested, total, untested = results.coverage(labels)
+    claim = replace(claim, models_tested=tested, models_in_log=total, untested=tuple(untested))
+    if not untested:
+        return claim
+    note = (f"from {tested} of {total} models; untested: {', '.join(untested)}; the tested "
+            f"ones alone: {claim.verdict}")
+    return replace(claim, verdict=INCOMPLETE,
+                   note=note + (f"; {claim.note}" if claim.note else ""))
 
 
 def load_models(workdir, frame: pd.DataFrame, label_column: str | None = None) -> List[Model]:
@@ -60,13 +88,11 @@ def load_models(workdir, frame: pd.DataFrame, label_column: str | None = None) -
     models = []
     for row in frame.to_dict("records"):
         path = Path(workdir) / str(row["samples_path"])
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: the per-sample arrays of {row['model_path']} are "
-                                    "missing; test it again (--fresh)")
-        with np.load(path) as saved:
-            models.append(Model(str(row.get(label_column, row["model_path"])) if label_column
-                                else str(row["model_path"]), saved["correct"].astype(bool),
-                                saved["synops"].astype(np.float64)))
+        saved = load_npz(path, ("correct", "synops"), f"the per-sample arrays of "
+                         f"{row['model_path']}: test it again (--fresh)")
+        models.append(Model(str(row.get(label_column, row["model_path"])) if label_column
+                            else str(row["model_path"]), saved["correct"].astype(bool),
+                            saved["synops"].astype(np.float64)))
     sizes = {len(model.correct) for model in models}
     if len(sizes) > 1:
         raise ValueError(f"models tested on different numbers of samples ({sorted(sizes)}): "
@@ -132,7 +158,8 @@ def measure(per_seed_statistic: Dict[int, tuple], resamples: int = 1000,
 
 def mnist_dvs_claims(workdir, results, resamples: int = 1000,
                      max_drop: float = PAPER_MAX_DROP_POINTS) -> List[Claim]:
-    """The MNIST-DVS claims from `results` (results.SpikingResults, one evaluation)."""
+    """The MNIST-DVS claims from `results` (results.SpikingResults, one evaluation), each
+    with the coverage of the curves it draws on (`with_coverage`)."""
     claims = []
     baselines = by_seed(results.baseline)
     curves = {label: by_seed(frame) for label, frame in results.curves.items()}
@@ -146,12 +173,12 @@ def mnist_dvs_claims(workdir, results, resamples: int = 1000,
             statistics[seed] = (lambda idx, b=base, c=candidates:
                                 fewest_synops_within(b, c, max_drop, idx), len(base.correct))
         per_seed, overall = measure(statistics, resamples, ratio=True)
-        claims.append(Claim(
+        claims.append(with_coverage(Claim(
             f"SynOp+QAT: fewer SynOps than the baseline, at most {max_drop:g} points less "
             "accurate (the reduction factor; geometric mean over seeds)",
             f"about {PAPER_REDUCTION:g}x (3.9e6 -> 6.3e5 SynOps, 96.3% -> 95.0%)",
             overall, verdict(overall, 1.0), per_seed,
-            note=_against_paper(overall, PAPER_REDUCTION)))
+            note=_against_paper(overall, PAPER_REDUCTION)), results, ("baseline", "SynOp+QAT")))
     for other in ("weight scaling", "SynOp"):
         lower = curves.get(other, {})
         # weight scaling is the baseline's own curve: per seed of the baseline
@@ -165,9 +192,13 @@ def mnist_dvs_claims(workdir, results, resamples: int = 1000,
             statistics[seed] = (lambda idx, u=upper_models, lo=lower_models:
                                 gap_at_equal_synops(u, lo, idx), len(upper_models[0].correct))
         per_seed, overall = measure(statistics, resamples)
-        claims.append(Claim(f"SynOp+QAT above {other} at equal SynOps (accuracy gap, points)",
-                            "SynOp+QAT best, SynOp alone next, weight scaling worst",
-                            overall, verdict(overall, 0.0), per_seed))
+        claims.append(with_coverage(Claim(
+            f"SynOp+QAT above {other} at equal SynOps (accuracy gap, points)",
+            "SynOp+QAT best, SynOp alone next, weight scaling worst", overall,
+            verdict(overall, 0.0), per_seed), results, ("SynOp+QAT", other)))
+    if "SynOp+QAT" in results.curves:
+        claims.append(with_coverage(estimate_agreement(results.curves["SynOp+QAT"]), results,
+                                    ("SynOp+QAT",)))
     return claims
 
 

@@ -25,7 +25,7 @@ from ..experiments.workdir import (
     evaluation_label,
 )
 from ..hardware.energy import ENERGY_MODELS, MAC_PJ_45NM
-from ..io import normal
+from ..io import load_npz, normal
 from .readers import (
     MixedResults,
     choose_evaluation,
@@ -132,8 +132,9 @@ def mnist_dvs_data(data_dir, figure_dir, dt_us=1000, strip=8):
         raise FileNotFoundError(f"{Path(data_dir) / 'test'} has no samples")
     info = Path(data_dir) / "dataset_info.json"
     title = info.read_text() if info.is_file() else ""
-    with np.load(samples[0]) as sample:
-        frame, spiketrain, label = sample["frame"], sample["spiketrain"], int(sample["label"])
+    sample = load_npz(samples[0], ("frame", "spiketrain", "label"),
+                      "convert the data again (generate_DV4_dataset.py --overwrite)")
+    frame, spiketrain, label = sample["frame"], sample["spiketrain"], int(sample["label"])
     standin = "STAND-IN" in title
     fig = Figure(figsize=(10, 5.5))
     top = fig.add_gridspec(2, strip, height_ratios=[2.2, 1])
@@ -257,21 +258,23 @@ def mnist_dvs_spiking(workdir, figure_dir):
                  + _data_note(results.baseline), fontsize=9)
     benchmark = files.opt_benchmark
     if benchmark.is_file():
-        with np.load(benchmark) as saved:
-            names = [str(n) for n in saved["layer_names"]]
-            positions = np.arange(len(names))
-            axes[1].bar(positions - 0.2, saved["baseline_activity"], 0.4, label="no penalty",
-                        color="0.5")
-            axes[1].bar(positions + 0.2, saved["optimized_activity"], 0.4, label="optimised",
-                        color="C0")
-            axes[1].set_xticks(positions, names, rotation=30, fontsize=8)
-            axes[1].set_ylabel("SynOps per sample"), axes[1].legend(fontsize=8)
-            axes[1].set_title("per layer", fontsize=9)
-            axes[2].bar([0, 1], [saved["baseline_accuracy"] * 100,
-                                 saved["optimized_accuracy"] * 100],
-                        color=["0.5", "C0"])
-            axes[2].set_xticks([0, 1], ["no penalty", "optimised"], fontsize=8)
-            axes[2].set_ylim(0, 100), axes[2].set_ylabel("spiking accuracy (%)")
+        saved = load_npz(benchmark, ("layer_names", "baseline_activity", "optimized_activity",
+                                     "baseline_accuracy", "optimized_accuracy"),
+                         "run optimization_benchmarking.py again")
+        names = [str(n) for n in saved["layer_names"]]
+        positions = np.arange(len(names))
+        axes[1].bar(positions - 0.2, saved["baseline_activity"], 0.4, label="no penalty",
+                    color="0.5")
+        axes[1].bar(positions + 0.2, saved["optimized_activity"], 0.4, label="optimised",
+                    color="C0")
+        axes[1].set_xticks(positions, names, rotation=30, fontsize=8)
+        axes[1].set_ylabel("SynOps per sample"), axes[1].legend(fontsize=8)
+        axes[1].set_title("per layer", fontsize=9)
+        axes[2].bar([0, 1], [saved["baseline_accuracy"] * 100,
+                             saved["optimized_accuracy"] * 100],
+                    color=["0.5", "C0"])
+        axes[2].set_xticks([0, 1], ["no penalty", "optimised"], fontsize=8)
+        axes[2].set_ylim(0, 100), axes[2].set_ylabel("spiking accuracy (%)")
     else:
         for ax in axes[1:]:
             ax.text(0.5, 0.5, "opt_benchmark.npz missing", ha="center", transform=ax.transAxes)
@@ -382,12 +385,10 @@ def mnist_quant_only(workdir, figure_dir):
 def energy(workdir, analog_macs: float, figure_dir):
     """Energy per inference of the MNIST-DVS baseline and optimised spiking networks on
     each chip (SynOps x energy per SynOp) beside the analog network's MACs at 45 nm."""
-    path = Workdir(workdir).opt_benchmark
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing")
-    with np.load(path) as saved:
-        synops = {"no penalty": float(saved["baseline_activity"].sum()),
-                  "optimised": float(saved["optimized_activity"].sum())}
+    saved = load_npz(Workdir(workdir).opt_benchmark, ("baseline_activity", "optimized_activity"),
+                     "run optimization_benchmarking.py (again)")
+    synops = {"no penalty": float(saved["baseline_activity"].sum()),
+              "optimised": float(saved["optimized_activity"].sum())}
     chips = list(ENERGY_MODELS)
     fig = Figure(figsize=(8, 4.2))
     ax = fig.subplots()

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..experiments.workdir import Workdir, evaluation_label
 from ..io import normal, read_csv
-from .claims import Claim, cifar10_claims, estimate_agreement, mnist_dvs_claims, qat_claim
+from .claims import Claim, cifar10_claims, mnist_dvs_claims, qat_claim
 from .readers import choose_evaluation, read_results, read_spiking_results, select_evaluation
 
 HEADLINE_START, HEADLINE_END = "<!-- results:headline -->", "<!-- /results:headline -->"
@@ -199,13 +199,12 @@ def build(folder, figure_dir=None, resamples: int = 1000) -> tuple[str, str]:
     if (mnist / "results").is_dir():
         results = read_spiking_results(mnist)
         data_label = results.data
-        mnist_claims = mnist_dvs_claims(mnist, results, resamples)
-        if "SynOp+QAT" in results.curves:
-            mnist_claims.append(estimate_agreement(results.curves["SynOp+QAT"]))
-        claims += mnist_claims
+        claims += mnist_dvs_claims(mnist, results, resamples)
+        untested = results.untested_text()
         sections.append(f"## MNIST-DVS\n\nData: {results.data}. Evaluation: {results.label}. "
-                        "Intervals: Wilson (accuracy), t over test samples (SynOps).\n\n"
-                        + mnist_dvs_table(results))
+                        "Intervals: Wilson (accuracy), t over test samples (SynOps)."
+                        + (f" **{untested[0].upper() + untested[1:]}.**" if untested else "")
+                        + "\n\n" + mnist_dvs_table(results))
     cifar = Workdir(folder / "cifar10")
     if cifar.cifar_inference.is_file():
         frame = read_results(cifar.cifar_inference)
