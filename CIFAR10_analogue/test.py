@@ -55,7 +55,7 @@ from synoploss.experiments.evaluation import (
     spiking_test_from_args,
     spiking_test_row,
 )
-from synoploss.experiments.reruns import ResultsFile
+from synoploss.experiments.reruns import ResultsFile, check_checkpoint
 from synoploss.experiments.workdir import (
     EVALUATION_COLUMNS,
     CifarCheckpoint,
@@ -107,9 +107,10 @@ KEY = ["model_path", "round", "weight_scale", *EVALUATION_COLUMNS, "data", "fano
 
 def checkpoints_from_log(files, rounds):
     """{round: (checkpoint, path, fanout, width)} for the finished rounds of the log, named
-    by the log's own settings (its dropout rates and width), not by the files present."""
-    log = read_csv(files.training_log, required=["round", "width", "dropout"],
-                   numeric=["round", "width"])
+    by the log's own settings (its dropout rates and width), not by the files present; a
+    checkpoint whose hash is not the one the log recorded is refused (CheckpointChanged)."""
+    log = read_csv(files.training_log, required=["round", "epoch", "width", "dropout"],
+                   numeric=["round", "epoch", "width"])
     if log.empty:
         raise ValueError(f"{files.training_log} has no rows (train first)")
     last = log.iloc[-1]
@@ -126,6 +127,8 @@ def checkpoints_from_log(files, rounds):
         if round_index not in fanouts or not path.is_file():
             missing.append(f"{round_index} ({path.name})")
             continue
+        last_epoch = log[log["round"] == round_index].sort_values("epoch").iloc[-1]
+        check_checkpoint(path, last_epoch.get("model_sha256"), files.training_log)
         found[round_index] = (checkpoint, path, fanouts[round_index], width)
     if missing:
         raise FileNotFoundError(f"no finished round {', '.join(missing)} in {files.training_log} "

@@ -73,10 +73,18 @@ from synoploss.experiments.cli import (
     seed_everything,
 )
 from synoploss.experiments.evaluation import evaluate_analog
-from synoploss.experiments.reruns import check_rerun, settings_of
+from synoploss.experiments.reruns import check_checkpoint, check_rerun, settings_of
 from synoploss.experiments.training import PRECISIONS, EpochLog, NonFiniteLossError, divergence, fit
 from synoploss.experiments.workdir import CifarCheckpoint, Workdir
-from synoploss.io import load_state, read_csv, save_torch
+from synoploss.io import (
+    append_row,
+    check_free_space,
+    checkpoint_bytes,
+    file_sha256,
+    load_state,
+    read_csv,
+    save_torch,
+)
 from synoploss.loss import SynOpLoss
 from synoploss.models import CIFAR10_INPUT, CIFAR10AnalogueClassifier, scale_first_layer
 from synoploss.synops import SynOpCounter, count_macs
@@ -240,6 +248,9 @@ def finished_rounds(log_path, args, models_dir=None):
             except ValueError as error:
                 print(f"round {round_index}: {error}: training it again")
                 break
+            # one that loads but is not what was saved stops the run (CheckpointChanged)
+            check_checkpoint(checkpoint, rows.sort_values("epoch").iloc[-1].get("model_sha256"),
+                             log_path)
         done[round_index] = float(rows.sort_values("epoch").iloc[-1]["test_synops"])
     return done
 
@@ -278,6 +289,11 @@ def run(args, context, device):
         remove_run(files, args)
     distributed.barrier(context)
     done = rounds_to_keep(args, files, settings, context)
+    if context.is_main:
+        with failing(__file__, OSError):
+            to_train = sum(r not in done for r in schedule_of(args).rounds)
+            check_free_space(files.models, to_train * checkpoint_bytes(build_model(args, -1)),
+                             f"the {to_train} round(s) to train")
     # the plain network's multiply-accumulates without the input layer: round 0's target
     # and the numerator of --round0_scale auto
     mac_count = sum(layer.macs for layer in count_macs(build_model(args, -1), CIFAR10_INPUT)[1:])
@@ -397,9 +413,14 @@ def train_round(args, round_index, model, scale, target, mac_count, settings, fi
         if epoch_log is not None:
             epoch_log.close()
     if context.is_main:
-        save_torch(model.state_dict(), files.models / checkpoint_name(args, round_index))
+        checkpoint = files.models / checkpoint_name(args, round_index)
+        with failing(__file__, OSError):  # a full disk: says where the model went
+            save_torch(model.state_dict(), checkpoint)
         last = read_csv(files.training_log)
         last = last[last["round"] == round_index].sort_values("epoch").iloc[-1]
+        # the round's last row records what was saved: test.py and --resume check it
+        append_row(files.training_log, dict(last.to_dict(), model_sha256=file_sha256(checkpoint)),
+                   key=["round", "epoch"])
         print(f"round {round_index}: test accuracy {last['test_accuracy']:.4f}, estimated "
               f"SynOps {last['test_synops']:.4g}"
               + (f" (target {target:.4g})" if synop_loss is not None else ""))

@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from synoploss.experiments.cli import add_device_flag, device_or_fail, positive_int, script_parser
+from synoploss.experiments.reruns import check_checkpoint, check_logged_checkpoint
 from synoploss.experiments.workdir import CifarCheckpoint
 from synoploss.io import atomic_path, load_state, read_csv
 from synoploss.models import (
@@ -97,6 +98,7 @@ def mnist_dvs_case(args, device):
     folder = first_existing(args.mnist_dvs_dir, "runs/mnist_dvs", "demo_output/mnist_dvs")
     if (folder and (folder / "models" / "nopenalty.pth").is_file()
             and (folder / "data" / "test").is_dir()):
+        check_logged_checkpoint(folder / "models" / "nopenalty.pth")
         model = load_state(MNISTDVSNet(quantize=True), folder / "models" / "nopenalty.pth")
         chunks = SpikeTrainDataset(folder / "data" / "test", 1000, args.samples, 0)
         label = f"{folder}/models/nopenalty.pth"
@@ -129,6 +131,8 @@ def cifar10_case(args, device):
             path = found[0] if found else path
             dropout = CifarCheckpoint.parse(path).dropout if found else dropout
         if path.is_file():
+            last_epoch = log[log["round"] == rounds[-1]].sort_values("epoch").iloc[-1]
+            check_checkpoint(path, last_epoch.get("model_sha256"), folder / "training_log.csv")
             model = load_state(CIFAR10AnalogueClassifier(quantize=True, width=float(last["width"]),
                                                         dropout_rate=dropout), path)
             scale_first_layer(model, 2.0)

@@ -117,7 +117,7 @@ def main(argv=None):
     # over the chunks' typical length, as a static input's are spread over its steps
     steps = float(torch.tensor(spikes.durations, dtype=torch.float32).median())
     comparison = compare_analog_and_spiking(model, MNIST_DVS_INPUT, DataLoader(test_set, 256),
-                                            spikes.loader(32), device=device,
+                                            spikes.event_batches(32), device=device,
                                             bias_rescaling=steps)
     fit_result = chip_fit(model, MNIST_DVS_INPUT)
     row = dict(comparison.row, data=description, target=args.target, n_epochs=args.n_epochs,

@@ -39,6 +39,7 @@ from synoploss.experiments.cli import (
     script_parser,
 )
 from synoploss.experiments.evaluation import evaluate_analog
+from synoploss.experiments.reruns import check_checkpoint
 from synoploss.experiments.workdir import (
     BASELINE,
     BASELINE_CURVE,
@@ -114,6 +115,8 @@ def main(argv=None):
         fanout = args.fanout or trained_fanout(entry)
         model = MNISTDVSNet(quantize=args.quantize_testing, fanout=fanout)
         try:
+            check_checkpoint(files.model(entry["model_path"]), entry.get("model_sha256"),
+                             files.training_log)
             load_state(model, files.model(entry["model_path"]))
         except (FileNotFoundError, ValueError) as error:
             fail(__file__, f"{error} (listed in {files.training_log})")

@@ -36,6 +36,7 @@ Examples:
       --replay runs/mnist_dvs/data/emulated_aedat/grabbed_data3/scale16/mnist_3_scale16_0801.aedat
 """
 import csv
+import math
 import sys
 from pathlib import Path
 
@@ -49,6 +50,7 @@ from synoploss.experiments.cli import (
     script_parser,
     tcp_port,
 )
+from synoploss.experiments.reruns import check_logged_checkpoint
 from synoploss.experiments.workdir import Workdir
 from synoploss.hardware.energy import add_energy_flag
 from synoploss.hardware.live import (
@@ -136,6 +138,7 @@ def load_network(path: str):
         hint = (f"; trained in {folder.root}: " + ", ".join(trained[:6])) if trained else \
             " (train one with mnist_dvs/train.py)"
         raise FileNotFoundError(f"--model {path}: no such checkpoint{hint}")
+    check_logged_checkpoint(path)  # in a work folder: the model its log recorded
     model = load_state(MNISTDVSNet(quantize=False), path)
     return to_spiking(model, MNIST_DVS_INPUT, min_v_mem=None)
 
@@ -152,10 +155,13 @@ class ChunkPrinter:
         answer = (f"digit {prediction.digit}" if prediction.confident
                   else f". (best {prediction.digit})")
         relation = ">=" if prediction.confident else "<"
+        # a rate over no stream time (every event so far at one timestamp) is undefined
+        rate = (f"{prediction.synops_per_second:9.4g} SynOps/s, {prediction.energy_uw:8.4g} µW"
+                if math.isfinite(prediction.synops_per_second)
+                else "SynOps/s undefined (no stream time yet)")
         print(f"chunk {prediction.chunk:5d}: {answer:<12} {prediction.output_spikes:4.0f} "
               f"output spikes {relation} {self.threshold:g} | {prediction.synops:9.4g} SynOps | "
-              f"{prediction.synops_per_second:9.4g} SynOps/s, {prediction.energy_uw:8.4g} µW | "
-              f"latency {prediction.latency_ms:6.1f} ms", flush=True)
+              f"{rate} | latency {prediction.latency_ms:6.1f} ms", flush=True)
         if self.log_path:
             row = prediction.row()
             if self.writer is None:

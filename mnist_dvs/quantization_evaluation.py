@@ -99,7 +99,10 @@ def main(argv=None):
             .check_input(MNIST_DVS_INPUT)
         frames = FramesDataset(root / "test", args.max_samples)
         spikes = SpikeTrainDataset(root / "test", args.dt_us, args.max_samples)
-        settings = settings_of(args, data=describe(root), data_fingerprint=data_fingerprint(root))
+        # the spiking row's output options too: a rerun with another --energy_model or
+        # --chip is refused, naming them, instead of keeping rows without their columns
+        settings = settings_of(args, data=describe(root), data_fingerprint=data_fingerprint(root),
+                               **test.output_settings())
         runs = {f"{q}_{t}": dict(settings, quantize_training=q, quantize_test=t)
                 for q in (False, True) for t in (False, True)}
         results = ResultsFile(files, files.quantization_evaluation, ["run"], args.fresh)
@@ -120,7 +123,7 @@ def main(argv=None):
             with failing(__file__, ValueError):
                 if quantize_test:  # the spiking network is the same for both; test it once
                     row.update(spiking_test_row(model, MNIST_DVS_INPUT, DataLoader(frames, 256),
-                                                spikes.loader(32), test,
+                                                spikes.event_batches(32), test,
                                                 what=f"qtrain={quantize_training}"))
                 else:
                     stats = evaluate_analog(model, DataLoader(frames, 256), device)
@@ -153,7 +156,8 @@ def train(args, quantize_training, train_set, device, files, settings):
     finally:
         epoch_log.close()
     path = files.models / f"quanteval_qtrain_{quantize_training}.pth"
-    save_torch(model.state_dict(), path)
+    with failing(__file__, OSError):  # a full disk: says where the model went
+        save_torch(model.state_dict(), path)
     return load_state(model, path)
 
 

@@ -38,7 +38,7 @@ from synoploss.experiments.evaluation import (
     spiking_test_from_args,
     spiking_test_row,
 )
-from synoploss.experiments.reruns import ResultsFile
+from synoploss.experiments.reruns import ResultsFile, check_checkpoint
 from synoploss.experiments.workdir import (
     BASELINE,
     SMART_SCALING,
@@ -94,11 +94,13 @@ def main(argv=None):
                           n_samples=len(frames),
                           sample_seed=args.sample_seed if args.max_samples else None)
     results = ResultsFile(files, files.spiking_csv(SMART_SCALING), SPIKING_KEY, args.fresh,
-                          samples=SMART_SCALING)
+                          samples=SMART_SCALING, log=files.training_log)
     for _, baseline in baselines.iterrows():
         model_path = baseline["model_path"]
         fanout = args.fanout or trained_fanout(baseline)
         with failing(__file__, FileNotFoundError, ValueError):
+            check_checkpoint(files.model(model_path), baseline.get("model_sha256"),
+                             files.training_log)
             reference = load_state(MNISTDVSNet(quantize=False), files.model(model_path)).to(device)
         percentiles = activation_percentiles(reference, calibration.frames, args.percentile)
         print(f"{model_path}: activation percentiles per layer:",
@@ -117,7 +119,8 @@ def main(argv=None):
             with failing(__file__, ValueError):
                 row.update(spiking_test_row(
                     model, MNIST_DVS_INPUT, DataLoader(frames, 256),
-                    spikes.loader(args.batch_size), test, what=f"{model_path} level {level:g}",
+                    spikes.event_batches(args.batch_size), test,
+                    what=f"{model_path} level {level:g}",
                     nir_name=nir_name, samples_path=files.root / row["samples_path"]))
             results.add(row)
             print(f"level {level:g}: SNN accuracy {row['snn_accuracy']:.4f}, "

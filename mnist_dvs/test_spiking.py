@@ -59,7 +59,7 @@ from synoploss.experiments.evaluation import (
     spiking_test_from_args,
     spiking_test_row,
 )
-from synoploss.experiments.reruns import ResultsFile
+from synoploss.experiments.reruns import ResultsFile, check_checkpoint
 from synoploss.experiments.workdir import (
     BASELINE,
     SPIKING_CURVES,
@@ -136,7 +136,7 @@ def spiking_job(shared, job):
     suffix = f" x{scale:g}" if shared["mode"] == WEIGHT_SCALING else ""
     measured = spiking_test_row(
         model, MNIST_DVS_INPUT, DataLoader(shared["frames"], 256),
-        shared["spikes"].loader(shared["batch_size"]), shared["test"],
+        shared["spikes"].event_batches(shared["batch_size"]), shared["test"],
         what=f"{entry['model_path']}{suffix}", min_v_mem=None,
         nir_name=nir_name(entry, scale, shared["mode"]),
         samples_path=Workdir(shared["workdir"]).root / row["samples_path"])
@@ -184,15 +184,18 @@ def main(argv=None):
     if args.mode == "ann":
         return test_analog(args, files, entries, evaluation, frames, device)
     name = WEIGHT_SCALING if args.mode == WEIGHT_SCALING else MODES[args.mode]
-    results = ResultsFile(files, files.spiking_csv(name), SPIKING_KEY, args.fresh, samples=name)
+    results = ResultsFile(files, files.spiking_csv(name), SPIKING_KEY, args.fresh, samples=name,
+                          log=files.training_log)
     jobs = []
     for _, entry in entries.iterrows():
         for scale in scales:
-            row = results.row(entry["model_path"], name=entry["name"], target=entry["target"],
-                              alpha=entry["alpha"], seed=entry.get("seed", 1), scale=scale,
-                              quantize_training=entry["quantize_training"],
-                              fanout=args.fanout or trained_fanout(entry),
-                              simulator=args.simulator, dt_us=args.dt_us, **evaluation)
+            with failing(__file__):  # a checkpoint replaced since the log named it
+                row = results.row(entry["model_path"], name=entry["name"],
+                                  target=entry["target"], alpha=entry["alpha"],
+                                  seed=entry.get("seed", 1), scale=scale,
+                                  quantize_training=entry["quantize_training"],
+                                  fanout=args.fanout or trained_fanout(entry),
+                                  simulator=args.simulator, dt_us=args.dt_us, **evaluation)
             if results.kept(row, **test.rerun_checks(nir_name(entry, scale, args.mode))):
                 print(f"{describe_row(row, args.mode)}: already in {results.path}, kept")
                 continue
@@ -235,6 +238,10 @@ def check_models_trained_on(entries, fingerprint, description, log_path):
 
 
 def test_analog(args, files, entries, evaluation, frames, device):
+    with failing(__file__):  # a checkpoint replaced since the log named it
+        for _, entry in entries.iterrows():
+            check_checkpoint(files.model(entry["model_path"]), entry.get("model_sha256"),
+                             files.training_log)
     shared = dict(workdir=files.root, frames=frames, device=device)
     jobs = [(entry, 1.0, dict(name=entry["name"], target=entry["target"],
                               alpha=entry["alpha"], seed=entry.get("seed", 1),

@@ -69,7 +69,7 @@ from synoploss.experiments.workdir import (
     mnist_dvs_checkpoint,
     model_name,
 )
-from synoploss.io import file_sha256, load_state, save_torch
+from synoploss.io import check_free_space, checkpoint_bytes, file_sha256, load_state, save_torch
 from synoploss.loss import SynOpLoss
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
 from synoploss.synops import SynOpCounter
@@ -222,9 +222,11 @@ def main(argv=None):
                 model_settings(args, spec, data_description, fingerprint, len(train_set))
                 for spec in specs}
     log = ResultsFile(files, files.training_log, ["model_path"], args.fresh)
-    with failing(__file__):
+    with failing(__file__, FileNotFoundError, LookupError, ValueError, OSError):
         todo = set(log.to_do(settings, "pass --fresh to train it again with these settings, "
                                        "or use another --workdir"))
+        check_free_space(files.models, len(todo) * checkpoint_bytes(MNISTDVSNet()),
+                         f"the {len(todo)} checkpoint(s) to train")
     failed = []
     for spec in specs:
         model_path = files.model_entry(spec.filename)
@@ -251,7 +253,8 @@ def main(argv=None):
             continue
         finally:
             epoch_log.close()
-        save_torch(model.state_dict(), files.model(model_path))
+        with failing(__file__, OSError):  # a full disk: says where the model went
+            save_torch(model.state_dict(), files.model(model_path))
         log.add(dict(log.row(model_path, **settings[model_path], init_from=args.init_from or "",
                              test_accuracy=test.accuracy, estimated_synops=test.synops,
                              cross_entropy=test.cross_entropy, test_samples=test.samples),

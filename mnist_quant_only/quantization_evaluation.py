@@ -122,7 +122,8 @@ def main(argv=None):
             continue
         finally:
             epoch_log.close()
-        save_torch(model.state_dict(), files.model(model_path))
+        with failing(__file__, OSError):  # a full disk: says where the model went
+            save_torch(model.state_dict(), files.model(model_path))
         quantized = evaluate_analog(set_quantize(model, True), test_loader, device, scaled)
         analog = evaluate_analog(set_quantize(model, False), test_loader, device, scaled)
         low, high = (wilson(round(stats.accuracy * stats.samples), stats.samples)

@@ -110,15 +110,17 @@ def main(argv=None):
             " (run quantization_evaluation.py first)"
         fail(__file__, f"{error}{first}")
     out = files.quant_spiking_csv(qtrain)
-    results = ResultsFile(files, out, KEY, args.fresh, samples=out.stem)
+    results = ResultsFile(files, out, KEY, args.fresh, samples=out.stem,
+                          log=files.quant_eval_csv(qtrain))
     jobs = []
     for _, entry in entries.sort_values("scale").iterrows():
-        row = results.row(entry["model_path"], scale=float(entry["scale"]),
-                          quantize_training=entry["quantize_training"],
-                          fanout=args.fanout or trained_fanout(entry), data=description,
-                          data_fingerprint=None, simulator=args.simulator,
-                          n_timesteps=args.n_timesteps, n_samples=len(test_set),
-                          sample_seed=None, dt_us=None)
+        with failing(__file__):  # a checkpoint replaced since the log named it
+            row = results.row(entry["model_path"], scale=float(entry["scale"]),
+                              quantize_training=entry["quantize_training"],
+                              fanout=args.fanout or trained_fanout(entry), data=description,
+                              data_fingerprint=None, simulator=args.simulator,
+                              n_timesteps=args.n_timesteps, n_samples=len(test_set),
+                              sample_seed=None, dt_us=None)
         if results.kept(row, **test.rerun_checks(f"{Path(entry['model_path']).stem}.nir")):
             print(f"scale {row['scale']:g}: already in {out}, kept")
             continue

@@ -22,7 +22,7 @@ MAY_IMPORT = {
     "base": {"base"},
     "method": {"base", "method"},
     "data": {"base", "data"},
-    "spiking": {"base", "method", "spiking"},
+    "spiking": {"base", "method", "data", "spiking"},  # data: the EventBatch it reads
     "hardware": {"base", "method", "data", "spiking", "hardware"},
     "experiments": {"base", "method", "data", "spiking", "hardware", "experiments"},
     "reporting": {"base", "method", "data", "spiking", "hardware", "experiments", "reporting"},

@@ -315,3 +315,24 @@ def test_test_py_writes_each_result_as_it_goes(tmp_path, monkeypatch):
                "--baseline_scales", "5", "50", "--data_root", str(tmp_path / "none")])
     assert len(calls) == 3
     assert pd.read_csv(Workdir(tmp_path).cifar_inference)["weight_scale"].tolist() == [5, 50]
+
+
+def test_a_round_replaced_after_training_is_refused_by_test_and_resume(tmp_path):
+    """Each round's last log row records the hash of the checkpoint saved; test.py and
+    --resume refuse a checkpoint that loads but is another one."""
+    common = TINY + ["--workdir", str(tmp_path), "--n_epochs", "1", "--round_epochs", "1",
+                     "--data_root", str(tmp_path / "none"), "--n_rounds", "1"]
+    train.main(common)
+    log = pd.read_csv(Workdir(tmp_path).training_log)
+    last_rows = log.sort_values("epoch").groupby("round").tail(1).set_index("round")
+    for round_index in (-1, 0):
+        path = tmp_path / "models" / f"d0.2_0.1_{round_index}.pth"
+        assert last_rows.loc[round_index, "model_sha256"] == file_sha256(path)
+    models = tmp_path / "models"
+    (models / "d0.2_0.1_0.pth").write_bytes((models / "d0.2_0.1_-1.pth").read_bytes())
+    changed = r"d0.2_0.1_0.pth: its content \(sha256 [0-9a-f]+\) is not the model"
+    with pytest.raises(SystemExit, match=changed):
+        test.main(["--workdir", str(tmp_path), "--standin", "--n_timesteps", "2",
+                   "--data_root", str(tmp_path / "none"), "--simulator", "fast"])
+    with pytest.raises(SystemExit, match=changed):
+        train.main(common + ["--resume", "--n_rounds", "2"])

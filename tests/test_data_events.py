@@ -132,3 +132,38 @@ def test_a_chunk_with_a_long_pause_is_refused_not_allocated():
     train["t"] = [0, 3 * 24 * 3600 * 10**6]
     with pytest.raises(ValueError, match=r"a chunk of 2 events spans 2.592e\+05 s: at 1000 µs"):
         bin_spiketrain(train, 1000, 64)
+
+
+def spiketrain_of(xs, ys, ts):
+    from synoploss.data.events import SPIKETRAIN_DTYPE
+    train = np.zeros(len(xs), SPIKETRAIN_DTYPE)
+    train["x"], train["y"], train["t"] = xs, ys, ts
+    return train
+
+
+@pytest.mark.parametrize("dt_us", [1, 7, 1000])
+def test_sparse_batches_are_the_dense_rasters(dt_us):
+    """bin_spiketrains holds what the padded dense rasters hold (each event of a pixel in
+    a bin counted once into one value), in the order a dense raster's non-zero entries
+    come; `dense` gives the rasters back, whole or by windows."""
+    import torch
+
+    from synoploss.data.events import EventBatch, bin_spiketrain, bin_spiketrains
+    rng = np.random.default_rng(dt_us)
+    trains = [spiketrain_of(rng.integers(0, 4, n), rng.integers(0, 4, n),
+                            np.sort(rng.integers(100, 100 + span, n)))
+              for n, span in ((40, 50), (5, 3), (60, 200))]
+    rasters = [bin_spiketrain(train, dt_us, 4) for train in trains]
+    steps = max(len(raster) for raster in rasters)
+    padded = torch.zeros(3, steps, 1, 4, 4)
+    for index, raster in enumerate(rasters):
+        padded[index, :len(raster)] = raster
+    sparse = bin_spiketrains(trains, dt_us, 4)
+    expected = EventBatch.from_dense(padded, (1, 4, 4))
+    for field in ("times", "ys", "xs", "channels", "values", "bounds"):
+        np.testing.assert_array_equal(getattr(sparse, field), getattr(expected, field))
+    assert (sparse.steps, sparse.shape) == (steps, (1, 4, 4)) and sparse.values.sum() == 105
+    assert torch.equal(sparse.dense(), padded)
+    windows = [sparse.dense(start, start + 3) for start in range(0, steps, 3)]
+    assert torch.equal(torch.cat(windows, 1), padded)
+    assert sparse.dense_bytes() == padded.numel() * 4 and sparse.nbytes < 30 * 105

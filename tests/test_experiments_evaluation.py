@@ -82,7 +82,10 @@ def test_export_nir_must_be_a_writable_folder_before_any_work(tmp_path):
 
 
 def test_a_row_is_kept_only_for_the_same_checkpoint_and_its_nir_file(tmp_path):
-    append_row(tmp_path / "r.csv", dict(model_path="m", model_sha256="abc"), key=["model_path"])
+    # a row as the spiking tests write it: with its output options' columns
+    append_row(tmp_path / "r.csv", dict(model_path="m", model_sha256="abc",
+                                        **SpikingTestSettings().output_settings()),
+               key=["model_path"])
 
     def kept(sha, test, nir_name=None, path="r.csv"):
         results = ResultsFile(Workdir(tmp_path), tmp_path / path, ["model_path"])

@@ -77,3 +77,59 @@ def test_done_rows_by_key_with_absent_columns(tmp_path):
 def test_fingerprints_name_settings_not_their_spelling():
     assert fingerprint(dict(a=1, b="x")) == fingerprint(dict(b="x", a=1.0))
     assert fingerprint(dict(a=1)) != fingerprint(dict(a=2))
+
+
+# ---------------------------------------------------------------- checkpoints the log names
+def write_checkpoint(path, value: float):
+    import torch
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"weight": torch.full((2,), value)}, path)
+
+
+def test_a_checkpoint_is_checked_against_the_hash_its_log_recorded(tmp_path):
+    from synoploss.experiments.reruns import CheckpointChanged, ResultsFile, check_checkpoint
+    from synoploss.experiments.workdir import Workdir
+    from synoploss.io import file_sha256
+    files = Workdir(tmp_path)
+    write_checkpoint(files.model("models/a.pth"), 1.0)
+    logged = file_sha256(files.model("models/a.pth"))
+    append_row(files.training_log, dict(model_path="models/a.pth", model_sha256=logged),
+               ["model_path"])
+    assert check_checkpoint(files.model("models/a.pth"), logged, files.training_log) == logged
+    results = ResultsFile(files, tmp_path / "results.csv", ["model_path"], log=files.training_log)
+    assert results.row("models/a.pth")["model_sha256"] == logged
+    write_checkpoint(files.model("models/a.pth"), 2.0)  # replaced after training
+    replaced = file_sha256(files.model("models/a.pth"))
+    for check in (lambda: check_checkpoint(files.model("models/a.pth"), logged,
+                                           files.training_log),
+                  lambda: results.row("models/a.pth")):
+        with pytest.raises(CheckpointChanged, match=rf"a.pth: its content \(sha256 {replaced}\) "
+                                                    rf"is not the model .*training_log.csv "
+                                                    rf"recorded .*\(sha256 {logged}\).*--fresh"):
+            check()
+
+
+@pytest.mark.parametrize("logged", [None, float("nan"), ""])
+def test_a_log_without_a_hash_checks_nothing(tmp_path, logged):
+    from synoploss.experiments.reruns import check_checkpoint
+    from synoploss.io import file_sha256
+    write_checkpoint(tmp_path / "a.pth", 1.0)
+    assert check_checkpoint(tmp_path / "a.pth", logged, "log.csv") == \
+        file_sha256(tmp_path / "a.pth")
+
+
+def test_a_checkpoint_given_by_path_is_checked_against_its_work_folder(tmp_path):
+    from synoploss.experiments.reruns import CheckpointChanged, check_logged_checkpoint
+    from synoploss.experiments.workdir import Workdir
+    from synoploss.io import file_sha256
+    files = Workdir(tmp_path / "run")
+    path = files.model("models/nopenalty.pth")
+    write_checkpoint(path, 1.0)
+    append_row(files.training_log, dict(model_path="models/nopenalty.pth",
+                                        model_sha256=file_sha256(path)), ["model_path"])
+    check_logged_checkpoint(path)
+    write_checkpoint(tmp_path / "elsewhere.pth", 3.0)  # in no work folder: nothing to check
+    check_logged_checkpoint(tmp_path / "elsewhere.pth")
+    write_checkpoint(path, 2.0)
+    with pytest.raises(CheckpointChanged, match="nopenalty.pth: its content"):
+        check_logged_checkpoint(path)

@@ -352,3 +352,20 @@ def test_a_crop_that_keeps_too_few_events_says_so(tiny_mnist_dvs, model_path, ca
     assert stopped.value.code == 1
     out = capsys.readouterr().out
     assert "no chunk was completed (" in out and "of them inside the crop" in out
+
+
+def test_a_rate_over_no_stream_time_is_said_to_be_undefined(tmp_path, capsys):
+    """A first chunk whose events all share one timestamp: no stream time, so no rate;
+    printed as undefined (it was 'nan SynOps/s'), left empty in the log."""
+    from synoploss.hardware.live import Prediction
+    script = load_script("mnist_dvs/live.py")
+    printer = script.ChunkPrinter(threshold=1.0, log_path=str(tmp_path / "log.csv"), show=False)
+    printer(Prediction(chunk=0, digit=3, output_spikes=4.0, confident=True, synops=120.0,
+                       first_event_us=5, last_event_us=5, latency_ms=1.0,
+                       synops_per_second=float("nan"), energy_uw=float("nan")), None)
+    printer.close()
+    out = capsys.readouterr().out
+    assert "SynOps/s undefined (no stream time yet)" in out and "nan" not in out
+    row = (tmp_path / "log.csv").read_text().splitlines()[1].split(",")
+    header = (tmp_path / "log.csv").read_text().splitlines()[0].split(",")
+    assert row[header.index("synops_per_second")] == "" and row[header.index("synops")] == "120.0"

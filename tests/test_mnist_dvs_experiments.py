@@ -424,3 +424,106 @@ def test_spiking_networks_export_to_nir(trained, tiny_mnist_dvs, tmp_path):
     read_back = back(data.reshape(6 * steps, *data.shape[2:])).reshape(6, steps, -1).sum(1)
     assert read_back.sum() > 0  # not an empty network
     assert torch.equal(read_back, run_steps(to_spiking(model, MNIST_DVS_INPUT), data).sum(1))
+
+
+@pytest.fixture
+def replaced_baseline(trained, tmp_path):
+    """A copy of the trained work folder whose models/nopenalty.pth was overwritten by a
+    SynOp+QAT checkpoint after training (the log still records the baseline's hash)."""
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(trained, copy, ignore=shutil.ignore_patterns("results"))
+    shutil.copy(copy / "models" / "l1-fanout-qtrain_2e+05.pth", copy / "models" / "nopenalty.pth")
+    return copy
+
+
+CHANGED = r"nopenalty.pth: its content \(sha256 [0-9a-f]+\) is not the model .*recorded"
+
+
+@pytest.mark.parametrize("script,argv", [
+    (test_spiking, ["--mode", "nopenalty"]), (test_spiking, ["--mode", "weightscaling"]),
+    (test_spiking, ["--mode", "ann"]), (smart, ["--levels", "4"]), (activity, []),
+])
+def test_a_checkpoint_replaced_after_training_is_refused(replaced_baseline, tiny_mnist_dvs,
+                                                         script, argv):
+    with pytest.raises(SystemExit, match=CHANGED):
+        script.main(argv + ["--workdir", str(replaced_baseline), "--data_root",
+                            str(tiny_mnist_dvs), "--max_samples", "16"])
+    assert not Workdir(replaced_baseline).spiking_csv("nopenalty").is_file()
+
+
+def test_live_and_the_benchmark_refuse_a_replaced_checkpoint(replaced_baseline, tiny_mnist_dvs):
+    live = load_script("mnist_dvs/live.py")
+    with pytest.raises(ValueError, match=CHANGED):
+        live.load_network(str(replaced_baseline / "models" / "nopenalty.pth"))
+    bench = load_script("benchmarks/spiking_throughput.py")
+    args = bench.parse_args(["--mnist_dvs_dir", str(replaced_baseline), "--samples", "4"])
+    (replaced_baseline / "data").symlink_to(tiny_mnist_dvs)
+    with pytest.raises(ValueError, match=CHANGED):
+        bench.mnist_dvs_case(args, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("extra,check", [
+    (["--energy_model", "truenorth"],
+     lambda row: row["energy_model"] == "truenorth"
+     and np.isclose(row["energy_uj"], row["snn_synops"] * 2.5e-6)),
+    (["--chip", "speck"], lambda row: row["chip"] == "speck" and row["chip_cores"] > 0),
+])
+def test_a_rerun_with_other_output_options_measures_the_rows_again(trained, tiny_mnist_dvs,
+                                                                   tmp_path, capsys, extra,
+                                                                   check):
+    """Rows already measured with other output options are not kept without the columns
+    those options write: they are measured again."""
+    import shutil
+    workdir = tmp_path / "copy"
+    shutil.copytree(trained, workdir, ignore=shutil.ignore_patterns("results"))
+    common = ["--mode", "nopenalty", "--workdir", str(workdir), "--data_root",
+              str(tiny_mnist_dvs), "--max_samples", "16", "--simulator", "fast"]
+    test_spiking.main(common)
+    test_spiking.main(common)
+    assert "already in" in capsys.readouterr().out
+    test_spiking.main(common + extra)
+    assert "already in" not in capsys.readouterr().out
+    frame = pd.read_csv(Workdir(workdir).spiking_csv("nopenalty"))
+    assert len(frame) == 1 and check(frame.iloc[0])
+    test_spiking.main(common + extra)
+    assert "already in" in capsys.readouterr().out
+
+
+def test_quantization_evaluation_refuses_a_rerun_with_another_energy_model(trained,
+                                                                         tiny_mnist_dvs,
+                                                                         tmp_path):
+    common = ["--workdir", str(tmp_path), "--data_root", str(tiny_mnist_dvs), *QUICK,
+              "--max_samples", "8", "--max_train_samples", "64"]
+    quant_eval.main(common)
+    with pytest.raises(SystemExit, match=r"energy_model: 'loihi' then, 'truenorth' now"):
+        quant_eval.main(common + ["--energy_model", "truenorth"])
+
+
+def test_a_full_disk_is_named_before_training_and_a_failed_save_keeps_the_model(
+        tiny_mnist_dvs, tmp_path, monkeypatch):
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    import synoploss.io as io_module
+    common = ["--data_root", str(tiny_mnist_dvs), "--workdir", str(tmp_path / "run"), *QUICK,
+              "--nopenalty"]
+    usage = namedtuple("usage", "total used free")
+    real_usage = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: usage(1, 1, 1000))
+    with pytest.raises(SystemExit, match=r"models: 0.000954 MiB free, the 1 checkpoint\(s\) to "
+                                         r"train need about"):
+        train.main(common)
+    assert not Workdir(tmp_path / "run").training_log.exists()  # nothing was trained
+    monkeypatch.setattr(shutil, "disk_usage", real_usage)
+
+    def full(path, content):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(io_module, "write_bytes", full)
+    monkeypatch.setattr(io_module.tempfile, "gettempdir", lambda: str(tmp_path))
+    with pytest.raises(SystemExit, match=r"nopenalty.pth: could not be written \(No space left "
+                                         r"on device.*written to .*instead"):
+        train.main(common)
+    kept = list(tmp_path.glob("synoploss-unsaved-*-nopenalty.pth"))
+    assert len(kept) == 1 and torch.load(kept[0])  # the trained model, kept

@@ -73,3 +73,17 @@ def test_qat_loses_less_accuracy_when_quantized(data_root, tmp_path):
 def test_spiking_without_results(tmp_path):
     with pytest.raises(SystemExit, match="run quantization_evaluation.py first"):
         spiking.main(["--workdir", str(tmp_path), "--data_root", str(tmp_path)])
+
+
+def test_a_checkpoint_replaced_after_training_is_refused(data_root, tmp_path):
+    common = ["--scales", "1.0", "3.0", "--n_epochs", "1", "--workdir", str(tmp_path),
+              "--data_root", str(data_root), "--max_train_samples", "100", "--no_progress",
+              "--standin"]
+    evaluation.main(common)
+    models = tmp_path / "models"
+    (models / "scale_1_qtrain_False.pth").write_bytes(
+        (models / "scale_3_qtrain_False.pth").read_bytes())
+    with pytest.raises(SystemExit, match=r"scale_1_qtrain_False.pth: its content .* is not the "
+                                         r"model .*recorded"):
+        spiking.main(["--workdir", str(tmp_path), "--data_root", str(data_root),
+                      "--n_timesteps", "5", "--max_samples", "10"])

@@ -446,9 +446,9 @@ def test_a_read_only_installation_still_simulates(tmp_path):
     """The package installed from a wheel into a folder nobody may write, HOME read-only
     and NUMBA_CACHE_DIR unset: the fast simulator runs (caching in the temporary folder),
     never a numba traceback."""
+    import shutil
     import subprocess
     import sys
-    import shutil
     repo = Path(__file__).resolve().parents[1]
     # built from a copy: setuptools writes build/ and *.egg-info beside the sources
     source, wheels, target = tmp_path / "source", tmp_path / "wheels", tmp_path / "site"

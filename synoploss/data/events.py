@@ -122,3 +122,96 @@ def bin_spiketrain(spiketrain: np.ndarray, dt_us: int, resolution: int) -> torch
 # aermanager's event layout (`aermanager.parsers.events_struct`), typed here: importing
 # aermanager.parsers imports `dv`, whose `import imp` fails on Python 3.12 and later
 # (tests/test_aedat.py checks the two are equal where aermanager.parsers imports)
+
+
+@dataclass
+class EventBatch:
+    """A batch of binned events, sparse: per event its time step, its neuron's (y, x,
+    channel) in a layer of `shape` (C, H, W) and its value (an event count), in time
+    order within each sample; sample `b`'s events are [bounds[b], bounds[b + 1]).
+
+    What the spiking tests feed the simulators instead of dense (B, T, C, H, W) rasters,
+    whose size grows with the number of time steps (at 10 µs bins, gigabytes a batch):
+    this grows with the events. The fast simulator's CPU engine reads it as it is;
+    sinabs and the CUDA engine take `dense` windows of bounded size."""
+    times: np.ndarray     # int32
+    ys: np.ndarray        # int32
+    xs: np.ndarray        # int32
+    channels: np.ndarray  # int32
+    values: np.ndarray    # float32
+    bounds: np.ndarray    # int64, batch + 1
+    steps: int
+    shape: tuple          # (C, H, W) of one step
+
+    @property
+    def batch(self) -> int:
+        return len(self.bounds) - 1
+
+    @property
+    def nbytes(self) -> int:
+        return sum(array.nbytes for array in (self.times, self.ys, self.xs, self.channels,
+                                               self.values, self.bounds))
+
+    def dense_bytes(self, steps: int | None = None) -> int:
+        """The bytes of `steps` steps of it as a dense float32 tensor (default: all)."""
+        return 4 * self.batch * (self.steps if steps is None else steps) * \
+            int(np.prod(self.shape))
+
+    def sample(self, index: int) -> tuple:
+        low, high = self.bounds[index], self.bounds[index + 1]
+        return (self.times[low:high], self.ys[low:high], self.xs[low:high],
+                self.channels[low:high], self.values[low:high])
+
+    def dense(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Steps start..stop as a dense (B, stop - start, C, H, W) float32 tensor."""
+        stop = self.steps if stop is None else min(stop, self.steps)
+        dense = torch.zeros(self.batch, max(0, stop - start), *self.shape)
+        inside = (self.times >= start) & (self.times < stop)
+        samples = np.repeat(np.arange(self.batch), np.diff(self.bounds))[inside]
+        dense[samples, self.times[inside] - start, self.channels[inside], self.ys[inside],
+              self.xs[inside]] = torch.from_numpy(self.values[inside])
+        return dense
+
+    @classmethod
+    def from_dense(cls, data: torch.Tensor, shape: tuple) -> "EventBatch":
+        """The non-zero entries of a dense batch (B, T, C, H, W) or (B, T, N) as events of
+        a layer of `shape` (C, H, W)."""
+        batch, steps = data.shape[:2]
+        flat = data.permute(0, 1, 3, 4, 2) if data.dim() == 5 else data
+        flat = flat.reshape(batch, steps, -1)
+        nonzero = flat.nonzero()
+        values = flat[nonzero[:, 0], nonzero[:, 1], nonzero[:, 2]].contiguous().numpy()
+        channels, _, width = shape
+        index = nonzero[:, 2]
+        return cls(times=nonzero[:, 1].to(torch.int32).numpy(),
+                   ys=(index // (width * channels)).to(torch.int32).numpy(),
+                   xs=((index // channels) % width).to(torch.int32).numpy(),
+                   channels=(index % channels).to(torch.int32).numpy(), values=values,
+                   bounds=np.searchsorted(nonzero[:, 0].numpy(), np.arange(batch + 1)),
+                   steps=int(steps), shape=tuple(int(size) for size in shape))
+
+
+def bin_spiketrains(spiketrains: List[np.ndarray], dt_us: int, resolution: int) -> EventBatch:
+    """Chunks' events binned in time as `bin_spiketrain` bins them, as one sparse
+    `EventBatch` of shape (1, R, R) (both polarities counted; events of one pixel in one
+    bin become one event of their count): memory follows the events, not the steps."""
+    parts, bounds, steps = [], [0], 1
+    for spiketrain in spiketrains:
+        bins = (spiketrain["t"] - spiketrain["t"][0]) // dt_us
+        steps = max(steps, int(bins[-1]) + 1)
+        # one key per (bin, y, x), in time order then raster order, as a dense raster's
+        # non-zero entries come
+        keys = (bins * resolution + spiketrain["y"].astype(np.int64)) * resolution + \
+            spiketrain["x"].astype(np.int64)
+        unique, counts = np.unique(keys, return_counts=True)
+        parts.append((unique, counts))
+        bounds.append(bounds[-1] + len(unique))
+    keys = np.concatenate([unique for unique, _ in parts]) if parts else np.zeros(0, np.int64)
+    counts = np.concatenate([count for _, count in parts]) if parts else np.zeros(0, np.int64)
+    pixels = resolution * resolution
+    return EventBatch(times=(keys // pixels).astype(np.int32),
+                      ys=((keys % pixels) // resolution).astype(np.int32),
+                      xs=(keys % resolution).astype(np.int32),
+                      channels=np.zeros(len(keys), np.int32), values=counts.astype(np.float32),
+                      bounds=np.asarray(bounds, np.int64), steps=steps,
+                      shape=(1, resolution, resolution))

@@ -30,6 +30,7 @@ from .emulator import STANDIN_DESCRIPTION, EmulatorConfig, record_digit, recordi
 from .events import (
     accumulate_frame,
     bin_spiketrain,
+    bin_spiketrains,
     chunk_events,
     filter_hot_pixels,
     output_bins,
@@ -452,9 +453,42 @@ class SpikeTrainDataset(Dataset):
 
     def loader(self, batch_size: int) -> DataLoader:
         """Batches (B, T_max, 1, R, R) of chunks of similar duration, zero-padded in time
-        (padding adds no SynOps and no spikes)."""
+        (padding adds no SynOps and no spikes). Dense: its memory grows with the steps
+        (`event_batches` does not)."""
         return DataLoader(self, batch_sampler=self.batches_by_duration(batch_size),
                           collate_fn=pad_collate)
+
+    def event_batches(self, batch_size: int) -> "EventBatches":
+        """The same batches as `loader`'s, sparse (`EventBatch`, labels): what the spiking
+        tests feed the simulators, in memory that follows the events."""
+        return EventBatches(self, batch_size)
+
+
+class EventBatches:
+    """(EventBatch, labels) of a SpikeTrainDataset's chunks, batched by duration as its
+    `loader` batches them, each made when it is reached. `sizes` tells (samples, steps,
+    at most how many events) of every batch before any is made, so that a simulation can
+    refuse early what would not fit in memory."""
+
+    def __init__(self, dataset: SpikeTrainDataset, batch_size: int):
+        self.dataset = dataset
+        self.indices = dataset.batches_by_duration(batch_size)
+        self.shape = (1, dataset.resolution, dataset.resolution)  # one sample at one step
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __iter__(self):
+        dataset = self.dataset
+        for indices in self.indices:
+            events = bin_spiketrains([dataset.spiketrains[i] for i in indices], dataset.dt_us,
+                                     dataset.resolution)
+            yield events, torch.tensor([dataset.labels[i] for i in indices])
+
+    def sizes(self) -> List[tuple]:
+        return [(len(indices), int(self.dataset.durations[indices].max()),
+                 sum(len(self.dataset.spiketrains[i]) for i in indices))
+                for indices in self.indices]
 
 
 def pad_collate(batch):

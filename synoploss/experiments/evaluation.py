@@ -171,11 +171,20 @@ class SpikingTestSettings:
     threads: int | None = None
     chip: str | None = None  # also test the network as the chip computes it (chips.py)
 
+    def output_settings(self) -> dict:
+        """The options that change a row's columns, as the row records them: the energy
+        model (its name and pJ values) and the chip (chip_* columns, or none)."""
+        return dict(energy_model=self.energy_model.name,
+                    pj_per_synop=self.energy_model.pj_per_synop,
+                    pj_per_mac=self.energy_model.pj_per_mac, chip=self.chip)
+
     def rerun_checks(self, nir_name: str | None = None) -> dict:
         """What a results row already measured must match to be kept (`ResultsFile.kept`):
-        the NIR file asked for must be there."""
+        the options that change its columns (`output_settings`: a row of another energy
+        model or chip is measured again, not kept without its columns) and the NIR file
+        asked for, which must be there."""
         needs = [Path(self.nir_dir) / nir_name] if self.nir_dir is not None and nir_name else []
-        return dict(needs=needs)
+        return dict(equal=self.output_settings(), needs=needs)
 
 
 def add_spiking_test_flags(parser) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Dict, Iterable, Mapping
 
 from ..io import append_row, file_sha256, key_of, normal, read_csv
-from .workdir import samples_file
+from .workdir import Workdir, samples_file
 
 
 class SettingsMismatch(ValueError):
@@ -101,6 +101,50 @@ def done_rows(path, key: Iterable[str]) -> dict:
 
 
 
+class CheckpointChanged(ValueError):
+    """A checkpoint whose content is not the model its log recorded: it was replaced or
+    changed after training, so the log's settings (and the results) would describe
+    another model."""
+
+
+def check_checkpoint(path, logged_sha256, log_path) -> str:
+    """The hash of the checkpoint at `path` (`file_sha256`), after checking that it is the
+    one `log_path` recorded when the model was trained (`logged_sha256`; a log written
+    before hashes were recorded has none, and nothing is checked). CheckpointChanged
+    names both hashes and what to do."""
+    actual = file_sha256(path)
+    logged = None if normal(logged_sha256) is None else str(logged_sha256)  # as text
+    if logged is not None and logged != actual:
+        raise CheckpointChanged(
+            f"{path}: its content (sha256 {actual}) is not the model {log_path} recorded when "
+            f"it was trained (sha256 {logged}): the file was replaced or changed since. Put "
+            "back the checkpoint the log names, train it again (--fresh), or test the new "
+            "file in a work folder of its own")
+    return actual
+
+
+def logged_checkpoints(log_path, files) -> dict:
+    """{checkpoint path (resolved): the sha256 the log recorded} for the rows of a training
+    log (its `model_path` and `model_sha256` columns; empty when it has none)."""
+    if not Path(log_path).is_file():
+        return {}
+    frame = read_csv(log_path)
+    if "model_path" not in frame or "model_sha256" not in frame:
+        return {}
+    return {files.model(str(row["model_path"])).resolve(): row["model_sha256"]
+            for row in frame.to_dict("records") if normal(row["model_sha256"]) is not None}
+
+
+def check_logged_checkpoint(path) -> None:
+    """A checkpoint given by its path (live.py, the benchmarks), checked against the
+    training log of the work folder it lies in (<workdir>/models/<name>.pth beside
+    <workdir>/training_log.csv), when it lies in one that recorded it."""
+    path = Path(path)
+    log_path = Workdir(path.resolve().parent.parent).training_log
+    logged = logged_checkpoints(log_path, Workdir(log_path.parent))
+    check_checkpoint(path, logged.get(path.resolve()), log_path)
+
+
 def settings_of(args, **extra) -> dict:
     """The run settings of a script's parsed flags (those added with `add_setting`, in
     the order they were added), plus `extra` (resolved values: the data's description,
@@ -118,6 +162,8 @@ class ResultsFile:
         fresh: make everything again (--fresh): no row counts as done.
         samples: for a spiking test, the folder name under results/samples/ where each
             row's per-sample arrays go (`row` adds `samples_path`).
+        log: the training log that names the checkpoints: `row` refuses a checkpoint
+            whose content is not what the log recorded (CheckpointChanged).
 
     The loop of every script that measures or trains items, with reruns that resume:
 
@@ -128,9 +174,10 @@ class ResultsFile:
     """
 
     def __init__(self, files, path, key: Iterable[str], fresh: bool = False,
-                 samples: str | None = None):
+                 samples: str | None = None, log=None):
         self.files, self.path, self.key = files, Path(path), list(key)
-        self.fresh, self.samples = fresh, samples
+        self.fresh, self.samples, self.log = fresh, samples, log
+        self.logged = logged_checkpoints(log, files) if log is not None else {}
         self.done = {} if fresh else done_rows(self.path, self.key)
         self.kept_rows = self.added_rows = 0
 
@@ -138,9 +185,11 @@ class ResultsFile:
         """A row's identity: `columns`, the checkpoint as logs name it (`model_path`,
         relative to the work folder, or absolute) and the hash of its content
         (`checkpoint`: the file, when `model_path` does not name it), and with `samples`
-        where its per-sample arrays go."""
+        where its per-sample arrays go. A checkpoint the log recorded with another hash
+        is refused (CheckpointChanged)."""
         checkpoint = Path(checkpoint) if checkpoint is not None else self.files.model(model_path)
-        row = dict(columns, model_path=str(model_path), model_sha256=file_sha256(checkpoint))
+        sha256 = check_checkpoint(checkpoint, self.logged.get(checkpoint.resolve()), self.log)
+        row = dict(columns, model_path=str(model_path), model_sha256=sha256)
         if self.samples is not None:
             row["samples_path"] = str(samples_file(self.files, self.samples, row)
                                       .relative_to(self.files.root))

@@ -20,6 +20,7 @@ loop; sinabs only, as the fast simulator starts every sample from rest).
 """
 from __future__ import annotations
 
+import math
 import socket
 import time
 from dataclasses import dataclass
@@ -355,7 +356,9 @@ class Prediction:
     class_spikes: tuple = ()      # output spikes per class
 
     def row(self) -> dict:
-        row = dict(self.__dict__)
+        """The CSV row: an undefined rate (no stream time yet) is left empty, not "nan"."""
+        row = {key: "" if isinstance(value, float) and not math.isfinite(value) else value
+               for key, value in self.__dict__.items()}
         row["class_spikes"] = " ".join(f"{value:g}" for value in self.class_spikes)
         return row
 

@@ -124,6 +124,42 @@ def spiking_layers(net) -> List[sinabs.layers.IAFSqueeze]:
             if isinstance(layer, sinabs.layers.SqueezeMixin)]
 
 
+def activation_sizes(net, sample_shape: Sequence[int]) -> List[int]:
+    """The neurons of one sample at one step: the input's, then every layer's output in
+    the order the network computes them (the last is the network's output). From one
+    step of one sample; the states it leaves are reset."""
+    model = net.spiking_model if hasattr(net, "spiking_model") else net
+    sizes = [int(torch.Size(sample_shape).numel())]
+    leaves = [module for module in model.modules() if not list(module.children())]
+    handles = [module.register_forward_hook(
+        lambda _, __, output: sizes.append(output[0].numel()) if torch.is_tensor(output)
+        else None) for module in leaves]
+    parameters = list(model.parameters())
+    probe = torch.zeros(1, *sample_shape, device=parameters[0].device if parameters else "cpu")
+    spiking = [layer for layer in model.modules() if isinstance(layer, sinabs.layers.SqueezeMixin)]
+    kept = [(layer.batch_size, layer.num_timesteps) for layer in spiking]
+    try:
+        for layer in spiking:
+            layer.batch_size, layer.num_timesteps = 1, -1
+        with torch.no_grad():
+            output = model(probe)
+        sinabs.utils.reset_states(model)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for layer, (batch_size, steps) in zip(spiking, kept, strict=True):
+            layer.batch_size, layer.num_timesteps = batch_size, steps
+    return sizes + [output[0].numel()]
+
+
+def time_window(net, sample_shape: Sequence[int], batch: int, memory_bytes: float) -> int:
+    """Time steps per window such that a batch's widest activation, three times over (the
+    input, the layer's output and the spikes), fits in `memory_bytes`: how the simulators
+    bound their memory when a chunk has many steps."""
+    widest = max(activation_sizes(net, sample_shape))
+    return max(1, int(memory_bytes // (4 * 3 * batch * widest)))
+
+
 def _pooling_scales(model: nn.Sequential) -> dict:
     """{weight layer index: the kernel areas of the average pooling since the previous
     weight layer}: sinabs' ModelSynopsHook multiplies a layer's count by it."""

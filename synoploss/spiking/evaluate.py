@@ -3,14 +3,20 @@
 set. The only module that knows both engines."""
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+import sinabs.layers
 import torch
 from tqdm.auto import tqdm
 
+from ..data.events import EventBatch
 from . import sinabs_run
+from .convert import activation_sizes, time_window
 from .fast import run_batch as fast_run_batch
+from .fast import sample_shape
 from .fast.plan import compile_network, device_of
 from .result import DEFAULT_SIMULATOR, SIMULATORS, BatchResult, SpikingResult
 
@@ -25,10 +31,13 @@ class Simulation:
         threads: samples the fast simulator runs at once (default: torch's threads).
         reset: every batch starts from rest; False (sinabs only) carries the state over.
 
-    Calling it on a batch (B, T, ...) returns a `BatchResult`: the output per step and the
-    SynOps per sample and weight layer, as sinabs' hooks count them. Use it as a context
-    manager, or call `close()`, to remove the SynOp hooks from the network.
+    Calling it on a batch (B, T, ...) or an `EventBatch` (sparse: memory follows the
+    events; the CPU engine reads it as it is, sinabs and the CUDA engine in dense windows
+    of at most `window_bytes`) returns a `BatchResult`: the output per step and the SynOps
+    per sample and weight layer, as sinabs' hooks count them. Use it as a context manager,
+    or call `close()`, to remove the SynOp hooks from the network.
     """
+    window_bytes = 2 ** 31  # a dense window of sinabs: 2 GiB
 
     def __init__(self, net, simulator: str = DEFAULT_SIMULATOR, threads: int | None = None,
                  reset: bool = True):
@@ -42,12 +51,15 @@ class Simulation:
         self.counter = sinabs_run.SampleSynops(net) if simulator == "sinabs" else None
 
     @torch.no_grad()
-    def __call__(self, data: torch.Tensor) -> BatchResult:
+    def __call__(self, data: torch.Tensor | EventBatch) -> BatchResult:
+        if self.simulator == "sinabs" and isinstance(data, EventBatch):
+            window = time_window(self.net, data.shape, data.batch, self.window_bytes)
+            return sinabs_run.run_windows(self.net, data, self.counter, window, self.reset)
         if self.simulator == "sinabs":
             data = data.to(device_of(self.net), torch.float32)
             return sinabs_run.run_batch(self.net, data, self.counter, self.reset)
         if self.plan is None and device_of(self.net.spiking_model).type != "cuda":
-            self.plan = compile_network(self.net, tuple(data.shape[2:]))
+            self.plan = compile_network(self.net, sample_shape(data))
         return fast_run_batch(self.net, data, self.plan, self.threads)
 
     def close(self) -> None:
@@ -60,6 +72,62 @@ class Simulation:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class NotEnoughMemory(ValueError):
+    """A spiking test whose largest batch would not fit in the memory available."""
+
+
+EVENT_BYTES = 20  # an EventBatch's step, y, x, channel (int32) and value (float32)
+
+
+def peak_bytes(net, sizes, sample_shape, simulator: str, device="cpu") -> tuple:
+    """(bytes, what) of the largest batch of a spiking test, estimated: its events, the
+    output at every step (kept three times: the engine's, the network's, the batch's),
+    and the dense input where one is made (sinabs and CUDA: a window of at most
+    `Simulation.window_bytes`; the CPU engine: none, unless layers come before the first
+    spiking layer). `sizes`: (samples, steps, events) of every batch."""
+    neurons = activation_sizes(net, sample_shape)
+    model = net.spiking_model if hasattr(net, "spiking_model") else net
+    prefix = not isinstance(next(iter(model.children()), None), sinabs.layers.SqueezeMixin)
+    dense_made = simulator == "sinabs" or torch.device(device).type == "cuda" or prefix
+    worst = (0, "")
+    for samples, steps, events in sizes:
+        dense = 4 * samples * steps * neurons[0]
+        window = min(dense, Simulation.window_bytes) if not prefix else dense
+        parts = dict(events=EVENT_BYTES * events, output=3 * 4 * samples * steps * neurons[-1],
+                     input=window if dense_made else 0)
+        total = sum(parts.values())
+        if total > worst[0]:
+            worst = (total, f"{samples} samples of {steps} steps: " + ", ".join(
+                f"{name} {value / 2**30:.3g} GiB" for name, value in parts.items() if value))
+    return worst
+
+
+def available_memory() -> float:
+    """Bytes the system can still give (Linux's MemAvailable); infinite when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return math.inf
+
+
+def check_memory(net, batches, simulator: str, device="cpu") -> None:
+    """Refuse (NotEnoughMemory) a test whose largest batch would not fit in the memory
+    available, before its first batch runs; `batches` that tell their `sizes` (and
+    `shape`: one sample at one step) are checked, others are not."""
+    if not hasattr(batches, "sizes"):
+        return
+    needed, what = peak_bytes(net, batches.sizes(), batches.shape, simulator, device)
+    available = available_memory()
+    if needed > available:
+        raise NotEnoughMemory(
+            f"the spiking test's largest batch needs about {needed / 2**30:.3g} GiB ({what}); "
+            f"{available / 2**30:.3g} GiB are available: use coarser time bins (--dt_us), a "
+            "smaller --batch_size, or a machine with more memory")
 
 
 def evaluate(net, batches: Iterable, simulator: str = DEFAULT_SIMULATOR, device=None,
@@ -82,9 +150,12 @@ def evaluate(net, batches: Iterable, simulator: str = DEFAULT_SIMULATOR, device=
 
     Raises:
         ValueError: an unknown simulator, or no batches.
+        NotEnoughMemory: batches that tell their sizes (`EventBatches`) whose largest would
+            not fit in the memory available; before the first batch runs.
     """
     if device is not None:
         net = net.to(device)
+    check_memory(net, batches, simulator, device or device_of(net))
     predictions, labels, outputs, sample_synops = [], [], [], []
     label = progress if isinstance(progress, str) else \
         ("spiking (fast)" if simulator == "fast" else "spiking")

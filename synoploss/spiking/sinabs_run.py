@@ -12,6 +12,7 @@ import sinabs
 import torch
 import torch.nn as nn
 
+from ..data.events import EventBatch
 from .convert import spiking_layers
 from .result import BatchResult
 
@@ -24,6 +25,25 @@ def run_batch(net, data: torch.Tensor, counter: "SampleSynops", reset: bool = Tr
     batch, steps = data.shape[:2]
     output = run_steps(net, data, reset)
     return BatchResult(output, counter.per_sample(batch, steps))
+def run_windows(net, events: EventBatch, counter: "SampleSynops", window: int,
+                reset: bool = True) -> BatchResult:
+    """`run_batch` on a sparse batch, `window` steps at a time made dense (the state
+    carried from window to window, so the spikes are those of one long run): memory
+    bounded by the window, not by the chunk's steps."""
+    outputs, synops = [], 0.0
+    for start in range(0, events.steps, window):
+        data = events.dense(start, start + window).to(device_of(net))
+        outputs.append(run_steps(net, data, reset=reset and start == 0))
+        synops = synops + counter.per_sample(events.batch, data.shape[1])
+    return BatchResult(torch.cat(outputs, 1), synops)
+
+
+def device_of(net) -> torch.device:
+    for tensor in net.parameters():
+        return tensor.device
+    return torch.device("cpu")
+
+
 def run_steps(net, data: torch.Tensor, reset: bool = True) -> torch.Tensor:
     """One batch (B, T, ...) through the network, from rest unless `reset` is False: the
     output at every step, (B, T, n_out). Leaves sinabs' SynOp hook data for this batch on

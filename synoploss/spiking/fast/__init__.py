@@ -41,7 +41,8 @@ from . import cuda
 from .cpu import EventBatch, simulate
 from .plan import SimulationPlan, UnsupportedNetwork, compile_network, device_of
 
-__all__ = ["EventBatch", "SimulationPlan", "UnsupportedNetwork", "compile_network", "run_batch"]
+__all__ = ["EventBatch", "SimulationPlan", "UnsupportedNetwork", "compile_network", "run_batch",
+           "sample_shape"]
 
 
 def run_batch(net, data, plan: SimulationPlan | None = None,
@@ -50,7 +51,8 @@ def run_batch(net, data, plan: SimulationPlan | None = None,
 
     Args:
         net: a network from `to_spiking`.
-        data: a batch (B, T, *input_shape), or an `EventBatch` (the CPU engine).
+        data: a batch (B, T, *input_shape), or an `EventBatch` (sparse: the CPU engine
+            reads its events, the CUDA engine makes it dense one time window at a time).
         plan: the network compiled for the CPU engine (`compile_network`; made here
             when not given, for a network on the CPU).
         threads: samples the CPU engine runs at once.
@@ -62,5 +64,10 @@ def run_batch(net, data, plan: SimulationPlan | None = None,
     if device_of(net.spiking_model).type == "cuda":
         return cuda.simulate(net, data)
     if plan is None:
-        plan = compile_network(net, tuple(data.shape[2:]))
+        plan = compile_network(net, sample_shape(data))
     return simulate(plan, data, threads)
+
+
+def sample_shape(data) -> tuple:
+    """One sample's shape at one step, of a dense batch (B, T, ...) or an `EventBatch`."""
+    return tuple(data.shape) if isinstance(data, EventBatch) else tuple(data.shape[2:])

@@ -4,54 +4,19 @@ spiking layer and after the last run in torch, counted as sinabs' hooks count th
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ...data.events import EventBatch
 from ..result import BatchResult
 from .plan import SimulationPlan, run_counted
-
-
-@dataclass
-class EventBatch:
-    """Input events of a batch, as the CPU engine reads them: per event its step, its
-    neuron's (y, x, channel) and its value, in time order within each sample; sample
-    `b`'s events are [bounds[b], bounds[b + 1]). `steps`: the batch's time steps."""
-    times: np.ndarray     # int32
-    ys: np.ndarray        # int32
-    xs: np.ndarray        # int32
-    channels: np.ndarray  # int32
-    values: np.ndarray    # float32
-    bounds: np.ndarray    # int64, batch + 1
-    steps: int
-
-    @property
-    def batch(self) -> int:
-        return len(self.bounds) - 1
-
-    def sample(self, index: int) -> tuple:
-        low, high = self.bounds[index], self.bounds[index + 1]
-        return (self.times[low:high], self.ys[low:high], self.xs[low:high],
-                self.channels[low:high], self.values[low:high])
 
 
 def events_of(data: torch.Tensor, shape: tuple) -> EventBatch:
     """The non-zero entries of a dense batch (B, T, C, H, W) or (B, T, N) as events of a
     layer of `shape` (C, H, W)."""
-    batch, steps = data.shape[:2]
-    flat = data.permute(0, 1, 3, 4, 2) if data.dim() == 5 else data
-    flat = flat.reshape(batch, steps, -1)
-    nonzero = flat.nonzero()
-    values = flat[nonzero[:, 0], nonzero[:, 1], nonzero[:, 2]].contiguous().numpy()
-    channels, _, width = shape
-    index = nonzero[:, 2]
-    return EventBatch(
-        times=nonzero[:, 1].to(torch.int32).numpy(),
-        ys=(index // (width * channels)).to(torch.int32).numpy(),
-        xs=((index // channels) % width).to(torch.int32).numpy(),
-        channels=(index % channels).to(torch.int32).numpy(), values=values,
-        bounds=np.searchsorted(nonzero[:, 0].numpy(), np.arange(batch + 1)), steps=steps)
+    return EventBatch.from_dense(data, shape)
 
 
 def simulate(plan: SimulationPlan, data, threads: int | None = None) -> BatchResult:
@@ -59,8 +24,8 @@ def simulate(plan: SimulationPlan, data, threads: int | None = None) -> BatchRes
 
     Args:
         plan: the network, from `compile_network`.
-        data: a dense batch (B, T, *input_shape) or, for a network whose first layer
-            spikes, an `EventBatch`.
+        data: a dense batch (B, T, *input_shape) or an `EventBatch` (read as it is when
+            the network's first layer spikes, made dense otherwise).
         threads: samples simulated at once (default: torch's thread count).
 
     Returns:
@@ -70,6 +35,8 @@ def simulate(plan: SimulationPlan, data, threads: int | None = None) -> BatchRes
     from .cpu_kernel import simulate_sample  # numba: imported when first simulated
 
     synops_columns = len(plan.weight_layers)
+    if isinstance(data, EventBatch) and len(plan.prefix):
+        data = data.dense()  # the prefix runs in torch, on the dense input
     if isinstance(data, EventBatch):
         events, current = data, None
         batch, steps = data.batch, data.steps

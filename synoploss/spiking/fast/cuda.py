@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
 import torch.nn as nn
 
+from ...data.events import EventBatch
+from ..convert import time_window
 from ..result import BatchResult
 from .plan import IGNORED, count_layer, device_of, is_spiking, pair, spiking_params
 
@@ -93,21 +94,24 @@ def scan(current: torch.Tensor, potential: torch.Tensor, single: bool, bound: fl
     return _scan_torch(current, potential, single, bound)
 
 
-def simulate(net, data: torch.Tensor, memory_bytes: float = 4e9,
-                           engine: str = "auto") -> BatchResult:
-    """One batch (B, T, ...) from rest through the sinabs network's own layers, each weight
-    layer once over all steps of a time window (window: as many steps as fit
-    `memory_bytes` for the largest layer), each spiking layer one `scan`."""
+def simulate(net, data: torch.Tensor | EventBatch, memory_bytes: float = 4e9,
+             engine: str = "auto") -> BatchResult:
+    """One batch (B, T, ...), or an `EventBatch` made dense one window at a time, from rest
+    through the sinabs network's own layers, each weight layer once over all steps of a
+    time window (window: as many steps as fit `memory_bytes` for the widest layer), each
+    spiking layer one `scan`."""
     model = net.spiking_model if hasattr(net, "spiking_model") else net
     plan_layers = list(model)
     for layer in plan_layers:
         if is_spiking(layer):
             spiking_params(layer)  # the same checks as the CPU engine
     device = device_of(model)
-    data = data.to(device, torch.float32)
-    batch, steps = data.shape[:2]
-    widest = max(int(np.prod(shape)) for shape in _activation_shapes(model, data.shape[2:]))
-    window = max(1, min(steps, int(memory_bytes // (4 * 3 * batch * max(widest, 1)))))
+    sparse = isinstance(data, EventBatch)
+    if not sparse:
+        data = data.to(device, torch.float32)
+    batch, steps = (data.batch, data.steps) if sparse else data.shape[:2]
+    sample_shape = data.shape if sparse else data.shape[2:]
+    window = min(steps, time_window(net, sample_shape, batch, memory_bytes))
     potentials = {}
     weight_positions = [i for i, layer in enumerate(plan_layers)
                         if isinstance(layer, (nn.Conv2d, nn.Linear))]
@@ -117,7 +121,8 @@ def simulate(net, data: torch.Tensor, memory_bytes: float = 4e9,
     outputs = []
     with torch.no_grad():
         for start in range(0, steps, window):
-            chunk = data[:, start:start + window]
+            chunk = data.dense(start, start + window).to(device) if sparse else \
+                data[:, start:start + window]
             length = chunk.shape[1]
             x = chunk.reshape(batch * length, *chunk.shape[2:])
             scale, spiking_number = 1.0, 0
@@ -145,13 +150,3 @@ def simulate(net, data: torch.Tensor, memory_bytes: float = 4e9,
                 x = layer(x)
             outputs.append(x.reshape(batch, length, -1))
     return BatchResult(torch.cat(outputs, 1), synops.cpu().numpy(), spike_totals.cpu().numpy())
-
-
-def _activation_shapes(model: nn.Sequential, sample_shape) -> list:
-    shapes, data = [], torch.zeros(1, *sample_shape, device=device_of(model))
-    with torch.no_grad():
-        for layer in model:
-            shapes.append(tuple(data.shape[1:]))
-            if not is_spiking(layer):
-                data = layer(data)
-    return shapes
