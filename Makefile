@@ -30,7 +30,7 @@ test: $(STAMP) lint  ## the linter, the test suite (the ten slowest printed), th
 	@# tests/test_gpu.py with the CPU on both sides: proves the comparisons execute
 	SYNOPLOSS_GPU_DRY_RUN=1 $(PY) -m pytest tests/test_gpu.py -q
 
-demo: $(STAMP)  ## MNIST-DVS and MNIST on the stand-in data, then the figures (7 min on 2 cores)
+demo: $(STAMP)  ## MNIST-DVS and MNIST on the stand-in data, then the figures (its time: DEMO_DIR/run_info.json)
 	@start=$$(date +%s); PY=$(PY) DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh && \
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR) && \
 	$(PY) scripts/run_info.py $(DEMO_DIR) "make demo (one seed)" "make demo" $$(( $$(date +%s) - start ))
@@ -39,7 +39,7 @@ demo-cifar: $(STAMP)  ## the CIFAR-10 stand-in stage, then every figure again
 	PY=$(PY) DEMO_DIR=$(DEMO_DIR) DEMO_STAGES=cifar10 bash scripts/demo.sh
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR)
 
-study: $(STAMP)  ## the demo's protocol over seeds 1-3 with CIFAR-10, then docs/results.md (29 min on 2 cores)
+study: $(STAMP)  ## the demo's protocol over seeds with CIFAR-10, then docs/results.md (its time: on that page)
 	@start=$$(date +%s); PY=$(PY) DEMO_DIR=$(STUDY_DIR) SEEDS="1 2 3" CIFAR_ROUND_EPOCHS=30 CIFAR_SYNOP_LOSS_WEIGHT=10 \
 	DEMO_STAGES="mnist_dvs mnist_quant_only cifar10" bash scripts/demo.sh && \
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(STUDY_DIR) && \

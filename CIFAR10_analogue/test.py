@@ -32,7 +32,6 @@ import copy
 from pathlib import Path
 
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from synoploss.data.cifar10 import load_cifar10
 from synoploss.experiments.cli import (
@@ -69,6 +68,7 @@ from synoploss.models import (
     scale_first_layer,
     set_quantize,
 )
+from synoploss.progress import progress_bar
 from synoploss.spiking import StaticInputBatches
 from synoploss.synops import count_macs
 
@@ -185,7 +185,7 @@ def main(argv=None):
     loader = DataLoader(test_set, args.batch_size)
     scales = {r: args.baseline_scales if r < 0 else args.wscales for r in checkpoints}
     results = ResultsFile(files, files.cifar_inference, KEY, args.fresh, samples="cifar10")
-    progress = tqdm(total=sum(map(len, scales.values())), desc="checkpoints x scales")
+    progress = progress_bar(total=sum(map(len, scales.values())), desc="checkpoints x scales")
     for round_index, (checkpoint, path, logged_fanout, width) in checkpoints.items():
         # --models: the authors' checkpoints were trained with the paper's fan-outs
         fanout = args.fanout or logged_fanout or "paper"

@@ -21,7 +21,6 @@ Examples:
 """
 import numpy as np
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from synoploss.data.mnist_dvs import FramesDataset, data_fingerprint, describe, prepare
 from synoploss.experiments.cli import (
@@ -51,6 +50,7 @@ from synoploss.experiments.workdir import (
 )
 from synoploss.io import append_row, load_state, read_csv
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet, scale_first_layer, set_quantize
+from synoploss.progress import progress_bar
 from synoploss.stats import wilson
 
 DEFAULT_SCALES = [float(value) for value in np.logspace(-3, 0, 10)]
@@ -111,7 +111,7 @@ def main(argv=None):
                           sample_seed=args.sample_seed if args.max_samples else None)
     loader = DataLoader(frames, args.batch_size)
     out = files.activity_accuracy
-    for curve, entry, scale in tqdm(todo, desc="models"):
+    for curve, entry, scale in progress_bar(todo, desc="models"):
         fanout = args.fanout or trained_fanout(entry)
         model = MNISTDVSNet(quantize=args.quantize_testing, fanout=fanout)
         try:

@@ -9,7 +9,6 @@ reset per chunk, SynOps measured by --simulator, every test chunk unless --max_s
 each is measured (a rerun keeps rows measured the same way; --fresh measures again).
 """
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from synoploss.data.mnist_dvs import (
     FramesDataset,
@@ -49,6 +48,7 @@ from synoploss.experiments.workdir import (
 from synoploss.io import load_state, read_csv
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
 from synoploss.normalization import activation_percentiles, normalise_weights
+from synoploss.progress import progress_bar
 
 
 def main(argv=None):
@@ -105,7 +105,7 @@ def main(argv=None):
         percentiles = activation_percentiles(reference, calibration.frames, args.percentile)
         print(f"{model_path}: activation percentiles per layer:",
               ", ".join(f"{p:.3g}" for p in percentiles))
-        for level in tqdm(args.levels, desc="levels"):
+        for level in progress_bar(args.levels, desc="levels"):
             row = results.row(model_path, name=SMART_SCALING, level=level,
                               percentile=args.percentile, seed=baseline.get("seed", 1),
                               fanout=fanout, simulator=args.simulator, dt_us=args.dt_us,

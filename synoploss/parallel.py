@@ -6,7 +6,8 @@ import os
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
-from tqdm.auto import tqdm
+
+from .progress import progress_bar
 
 _WORKER_SHARED: dict = {}  # the `shared` argument, inside a worker process only
 
@@ -36,14 +37,14 @@ def map_jobs(function: Callable, jobs: Sequence, workers: int = 1,
         print(f"{description}: --workers {workers} ignored on {device} (jobs run in turn)")
         workers = 1
     if workers <= 1:
-        yield from tqdm((function(shared, job) for job in jobs), total=len(jobs),
+        yield from progress_bar((function(shared, job) for job in jobs), total=len(jobs),
                         desc=description, disable=not progress)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, _start_worker, (threads, shared)) as pool:
         calls = pool.imap(_CallWith(function), jobs, chunksize)
-        yield from tqdm(calls, total=len(jobs), desc=description, disable=not progress)
+        yield from progress_bar(calls, total=len(jobs), desc=description, disable=not progress)
 
 
 class _CallWith:

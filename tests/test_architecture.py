@@ -13,6 +13,7 @@ PACKAGE = ROOT / "synoploss"
 
 # a module's layer: the first entry whose prefix it has ("" is the package's top)
 LAYER_OF = [("synoploss.io", "base"), ("synoploss.parallel", "base"),
+            ("synoploss.progress", "base"),
             ("synoploss.stats", "base"), ("synoploss.data", "data"),
             ("synoploss.spiking", "spiking"), ("synoploss.hardware", "hardware"),
             ("synoploss.experiments", "experiments"), ("synoploss.reporting", "reporting"),

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..io import append_row
+from ..progress import progress_bar
 from ..synops import SynOpCounter
 
 
@@ -57,7 +57,7 @@ def train_epoch(model: nn.Module, loader, optimizer, synop_loss=None, device="cp
     counter = SynOpCounter(model.modules())
     totals = torch.zeros(4, dtype=torch.float64, device=device)  # loss, ce, correct, synops
     count = 0
-    bar = tqdm(loader, desc=description, leave=False, disable=not progress)
+    bar = progress_bar(loader, desc=description, leave=False, disable=not progress)
     for step, (data, target) in enumerate(bar):
         data = data.to(device, non_blocking=True)
         target = target.to(device, non_blocking=True)

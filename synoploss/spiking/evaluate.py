@@ -10,9 +10,9 @@ from typing import Iterable
 import numpy as np
 import sinabs.layers
 import torch
-from tqdm.auto import tqdm
 
 from ..data.events import EventBatch
+from ..progress import progress_bar
 from . import sinabs_run
 from .convert import activation_sizes, time_window
 from .fast import run_batch as fast_run_batch
@@ -160,7 +160,7 @@ def evaluate(net, batches: Iterable, simulator: str = DEFAULT_SIMULATOR, device=
     label = progress if isinstance(progress, str) else \
         ("spiking (fast)" if simulator == "fast" else "spiking")
     with Simulation(net, simulator, threads) as simulation:
-        for data, target in tqdm(batches, desc=label, leave=False, disable=not progress):
+        for data, target in progress_bar(batches, desc=label, leave=False, disable=not progress):
             result = simulation(data)
             summed = result.output.sum(1)
             predictions.append(summed.argmax(1).cpu().numpy())
