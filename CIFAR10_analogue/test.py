@@ -177,7 +177,7 @@ def main(argv=None):
     files = Workdir(args.workdir)
     with failing(__file__):
         ensure_writable_dir(files.results, "--workdir")
-        test = spiking_test_from_args(args, device)
+        test = spiking_test_from_args(args, device, stream_time=False)
         checkpoints = checkpoints_from_folder(args.models, args.rounds) if args.models \
             else checkpoints_from_log(files, args.rounds)
         _, test_set, description = load_cifar10(data_root(args), n_train=0, n_test=args.n_test,

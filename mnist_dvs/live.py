@@ -21,7 +21,8 @@ or from the state the last chunk left (--reset never, the original's live loop; 
 For every chunk it prints the predicted digit when the output spike count reaches
 --threshold (30, the original's) and '.' otherwise, the latency from the chunk's last
 event to the prediction, the chunk's SynOps and the SynOps per second and power
-(--energy_model, SynOps only: a lower bound) the network spends on the stream so far.
+(--energy_model: SynOps x pJ, + the chip's idle power for speck) the network spends on
+the stream so far.
 --log writes the same as CSV rows (written as they come; a killed run keeps what it
 printed; an existing file is replaced from the first chunk on, and may not be the model or
 the recording). --show opens a window with the chunk's frame and the class bars. Ctrl-C, the
@@ -241,20 +242,23 @@ def main(argv=None):
     print(f"{source.description}: {source.camera}, {width}x{height} sensor -> "
           f"{view.resolution}x{view.resolution}; chunks of {args.spike_count} events at "
           f"{args.dt_us} µs; {args.model} on {args.simulator}, reset per {args.reset}; "
-          f"energy model {args.energy_model.name} ({args.energy_model.pj_per_synop:g} pJ/SynOp)",
+          f"energy model {args.energy_model.name} ({args.energy_model.pj_per_synop:g} pJ/SynOp"
+          f", idle {args.energy_model.static_mw:g} mW)",
           flush=True)
     printer = ChunkPrinter(args.threshold, args.log, args.show)
     try:
         summary = run_stream(source, view, EventChunker(args.spike_count), network,
                              args.dt_us, args.threshold, args.energy_model.pj_per_synop,
-                             hot_pixels, args.max_chunks, printer)
+                             hot_pixels, args.max_chunks, printer,
+                             static_mw=args.energy_model.static_mw)
     except ValueError as error:  # a chunk that cannot be binned (a long pause, a bad file)
         fail(__file__, f"{source.description}: {error} (the chunks before it are printed"
                        + (f" and in {args.log})" if args.log else ")"))
     finally:
         printer.close()
         network.close()
-    print("summary: " + summary.text(args.energy_model.pj_per_synop), flush=True)
+    print("summary: " + summary.text(args.energy_model.pj_per_synop,
+                                     args.energy_model.static_mw), flush=True)
     if not summary.chunks:
         sys.exit(1)  # nothing was classified: the summary says why
     return summary

@@ -124,7 +124,8 @@ def main(argv=None):
                 if quantize_test:  # the spiking network is the same for both; test it once
                     row.update(spiking_test_row(model, MNIST_DVS_INPUT, DataLoader(frames, 256),
                                                 spikes.event_batches(32), test,
-                                                what=f"qtrain={quantize_training}"))
+                                                what=f"qtrain={quantize_training}",
+                                                stream_seconds=spikes.mean_span_s()))
                 else:
                     stats = evaluate_analog(model, DataLoader(frames, 256), device)
                     row.update(ann_accuracy=stats.accuracy, ann_synops=stats.synops,

@@ -120,8 +120,9 @@ def main(argv=None):
                 row.update(spiking_test_row(
                     model, MNIST_DVS_INPUT, DataLoader(frames, 256),
                     spikes.event_batches(args.batch_size), test,
-                    what=f"{model_path} level {level:g}",
-                    nir_name=nir_name, samples_path=files.root / row["samples_path"]))
+                    what=f"{model_path} level {level:g}", nir_name=nir_name,
+                    samples_path=files.root / row["samples_path"],
+                    stream_seconds=spikes.mean_span_s()))
             results.add(row)
             print(f"level {level:g}: SNN accuracy {row['snn_accuracy']:.4f}, "
                   f"SNN SynOps {row['snn_synops']:.4g}")

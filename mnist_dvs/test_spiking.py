@@ -139,7 +139,8 @@ def spiking_job(shared, job):
         shared["spikes"].event_batches(shared["batch_size"]), shared["test"],
         what=f"{entry['model_path']}{suffix}", min_v_mem=None,
         nir_name=nir_name(entry, scale, shared["mode"]),
-        samples_path=Workdir(shared["workdir"]).root / row["samples_path"])
+        samples_path=Workdir(shared["workdir"]).root / row["samples_path"],
+        stream_seconds=shared["spikes"].mean_span_s())
     # the input events are counted as SynOps of the input layer: no analog input MACs
     return dict(row, **measured)
 

@@ -93,7 +93,7 @@ def main(argv=None):
     qtrain = args.quantize_training
     try:  # a missing log says which script makes it
         ensure_writable_dir(files.results, "--workdir")
-        test = spiking_test_from_args(args, device)
+        test = spiking_test_from_args(args, device, stream_time=False)
         entries = read_csv(files.quant_eval_csv(qtrain),
                            required=["scale", "model_path", "quantize_training", "data"],
                            numeric=["scale"])

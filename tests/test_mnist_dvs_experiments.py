@@ -527,3 +527,31 @@ def test_a_full_disk_is_named_before_training_and_a_failed_save_keeps_the_model(
         train.main(common)
     kept = list(tmp_path.glob("synoploss-unsaved-*-nopenalty.pth"))
     assert len(kept) == 1 and torch.load(kept[0])  # the trained model, kept
+
+
+@pytest.mark.parametrize("extra,seconds", [([], None), (["--latency", "0.05"], 0.05)])
+def test_speck_energy_counts_its_idle_power_for_the_chunks_span(trained, tiny_mnist_dvs,
+                                                                 tmp_path, extra, seconds):
+    """The static part: 1.17 mW for each chunk's span in the stream (the mean over the
+    tested chunks), or for --latency; the dynamic part is 0 (no published pJ)."""
+    import shutil
+
+    from synoploss.data.mnist_dvs import SpikeTrainDataset
+    workdir = tmp_path / "copy"
+    shutil.copytree(trained, workdir, ignore=shutil.ignore_patterns("results"))
+    test_spiking.main(["--mode", "nopenalty", "--workdir", str(workdir), "--data_root",
+                       str(tiny_mnist_dvs), "--simulator", "fast", "--energy_model", "speck",
+                       *extra])
+    row = pd.read_csv(Workdir(workdir).spiking_csv("nopenalty")).iloc[0]
+    span = SpikeTrainDataset(tiny_mnist_dvs / "test").mean_span_s() if seconds is None \
+        else seconds
+    assert row["energy_seconds"] == pytest.approx(span) and span > 0
+    assert row["energy_static_uj"] == pytest.approx(1.17e-3 * span * 1e6)
+    assert row["energy_dynamic_uj"] == 0 and row["energy_uj"] == row["energy_static_uj"]
+
+
+def test_a_static_input_with_speck_energy_needs_a_latency(tmp_path):
+    cifar_test = load_script("CIFAR10_analogue/test.py")
+    with pytest.raises(SystemExit, match=r"--energy_model speck counts the chip's idle power.*"
+                                         r"--latency SECONDS"):
+        cifar_test.main(["--workdir", str(tmp_path), "--standin", "--energy_model", "speck"])

@@ -442,6 +442,12 @@ class SpikeTrainDataset(Dataset):
     def __len__(self):
         return len(self.files)
 
+    def mean_span_s(self) -> float:
+        """The chunks' mean span in their stream, first event to last, in seconds: the time
+        a chip running in real time spends on one (for its static power)."""
+        return float(np.mean([int(train["t"][-1]) - int(train["t"][0])
+                              for train in self.spiketrains])) / 1e6
+
     def __getitem__(self, index):
         return (bin_spiketrain(self.spiketrains[index], self.dt_us, self.resolution),
                 self.labels[index])
@@ -533,7 +539,8 @@ def load_mnist_dvs(root, *, n_train: int | None = None, n_test: int | None = Non
 
     Args:
         root: the converted data's folder (`prepare` makes one).
-        n_train, n_test: a random subset of each split, drawn with `seed`.
+        n_train: a random subset of the train split, drawn with `seed`.
+        n_test: a random subset of the test split, drawn with `seed`.
 
     Returns:
         `LoadedData(train, test, description)`: `FramesDataset`s of (1 x R x R event

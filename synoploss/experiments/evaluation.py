@@ -170,13 +170,22 @@ class SpikingTestSettings:
     device: str = "cpu"
     threads: int | None = None
     chip: str | None = None  # also test the network as the chip computes it (chips.py)
+    latency_s: float | None = None  # the time of an inference, for a static power term
 
     def output_settings(self) -> dict:
         """The options that change a row's columns, as the row records them: the energy
-        model (its name and pJ values) and the chip (chip_* columns, or none)."""
+        model (its name, pJ values and static power), the latency given for its static
+        term, and the chip (chip_* columns, or none)."""
         return dict(energy_model=self.energy_model.name,
                     pj_per_synop=self.energy_model.pj_per_synop,
-                    pj_per_mac=self.energy_model.pj_per_mac, chip=self.chip)
+                    pj_per_mac=self.energy_model.pj_per_mac,
+                    static_mw=self.energy_model.static_mw, latency_s=self.latency_s,
+                    chip=self.chip)
+
+    def energy_seconds(self, stream_seconds: float | None) -> float | None:
+        """The time an inference occupies the chip: --latency when given, else the
+        chunks' span in the stream (None for a static input)."""
+        return self.latency_s if self.latency_s is not None else stream_seconds
 
     def rerun_checks(self, nir_name: str | None = None) -> dict:
         """What a results row already measured must match to be kept (`ResultsFile.kept`):
@@ -195,7 +204,7 @@ def add_spiking_test_flags(parser) -> None:
         help="sinabs (default: the paper's simulator) or fast: the exact event-driven "
              "simulator (synoploss.spiking.fast): the same spikes, many times faster; "
              "benchmarks/spiking_throughput.py measures by how much")
-    add_energy_flag(parser)
+    add_energy_flag(parser, latency=True)
     add_export_nir_flag(parser)
     parser.add_argument(
         "--chip", choices=sorted(CHIPS), default=None,
@@ -205,12 +214,20 @@ def add_spiking_test_flags(parser) -> None:
              "emulation of the chip's arithmetic, not the chip")
 
 
-def spiking_test_from_args(args, device) -> SpikingTestSettings:
-    """The SpikingTestSettings of a script's flags; the NIR folder is checked for writing now, not
-    after the first simulation (ValueError naming --export_nir)."""
+def spiking_test_from_args(args, device, stream_time: bool = True) -> SpikingTestSettings:
+    """The SpikingTestSettings of a script's flags, checked now, not after the first
+    simulation: the NIR folder writable (ValueError naming --export_nir), and a static
+    power term with a time to count it for (`stream_time`: the data are chunks of an event
+    stream, whose span is that time; otherwise --latency must be given)."""
     nir_dir = ensure_writable_dir(args.export_nir, "--export_nir") if args.export_nir else None
+    latency = getattr(args, "latency", None)
+    if args.energy_model.static_mw > 0 and latency is None and not stream_time:
+        raise ValueError(f"--energy_model {args.energy_model.name} counts the chip's idle power "
+                         "for the time an inference takes; a static input has no time in a "
+                         "stream: give it with --latency SECONDS")
     return SpikingTestSettings(simulator=args.simulator, energy_model=args.energy_model,
-                       nir_dir=nir_dir, device=str(device), chip=getattr(args, "chip", None))
+                               nir_dir=nir_dir, device=str(device),
+                               chip=getattr(args, "chip", None), latency_s=latency)
 
 
 def check_finite(row: dict, what: str) -> dict:
@@ -228,9 +245,12 @@ def check_finite(row: dict, what: str) -> dict:
 def spiking_test_row(model: nn.Module, input_shape: Sequence[int], frames, spike_batches,
                      test: SpikingTestSettings, what: str, *, min_v_mem: float | None = None,
                      bias_rescaling: float = 1.0, input_macs: float = 0.0,
-                     nir_name: str | None = None, samples_path=None) -> dict:
+                     nir_name: str | None = None, samples_path=None,
+                     stream_seconds: float | None = None) -> dict:
     """One spiking test: `compare_analog_and_spiking` on `test`'s simulator and device, the
-    energy per inference (SynOps x pJ per SynOp, + `input_macs` x pJ per MAC), the NIR file
+    energy per inference (`energy_columns`: SynOps x pJ per SynOp + `input_macs` x pJ per
+    MAC, + the chip's idle power for test.latency_s or else `stream_seconds`, the mean span
+    of the test chunks in their stream), the NIR file
     `nir_name` in test.nir_dir, and the per-sample arrays (correct, predictions, labels,
     SynOps per layer) in `samples_path` (.npz) for paired comparisons between models.
     `what` names the model in errors. Raises NonFiniteResult for NaN measurements."""
@@ -238,7 +258,8 @@ def spiking_test_row(model: nn.Module, input_shape: Sequence[int], frames, spike
         model, input_shape, frames, spike_batches, min_v_mem=min_v_mem, device=test.device,
         bias_rescaling=bias_rescaling, simulator=test.simulator, threads=test.threads)
     row = dict(comparison.row)
-    row.update(energy_columns(test.energy_model, row["snn_synops"], input_macs))
+    row.update(energy_columns(test.energy_model, row["snn_synops"], input_macs,
+                              test.energy_seconds(stream_seconds)))
     check_finite(row, what)
     if test.nir_dir is not None and nir_name:
         path = Path(test.nir_dir) / nir_name

@@ -352,7 +352,7 @@ class Prediction:
     last_event_us: int
     latency_ms: float             # the chunk's last event received -> its prediction
     synops_per_second: float      # over the stream so far (event time)
-    energy_uw: float              # SynOps/s x pJ per SynOp, in µW
+    energy_uw: float              # SynOps/s x pJ per SynOp + idle power, in µW
     class_spikes: tuple = ()      # output spikes per class
 
     def row(self) -> dict:
@@ -379,7 +379,8 @@ class StreamSummary:
         self.latencies_ms = self.latencies_ms or []
         self.digits = self.digits or {}
 
-    def text(self, pj_per_synop: float) -> str:
+    def text(self, pj_per_synop: float, static_mw: float = 0.0) -> str:
+        """The run in words; the power: SynOps/s x pJ per SynOp, + the chip's idle power."""
         if not self.chunks:
             kept = (f", {self.events_in_view} of them inside the crop and past the hot-pixel "
                     "filter" if self.events_in_view != self.events else "")
@@ -390,13 +391,15 @@ class StreamSummary:
         return (f"{self.chunks} chunks ({self.events} events, {self.stream_seconds:.2f} s of "
                 f"stream), {self.confident} above the threshold; digits: {counts}; "
                 f"{self.synops / self.chunks:.4g} SynOps per chunk, {rate:.4g} SynOps/s "
-                f"({rate * pj_per_synop * 1e-6:.4g} µW); latency median {latency[0]:.1f} ms, "
+                f"({rate * pj_per_synop * 1e-6 + static_mw * 1e3:.4g} µW); latency median "
+                f"{latency[0]:.1f} ms, "
                 f"95th percentile {latency[1]:.1f} ms. {self.end_reason}")
 
 
 def run_stream(source, view: SensorView, chunker: EventChunker, network: LiveNetwork,
                dt_us: int, threshold: float, pj_per_synop: float, hot_pixels=None,
-               max_chunks: int | None = None, on_prediction=None) -> StreamSummary:
+               max_chunks: int | None = None, on_prediction=None,
+               static_mw: float = 0.0) -> StreamSummary:
     """Every chunk of `source` through `network`, `on_prediction(prediction, chunk)`
     called for each; stops at the end of the source, after `max_chunks`, or on Ctrl-C
     (KeyboardInterrupt ends the loop; the summary says so). Returns the summary."""
@@ -425,7 +428,8 @@ def run_stream(source, view: SensorView, chunker: EventChunker, network: LiveNet
                     synops=result.synops, first_event_us=int(chunk["t"][0]),
                     last_event_us=int(chunk["t"][-1]),
                     latency_ms=(time.perf_counter() - received) * 1e3,
-                    synops_per_second=rate, energy_uw=rate * pj_per_synop * 1e-6,
+                    synops_per_second=rate,
+                    energy_uw=rate * pj_per_synop * 1e-6 + static_mw * 1e3,
                     class_spikes=tuple(float(value) for value in result.output_spikes))
                 summary.latencies_ms.append(prediction.latency_ms)
                 summary.confident += prediction.confident
