@@ -177,7 +177,7 @@ def main(argv=None):
     files = Workdir(args.workdir)
     with failing(__file__):
         ensure_writable_dir(files.results, "--workdir")
-        test = spiking_test_from_args(args, device, stream_time=False)
+        test_settings = spiking_test_from_args(args, device, stream_time=False)
         checkpoints = checkpoints_from_folder(args.models, args.rounds) if args.models \
             else checkpoints_from_log(files, args.rounds)
         _, test_set, description = load_cifar10(data_root(args), n_train=0, n_test=args.n_test,
@@ -199,7 +199,7 @@ def main(argv=None):
         todo = []
         for scale, row in rows.items():
             del row["scale"]  # named in the per-image file only (the row has weight_scale)
-            if results.kept(row, **test.rerun_checks(f"{path.stem}_x{scale:g}.nir")):
+            if results.kept(row, **test_settings.rerun_checks(f"{path.stem}_x{scale:g}.nir")):
                 print(f"round {round_index:>3} x{scale:g}: already in {results.path}, kept")
                 progress.update()
             else:
@@ -221,8 +221,8 @@ def main(argv=None):
             with failing(__file__, ValueError):
                 result = spiking_test_row(
                     model, CIFAR10_INPUT, loader, StaticInputBatches(loader, args.n_timesteps),
-                    test, what=f"{path.name} x{scale:g}", min_v_mem=-1.0, input_macs=input_macs,
-                    nir_name=f"{path.stem}_x{scale:g}.nir",
+                    test_settings, what=f"{path.name} x{scale:g}", min_v_mem=-1.0,
+                    input_macs=input_macs, nir_name=f"{path.stem}_x{scale:g}.nir",
                     samples_path=files.root / row["samples_path"])
             # the scaled network's analog numbers are what the original logs beside the
             # spiking ones (ann_scaled_*); ann_* are the unscaled network's

@@ -93,7 +93,7 @@ def main(argv=None):
     with failing(__file__):
         ensure_writable_dir(files.models, "--workdir")
         ensure_writable_dir(files.results, "--workdir")
-        test = spiking_test_from_args(args, device)
+        test_settings = spiking_test_from_args(args, device)
         root = prepare(data_root(args), args.standin)
         train_set = FramesDataset(root / "train", args.max_train_samples, args.seed) \
             .check_input(MNIST_DVS_INPUT)
@@ -102,7 +102,7 @@ def main(argv=None):
         # the spiking row's output options too: a rerun with another --energy_model or
         # --chip is refused, naming them, instead of keeping rows without their columns
         settings = settings_of(args, data=describe(root), data_fingerprint=data_fingerprint(root),
-                               **test.output_settings())
+                               **test_settings.output_settings())
         runs = {f"{q}_{t}": dict(settings, quantize_training=q, quantize_test=t)
                 for q in (False, True) for t in (False, True)}
         results = ResultsFile(files, files.quantization_evaluation, ["run"], args.fresh)
@@ -123,7 +123,7 @@ def main(argv=None):
             with failing(__file__, ValueError):
                 if quantize_test:  # the spiking network is the same for both; test it once
                     row.update(spiking_test_row(model, MNIST_DVS_INPUT, DataLoader(frames, 256),
-                                                spikes.event_batches(32), test,
+                                                spikes.event_batches(32), test_settings,
                                                 what=f"qtrain={quantize_training}",
                                                 stream_seconds=spikes.mean_span_s()))
                 else:

@@ -80,7 +80,7 @@ def main(argv=None):
     files = Workdir(args.workdir)
     with failing(__file__):
         ensure_writable_dir(files.results, "--workdir")
-        test = spiking_test_from_args(args, device)
+        test_settings = spiking_test_from_args(args, device)
         log = read_csv(files.training_log, required=["name", "model_path"])
         baselines = log[log["name"] == BASELINE]
         if baselines.empty:
@@ -111,7 +111,7 @@ def main(argv=None):
                               fanout=fanout, simulator=args.simulator, dt_us=args.dt_us,
                               **evaluation)
             nir_name = f"{SMART_SCALING}_level{level:g}.nir"
-            if results.kept(row, **test.rerun_checks(nir_name)):
+            if results.kept(row, **test_settings.rerun_checks(nir_name)):
                 print(f"level {level:g}: already in {results.path}, kept")
                 continue
             model = normalise_weights(load_state(MNISTDVSNet(quantize=True, fanout=fanout),
@@ -119,7 +119,7 @@ def main(argv=None):
             with failing(__file__, ValueError):
                 row.update(spiking_test_row(
                     model, MNIST_DVS_INPUT, DataLoader(frames, 256),
-                    spikes.event_batches(args.batch_size), test,
+                    spikes.event_batches(args.batch_size), test_settings,
                     what=f"{model_path} level {level:g}", nir_name=nir_name,
                     samples_path=files.root / row["samples_path"],
                     stream_seconds=spikes.mean_span_s()))

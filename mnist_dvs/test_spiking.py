@@ -136,7 +136,7 @@ def spiking_job(shared, job):
     suffix = f" x{scale:g}" if shared["mode"] == WEIGHT_SCALING else ""
     measured = spiking_test_row(
         model, MNIST_DVS_INPUT, DataLoader(shared["frames"], 256),
-        shared["spikes"].event_batches(shared["batch_size"]), shared["test"],
+        shared["spikes"].event_batches(shared["batch_size"]), shared["test_settings"],
         what=f"{entry['model_path']}{suffix}", min_v_mem=None,
         nir_name=nir_name(entry, scale, shared["mode"]),
         samples_path=Workdir(shared["workdir"]).root / row["samples_path"],
@@ -167,7 +167,7 @@ def main(argv=None):
                        f"{files.root} first); {files.root} holds: {present or 'nothing'}")
     with failing(__file__):
         ensure_writable_dir(files.results, "--workdir")
-        test = spiking_test_from_args(args, device)
+        test_settings = spiking_test_from_args(args, device)
         log = read_csv(files.training_log, required=["name", "target", "alpha",
                                                      "quantize_training", "model_path"],
                        numeric=["target", "alpha"])
@@ -197,11 +197,11 @@ def main(argv=None):
                                   quantize_training=entry["quantize_training"],
                                   fanout=args.fanout or trained_fanout(entry),
                                   simulator=args.simulator, dt_us=args.dt_us, **evaluation)
-            if results.kept(row, **test.rerun_checks(nir_name(entry, scale, args.mode))):
+            if results.kept(row, **test_settings.rerun_checks(nir_name(entry, scale, args.mode))):
                 print(f"{describe_row(row, args.mode)}: already in {results.path}, kept")
                 continue
             jobs.append((entry, scale, row))
-    shared = dict(workdir=files.root, frames=frames, spikes=spikes, test=test,
+    shared = dict(workdir=files.root, frames=frames, spikes=spikes, test_settings=test_settings,
                   batch_size=args.batch_size, mode=args.mode)
     with failing(__file__, FileNotFoundError, ValueError):
         for row in map_jobs(spiking_job, jobs, args.workers, device=device, shared=shared):

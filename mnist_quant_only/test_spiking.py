@@ -80,7 +80,8 @@ def spiking_job(shared, job):
     input_macs = count_macs(model, MNIST_INPUT)[0].macs * steps
     measured = spiking_test_row(
         model, MNIST_INPUT, scaled_loader, StaticInputBatches(loader, steps, scale),
-        shared["test"], what=entry["model_path"], bias_rescaling=steps, input_macs=input_macs,
+        shared["test_settings"], what=entry["model_path"], bias_rescaling=steps,
+        input_macs=input_macs,
         nir_name=f"{Path(entry['model_path']).stem}.nir",
         samples_path=Workdir(shared["workdir"]).root / row["samples_path"])
     return dict(row, **measured)
@@ -93,7 +94,7 @@ def main(argv=None):
     qtrain = args.quantize_training
     try:  # a missing log says which script makes it
         ensure_writable_dir(files.results, "--workdir")
-        test = spiking_test_from_args(args, device, stream_time=False)
+        test_settings = spiking_test_from_args(args, device, stream_time=False)
         entries = read_csv(files.quant_eval_csv(qtrain),
                            required=["scale", "model_path", "quantize_training", "data"],
                            numeric=["scale"])
@@ -121,12 +122,12 @@ def main(argv=None):
                               data_fingerprint=None, simulator=args.simulator,
                               n_timesteps=args.n_timesteps, n_samples=len(test_set),
                               sample_seed=None, dt_us=None)
-        if results.kept(row, **test.rerun_checks(f"{Path(entry['model_path']).stem}.nir")):
+        if results.kept(row, **test_settings.rerun_checks(f"{Path(entry['model_path']).stem}.nir")):
             print(f"scale {row['scale']:g}: already in {out}, kept")
             continue
         jobs.append((entry, row))
-    shared = dict(workdir=files.root, test_set=test_set, test=test, n_timesteps=args.n_timesteps,
-                  batch_size=args.batch_size)
+    shared = dict(workdir=files.root, test_set=test_set, test_settings=test_settings,
+                  n_timesteps=args.n_timesteps, batch_size=args.batch_size)
     with failing(__file__, FileNotFoundError, ValueError):
         for row in map_jobs(spiking_job, jobs, args.workers, device=device, shared=shared):
             results.add(row)

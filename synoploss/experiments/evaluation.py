@@ -243,33 +243,33 @@ def check_finite(row: dict, what: str) -> dict:
 
 
 def spiking_test_row(model: nn.Module, input_shape: Sequence[int], frames, spike_batches,
-                     test: SpikingTestSettings, what: str, *, min_v_mem: float | None = None,
+                     settings: SpikingTestSettings, what: str, *, min_v_mem: float | None = None,
                      bias_rescaling: float = 1.0, input_macs: float = 0.0,
                      nir_name: str | None = None, samples_path=None,
                      stream_seconds: float | None = None) -> dict:
-    """One spiking test: `compare_analog_and_spiking` on `test`'s simulator and device, the
+    """One spiking test: `compare_analog_and_spiking` on `settings`' simulator and device, the
     energy per inference (`energy_columns`: SynOps x pJ per SynOp + `input_macs` x pJ per
-    MAC, + the chip's idle power for test.latency_s or else `stream_seconds`, the mean span
+    MAC, + the chip's idle power for settings.latency_s or else `stream_seconds`, the mean span
     of the test chunks in their stream), the NIR file
-    `nir_name` in test.nir_dir, and the per-sample arrays (correct, predictions, labels,
+    `nir_name` in settings.nir_dir, and the per-sample arrays (correct, predictions, labels,
     SynOps per layer) in `samples_path` (.npz) for paired comparisons between models.
     `what` names the model in errors. Raises NonFiniteResult for NaN measurements."""
     comparison = compare_analog_and_spiking(
-        model, input_shape, frames, spike_batches, min_v_mem=min_v_mem, device=test.device,
-        bias_rescaling=bias_rescaling, simulator=test.simulator, threads=test.threads)
+        model, input_shape, frames, spike_batches, min_v_mem=min_v_mem, device=settings.device,
+        bias_rescaling=bias_rescaling, simulator=settings.simulator, threads=settings.threads)
     row = dict(comparison.row)
-    row.update(energy_columns(test.energy_model, row["snn_synops"], input_macs,
-                              test.energy_seconds(stream_seconds)))
+    row.update(energy_columns(settings.energy_model, row["snn_synops"], input_macs,
+                              settings.energy_seconds(stream_seconds)))
     check_finite(row, what)
-    if test.nir_dir is not None and nir_name:
-        path = Path(test.nir_dir) / nir_name
+    if settings.nir_dir is not None and nir_name:
+        path = Path(settings.nir_dir) / nir_name
         # a fresh conversion: the tested network's layers hold the last batch's size
         export_nir(to_spiking(model, input_shape, min_v_mem=min_v_mem,
                               bias_rescaling=bias_rescaling), input_shape, path,
                    min_v_mem=min_v_mem)
         row["nir_path"] = str(path)
-    if test.chip is not None:
-        row.update(chip_columns(model, input_shape, frames, spike_batches, test, min_v_mem,
+    if settings.chip is not None:
+        row.update(chip_columns(model, input_shape, frames, spike_batches, settings, min_v_mem,
                                 bias_rescaling))
     if samples_path is not None:
         spiking = comparison.spiking
@@ -279,16 +279,16 @@ def spiking_test_row(model: nn.Module, input_shape: Sequence[int], frames, spike
     return row
 
 
-def chip_columns(model, input_shape, frames, spike_batches, test: SpikingTestSettings,
+def chip_columns(model, input_shape, frames, spike_batches, settings: SpikingTestSettings,
                  min_v_mem=None, bias_rescaling: float = 1.0) -> dict:
-    """chip_* columns: whether the network fits `test.chip`, the cores it takes, what does
+    """chip_* columns: whether the network fits `settings.chip`, the cores it takes, what does
     not fit, and the spiking accuracy and SynOps with the chip's 8-bit weights."""
-    chip = CHIPS[test.chip]
+    chip = CHIPS[settings.chip]
     fit = chip_fit(model, input_shape, chip)
     quantized = compare_analog_and_spiking(
         quantized_for_chip(model, input_shape, chip), input_shape, frames, spike_batches,
-        min_v_mem=min_v_mem, device=test.device, bias_rescaling=bias_rescaling,
-        simulator=test.simulator, threads=test.threads).row
+        min_v_mem=min_v_mem, device=settings.device, bias_rescaling=bias_rescaling,
+        simulator=settings.simulator, threads=settings.threads).row
     return dict(chip=chip.name, chip_fits=fit.fits, chip_cores=len(fit.cores),
                 chip_problems="; ".join(fit.problems),
                 chip_snn_accuracy=quantized["snn_accuracy"],
