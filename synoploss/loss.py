@@ -14,7 +14,7 @@ class SynOpLoss(nn.Module):
     `with counter.record() as synops: output = model(data)`, then `penalty(synops)`.
 
     Exactly one of:
-    - `target`: the paper's relative squared form ((S - S*) / S*)^2, scale-free so it
+    - `target`: the paper's relative squared form `((S - S*) / S*)^2`, scale-free so it
       needs no weight against the cross-entropy. With `one_sided`, only S above S* is
       penalised. A list of targets (one per layer of the counter) sums the per-layer
       penalties.
@@ -82,7 +82,7 @@ class SynOpLoss(nn.Module):
 
 def synop_loss(synops: torch.Tensor, target: Union[float, Sequence[float], torch.Tensor],
                one_sided: bool = False, weight: float = 1.0) -> torch.Tensor:
-    """The paper's SynOp loss as a plain function: weight * sum(((S - S*) / S*)^2).
+    """The paper's SynOp loss as a plain function: `weight * sum(((S - S*) / S*)^2)`.
 
     Args:
         synops: S, SynOps per sample: a scalar (the model's total) or one value per layer

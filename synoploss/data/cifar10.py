@@ -129,7 +129,8 @@ def load_cifar10(root, *, n_train: int | None = None, n_test: int | None = None,
 
     Args:
         root: torchvision's CIFAR-10 folder (cifar-10-batches-py/ in it).
-        n_train, n_test: how many images (the first N of the real splits).
+        n_train: how many train images (the first N of the real split).
+        n_test: how many test images (the first N of the real split).
         seed: the stand-in's images.
         download: fetch CIFAR-10 into `root` when it is not there.
         standin: use the procedural STAND-IN when CIFAR-10 is not there.

