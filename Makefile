@@ -8,8 +8,11 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_output
 STUDY_DIR ?= study_output
 REPORT_DIR ?= $(STUDY_DIR)
+# make study's training seeds: MNIST-DVS and MNIST, and CIFAR-10
+SEEDS ?= 1 2 3 4 5
+CIFAR_SEEDS ?= 0 1 2
 
-.PHONY: help setup test lint demo demo-cifar study report figures clean-demo
+.PHONY: help setup test lint docs demo demo-cifar study report figures clean-demo
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -30,6 +33,9 @@ test: $(STAMP) lint  ## the linter, the test suite (the ten slowest printed), th
 	@# tests/test_gpu.py with the CPU on both sides: proves the comparisons execute
 	SYNOPLOSS_GPU_DRY_RUN=1 $(PY) -m pytest tests/test_gpu.py -q
 
+docs: $(STAMP)  ## the HTML site with the API reference from the docstrings: docs_site/index.html
+	$(PY) -m mkdocs build --strict
+
 demo: $(STAMP)  ## MNIST-DVS and MNIST on the stand-in data, then the figures (its time: DEMO_DIR/run_info.json)
 	@start=$$(date +%s); PY=$(PY) DEMO_DIR=$(DEMO_DIR) bash scripts/demo.sh && \
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR) && \
@@ -40,10 +46,11 @@ demo-cifar: $(STAMP)  ## the CIFAR-10 stand-in stage, then every figure again
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(DEMO_DIR)
 
 study: $(STAMP)  ## the demo's protocol over seeds with CIFAR-10, then docs/results.md (its time: on that page)
-	@start=$$(date +%s); PY=$(PY) DEMO_DIR=$(STUDY_DIR) SEEDS="1 2 3" CIFAR_ROUND_EPOCHS=30 CIFAR_SYNOP_LOSS_WEIGHT=10 \
+	@start=$$(date +%s); PY=$(PY) DEMO_DIR=$(STUDY_DIR) SEEDS="$(SEEDS)" CIFAR_SEEDS="$(CIFAR_SEEDS)" \
+	CIFAR_ROUND_EPOCHS=30 CIFAR_SYNOP_LOSS_WEIGHT=10 \
 	DEMO_STAGES="mnist_dvs mnist_quant_only cifar10" bash scripts/demo.sh && \
 	$(MAKE) --no-print-directory figures DEMO_DIR=$(STUDY_DIR) && \
-	$(PY) scripts/run_info.py $(STUDY_DIR) "make study (3 seeds)" "make study" $$(( $$(date +%s) - start )) && \
+	$(PY) scripts/run_info.py $(STUDY_DIR) "make study ($(words $(SEEDS)) seeds, CIFAR-10 $(words $(CIFAR_SEEDS)))" "make study" $$(( $$(date +%s) - start )) && \
 	$(PY) benchmarks/spiking_throughput.py --mnist_dvs_dir $(STUDY_DIR)/mnist_dvs \
 	  --cifar_dir $(STUDY_DIR)/cifar10 --out $(STUDY_DIR)/benchmarks/spiking_throughput.csv && \
 	$(MAKE) --no-print-directory report REPORT_DIR=$(STUDY_DIR)
