@@ -14,11 +14,22 @@ that seed's baseline; then the paper's claims, as the paper states them:
     "close");
 each with a 95% interval (a paired bootstrap over the test samples within a seed; over
 seeds, the mean with its t interval), called supported only when the interval supports
-it. A model of training_log.csv with no row under the evaluation (a partial sweep) is
+it; and beyond the paper's points (#33):
+  - the reduction factor against the baselines' mean over seeds (with 2 or more seeds;
+    interval: the jackknife over seeds), beside the baseline's own spread over seeds;
+  - the paper's ranking (SynOp+QAT, then SynOp alone, then weight scaling; and SynOp+QAT
+    against Rueckauer normalisation) judged pair by pair on the mean accuracy gap over
+    the whole range of SynOps both curves cover (curves without a common range: named,
+    no claim);
+  - whether the estimate orders the models as the measurement does (Spearman's rank
+    correlation over every tested model; above 0.9: our threshold).
+A model of training_log.csv with no row under the evaluation (a partial sweep) is
 named, and every claim drawing on its curve is "incomplete": from N of M models, the
 untested named, with what the tested ones alone give.
 
-Writes results/summary.csv (one row per tested model), results/claims.csv (one row per
+Writes results/summary.csv (one row per tested model; measured_over_estimate_<layer>
+with _low and _high: measured / estimated SynOps in total and per counted layer, the
+interval over the model's test samples), results/claims.csv (one row per
 claim; models_tested, models_in_log and untested give its coverage, empty without a
 training log) and results/untested.csv (curve, model_path, evaluation: the training
 log's models without a row; no rows when every model was tested, or without a training
@@ -41,6 +52,7 @@ from synoploss.reporting.claims import (
     PAPER_MAX_DROP_POINTS,
     claims_frame,
     format_claims,
+    mnist_dvs_analysis,
     mnist_dvs_claims,
 )
 from synoploss.reporting.readers import MixedResults, read_spiking_results, select_evaluation
@@ -73,9 +85,11 @@ def main(argv=None):
              f"{error} (run test_spiking.py --mode nopenalty)")
     except (ValueError, MixedResults) as error:
         fail(__file__, error)
-    rows = summary_rows(results, args.energy_model)
     with failing(__file__, FileNotFoundError, ValueError):
         claims = mnist_dvs_claims(args.workdir, results, args.resamples, args.max_drop)
+        analysis = mnist_dvs_analysis(args.workdir, results, args.resamples, args.max_drop)
+    claims += analysis.claims
+    rows = summary_rows(results, args.energy_model, analysis.estimates)
     # everything measured: only now is anything written
     write_csv(files.summary, rows)
     write_csv(files.results / "claims.csv", claims_frame(claims).to_dict("records"))
@@ -84,6 +98,7 @@ def main(argv=None):
                for label, (paths, _) in results.untested_by_curve().items() for path in paths]
               if results.log_models is not None else [], UNTESTED_COLUMNS)
     print_summary(results, rows, args.energy_model)
+    print_analysis(analysis)
     print("\nthe paper's claims, measured (95% intervals):")
     print(format_claims(claims))
 
@@ -91,30 +106,55 @@ def main(argv=None):
 UNTESTED_COLUMNS = ["curve", "model_path", "evaluation"]
 
 
-def summary_rows(results, chip) -> list:
-    """One row per tested model: its measurements, and its reduction against its seed's
-    baseline."""
+def summary_rows(results, chip, estimates) -> list:
+    """One row per tested model: its measurements, its reduction against its seed's
+    baseline, and measured / estimated SynOps (`estimates`: claims.estimate_ratios, in the
+    same order)."""
     rows = []
     baselines = {int(normal(row.get("seed")) or 1): row
                  for row in results.baseline.to_dict("records")}
-    for label, frame in [("baseline", results.baseline), *results.curves.items()]:
-        for row in frame.to_dict("records"):
-            seed = int(normal(row.get("seed")) or 1)
-            base = baselines.get(seed)
-            setting = (f"scale {row['scale']:.2f}" if label == "weight scaling" else
-                       f"level {row['level']:g}" if normal(row.get("level")) is not None else
-                       f"target {row['target']:.3g}" if normal(row.get("target")) is not None
-                       else "")
-            rows.append(dict(
-                curve=label, seed=seed, model=row["model_path"], setting=setting,
-                snn_accuracy=row["snn_accuracy"], snn_accuracy_low=row.get("snn_accuracy_low"),
-                snn_accuracy_high=row.get("snn_accuracy_high"), snn_synops=row["snn_synops"],
-                snn_synops_low=row.get("snn_synops_low"),
-                snn_synops_high=row.get("snn_synops_high"), ann_synops=row["ann_synops"],
-                reduction=base["snn_synops"] / row["snn_synops"] if base else float("nan"),
-                fanout=trained_fanout(row), energy_model=chip.name,
-                energy_uj=chip.energy_pj(row["snn_synops"]) / 1e6))
+    frames = [("baseline", results.baseline), *results.curves.items()]
+    records = [(label, row) for label, frame in frames for row in frame.to_dict("records")]
+    for (label, row), estimate in zip(records, estimates, strict=True):
+        seed = int(normal(row.get("seed")) or 1)
+        base = baselines.get(seed)
+        setting = (f"scale {row['scale']:.2f}" if label == "weight scaling" else
+                   f"level {row['level']:g}" if normal(row.get("level")) is not None else
+                   f"target {row['target']:.3g}" if normal(row.get("target")) is not None
+                   else "")
+        rows.append(dict(
+            curve=label, seed=seed, model=row["model_path"], setting=setting,
+            snn_accuracy=row["snn_accuracy"], snn_accuracy_low=row.get("snn_accuracy_low"),
+            snn_accuracy_high=row.get("snn_accuracy_high"), snn_synops=row["snn_synops"],
+            snn_synops_low=row.get("snn_synops_low"),
+            snn_synops_high=row.get("snn_synops_high"), ann_synops=row["ann_synops"],
+            reduction=base["snn_synops"] / row["snn_synops"] if base else float("nan"),
+            fanout=trained_fanout(row), energy_model=chip.name,
+            energy_uj=chip.energy_pj(row["snn_synops"]) / 1e6,
+            **{f"measured_over_estimate_{column}{end}": value
+               for column, ratio in estimate.ratios.items()
+               for end, value in (("", ratio.value), ("_low", ratio.low),
+                                  ("_high", ratio.high))}))
     return rows
+
+
+def print_analysis(analysis) -> None:
+    """The baseline's spread over seeds, the curves without a common range and the rank
+    correlation of the estimate with the measurement, per layer."""
+    spread = analysis.spread
+    if spread is not None:
+        print("\nthe baseline over training seeds (SNN SynOps per sample, SNN accuracy; 95%):")
+        for seed, synops in spread.synops.items():
+            print(f"  seed {seed}: {synops}, {spread.accuracy[seed]}")
+        print(f"  mean over seeds: {spread.mean_synops}, {spread.mean_accuracy}; max / min "
+              f"SynOps: {spread.max_over_min} (the interval: test samples only)")
+    for note in analysis.notes():
+        print(f"{note}")
+    if analysis.ranking:
+        print("estimate against measurement, Spearman's rank correlation over models (95%): "
+              + "; ".join(f"{column} {interval} ({count} models)"
+                          for column, (interval, count) in analysis.ranking.items())
+              + " (per layer and model: measured_over_estimate_* in summary.csv)")
 
 
 def print_summary(results, rows, chip) -> None:

@@ -63,29 +63,30 @@ class NotSaved(OSError):
     content went instead, when it could be kept."""
 
 
-def load_npz(path, keys: Iterable[str], fix: str) -> Dict[str, np.ndarray]:
-    """The arrays `keys` of an .npz file (the per-sample results), read whole. A missing,
-    damaged or cut file, or one without a key, is a ValueError (FileNotFoundError when
-    missing) naming the file, what is wrong and `fix`, not numpy's or zipfile's bare
-    error."""
+def load_npz(path, keys: Iterable[str], what: str, fix: str) -> Dict[str, np.ndarray]:
+    """The arrays `keys` of an .npz file (e.g. a model's per-sample results), read whole. A
+    missing, damaged or cut file, or one without a key, is a ValueError (FileNotFoundError
+    when missing) naming the file, `what` it holds, what is wrong and `fix`, not numpy's
+    or zipfile's bare error."""
     path = Path(path)
+    named = f"{path}: {what}"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; {fix}")
+        raise FileNotFoundError(f"{named}: missing; {fix}")
     if not zipfile.is_zipfile(path):  # np.load would try to unpickle it
-        raise ValueError(f"{path}: not a readable .npz file (not a zip archive: damaged or "
+        raise ValueError(f"{named}: not a readable .npz file (not a zip archive: damaged or "
                          f"cut short?); {fix}")
     try:
         with np.load(path, allow_pickle=False) as saved:
             absent = [key for key in keys if key not in saved.files]
             if absent:
-                raise ValueError(f"{path}: no array {', '.join(absent)} in it (it has "
+                raise ValueError(f"{named}: no array {', '.join(absent)} in it (it has "
                                  f"{', '.join(saved.files) or 'none'}); {fix}")
             return {key: saved[key] for key in keys}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-        if str(error).startswith(str(path)):
+        if str(error).startswith(named):
             raise
-        raise ValueError(f"{path}: not a readable .npz file ({type(error).__name__}: {error}; "
-                         f"damaged or cut short?); {fix}") from error
+        raise ValueError(f"{named}: not a readable .npz file ({type(error).__name__}: "
+                         f"{error}; damaged or cut short?); {fix}") from error
 
 
 def save_torch(obj, path) -> None:

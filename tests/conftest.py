@@ -69,14 +69,25 @@ def _tested(files, results_name, row, accuracy, synops, samples=200, seed=0):
                 snn_synops_low=synops_interval.low, snn_synops_high=synops_interval.high)
 
 
-def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
+# the fake baseline's SynOps per training seed, times 2e6: seeds differ as on the last study
+FAKE_BASELINE_SYNOPS = {1: 1.0, 2: 1.5, 3: 0.75}
+# the fake analog estimate's share of each layer (the measurement splits evenly in four)
+FAKE_ESTIMATE_SHARES = (0.1, 0.2, 0.3, 0.4)
+
+
+def write_fake_results(root: Path, data_dir: Path | None = None, skip=(), seeds=(1,),
+                       smartscaling: bool = False):
     """Small result files with the names and columns the experiment scripts write (both
-    from synoploss.experiments.workdir), with per-sample arrays behind every spiking row."""
+    from synoploss.experiments.workdir), with per-sample arrays behind every spiking row
+    (and per-layer SynOps per sample, layer_synops). `seeds`: the MNIST-DVS training seeds
+    (the baseline's SynOps differ by FAKE_BASELINE_SYNOPS); `smartscaling`: also the
+    baseline's Rueckauer normalisation at 3 levels."""
     import numpy as np
     import pandas as pd
 
     from synoploss.experiments.workdir import (
         BASELINE,
+        SMART_SCALING,
         SPIKING_CURVES,
         TRAINED_CURVES,
         WEIGHT_SCALING,
@@ -92,30 +103,54 @@ def write_fake_results(root: Path, data_dir: Path | None = None, skip=()):
         files.results.mkdir(parents=True)
         log = []
         trained = [SPIKING_CURVES[label] for label in TRAINED_CURVES]
-        for name, targets in [(name, [3e5, 1e6]) for name in trained] + [(BASELINE, [None])]:
-            for target in targets:
-                log.append(dict(name=name, target=target, test_accuracy=0.8,
-                                estimated_synops=target or 2e6, data=standin, seed=1,
-                                model_path=files.model_entry(mnist_dvs_checkpoint(name, target))))
+        for seed in seeds:
+            for name, targets in [(name, [3e5, 1e6]) for name in trained] + [(BASELINE, [None])]:
+                for target in targets:
+                    log.append(dict(name=name, target=target, test_accuracy=0.8,
+                                    estimated_synops=target or 2e6, data=standin, seed=seed,
+                                    model_path=files.model_entry(
+                                        mnist_dvs_checkpoint(name, target, seed=seed))))
         pd.DataFrame(log).to_csv(files.training_log, index=False)
 
         def spiking(name, items):
             rows = []
             for number, (extra, accuracy, synops) in enumerate(items):
                 # the model the training log lists (test_spiking.py copies its model_path)
-                model = files.model_entry(mnist_dvs_checkpoint(extra["name"], extra.get("target")))
+                seed = extra.get("seed", 1)
+                model = files.model_entry(mnist_dvs_checkpoint(extra["name"], extra.get("target"),
+                                                               seed=seed))
                 base = dict(dict(model_path=model, seed=1, scale=1.0, fanout="exact"), **extra)
-                row = _tested(files, name, base, accuracy, synops, seed=number)
+                row = _tested(files, name, base, accuracy, synops,
+                              seed=number + 100 * (seed - 1))
                 row["ann_synops"], row["ann_accuracy"] = synops, accuracy + 0.02
                 for layer in layers:
                     row[f"snn_synops_{layer}"] = row["snn_synops"] / 4
+                for layer, share in zip(layers, FAKE_ESTIMATE_SHARES, strict=True):
+                    row[f"ann_synops_{layer}"] = synops * share
+                path = files.root / row["samples_path"]
+                with np.load(path) as saved:
+                    arrays = dict(saved)
+                # the measurement in 4 equal parts, one per weight layer
+                save_npz(path, **arrays, layer_synops=np.repeat(arrays["synops"][:, None] / 4, 4,
+                                                                axis=1),
+                         layer_names=np.array(["seq.0", "seq.3", "seq.6", "seq.10"]))
                 rows.append(row)
             pd.DataFrame(rows).to_csv(files.spiking_csv(name), index=False)
-        spiking(BASELINE, [(dict(name=BASELINE), 0.8, 2e6)])
-        for name in trained:
-            spiking(name, [(dict(name=name, target=t), 0.7 + t / 1e7, t * 1.1) for t in (3e5, 1e6)])
-        spiking(WEIGHT_SCALING, [(dict(name=BASELINE, scale=s), 0.8 * s, 2e6 * s)
-                                 for s in (0.3, 0.6, 0.9)])
+        by_seed = {name: [] for name in (BASELINE, *trained, WEIGHT_SCALING, SMART_SCALING)}
+        for seed in seeds:
+            baseline = 2e6 * FAKE_BASELINE_SYNOPS[seed]
+            by_seed[BASELINE] += [(dict(name=BASELINE, seed=seed), 0.8, baseline)]
+            for name in trained:
+                by_seed[name] += [(dict(name=name, target=t, seed=seed), 0.7 + t / 1e7, t * 1.1)
+                                  for t in (3e5, 1e6)]
+            by_seed[WEIGHT_SCALING] += [(dict(name=BASELINE, scale=s, seed=seed), 0.8 * s,
+                                         baseline * s) for s in (0.3, 0.6, 0.9)]
+            by_seed[SMART_SCALING] += [(dict(name=BASELINE, level=level, seed=seed),
+                                        0.5 + level / 160, baseline * level / 32)
+                                       for level in (8, 16, 32)]
+        for name, items in by_seed.items():
+            if name != SMART_SCALING or smartscaling:
+                spiking(name, items)
         pd.DataFrame([dict(curve=curve, scale=scale, quantize_test=quantized,
                            ann_accuracy=0.5 + 0.1 * scale, ann_synops=2e6 * scale,
                            fanout="paper", data=standin)

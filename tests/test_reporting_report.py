@@ -2,11 +2,13 @@
 against the CSV it came from."""
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import write_fake_results
 from synoploss.experiments.workdir import Workdir
+from synoploss.io import save_npz
 from synoploss.reporting.report import HEADLINE_END, HEADLINE_START, build, update_readme
 
 
@@ -175,3 +177,197 @@ def test_a_cut_results_file_writes_no_page(tmp_path):
     with pytest.raises(ValueError, match=r"l1-fanout-qtrain_spiking.csv: line 3, the last, "
                                          "ends without a newline"):
         build(folder, resamples=20)
+
+
+# ------------------------------------------------------------------ #33: beyond points
+SEEDS = (1, 2, 3)
+CURVE_CSVS = {"SynOp+QAT": "l1-fanout-qtrain", "SynOp": "l1-fanout",
+              "weight scaling": "weightscaling", "Rueckauer normalisation": "smartscaling"}
+
+
+@pytest.fixture(scope="module")
+def seeds_page(tmp_path_factory):
+    """The fake results of 3 training seeds (baselines of 2e6, 3e6 and 1.5e6 SynOps) with
+    the Rueckauer rows: (folder, page, {csv name: its rows})."""
+    folder = write_fake_results(tmp_path_factory.mktemp("seeds"), seeds=SEEDS,
+                                smartscaling=True)
+    files = Workdir(folder / "mnist_dvs")
+    csvs = {name: pd.read_csv(files.spiking_csv(name))
+            for name in ("nopenalty", *CURVE_CSVS.values())}
+    text, _ = build(folder, resamples=100)
+    return folder, text, csvs
+
+
+def table_with(text, first_header):
+    header, rows = next(t for t in tables(text) if t[0][0] == first_header)
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def claim_rows(text):
+    return {row["claim"]: row for row in table_with(text, "claim")}
+
+
+def test_the_baselines_spread_cells_are_the_csv_values(seeds_page):
+    _, text, csvs = seeds_page
+    header, cells = next(t for t in tables(text) if t[0][0] == "baseline")
+    assert header == ["baseline", "SNN SynOps / sample", "95%", "SNN accuracy", "95%"]
+    rows = {row[0]: row for row in cells}
+    baseline = csvs["nopenalty"].set_index("seed")
+    for seed in SEEDS:
+        row, expected = rows[f"seed {seed}"], baseline.loc[seed]
+        assert float(row[1]) == pytest.approx(expected["snn_synops"], rel=5e-3)
+        assert bounds(row[2]) == pytest.approx([expected["snn_synops_low"],
+                                                expected["snn_synops_high"]], rel=5e-3)
+        assert percent(row[3]) == pytest.approx(expected["snn_accuracy"], abs=5e-4)
+        assert [b / 100 for b in bounds(row[4])] == pytest.approx(
+            [expected["snn_accuracy_low"], expected["snn_accuracy_high"]], abs=5e-4)
+    synops = baseline["snn_synops"]
+    mean = rows["mean over seeds"]
+    half = scipy_t(len(synops)) * synops.std(ddof=1) / np.sqrt(len(synops))
+    assert float(mean[1]) == pytest.approx(synops.mean(), rel=5e-3)
+    assert bounds(mean[2]) == pytest.approx([synops.mean() - half, synops.mean() + half],
+                                            rel=5e-3)
+    assert float(rows["max / min"][1]) == pytest.approx(synops.max() / synops.min(), rel=5e-3)
+    low, high = bounds(rows["max / min"][2])
+    assert 1 < low < float(rows["max / min"][1]) < high  # the seeds differ beyond the noise
+
+
+def scipy_t(n):
+    from scipy import stats as scipy_stats
+    return scipy_stats.t.ppf(0.975, n - 1)
+
+
+def test_the_reduction_two_ways_is_the_csvs_and_the_claims(seeds_page):
+    """Per seed, from the CSV by hand: the SynOp+QAT row with the fewest SynOps at most 1.3
+    points below the reference accuracy, the reference's SynOps over its SynOps; over
+    seeds, the claims table's numbers."""
+    _, text, csvs = seeds_page
+    baseline, qat = csvs["nopenalty"].set_index("seed"), csvs["l1-fanout-qtrain"]
+    claims = claim_rows(text)
+    own_name = next(name for name in claims if "than the baseline, at most" in name)
+    mean_name = next(name for name in claims if "than the baselines' mean over seeds" in name)
+
+    def fewest(seed, floor):
+        rows = qat[(qat["seed"] == seed) & (qat["snn_accuracy"] >= floor - 1e-12)]
+        return rows["snn_synops"].min()
+    rows = table_with(text, "reduction factor against")
+    by_key = {(row["reduction factor against"], row["seed"]): row for row in rows}
+    mean_floor = baseline["snn_accuracy"].mean() - 0.013
+    for seed in SEEDS:
+        own = baseline.loc[seed, "snn_synops"] / fewest(seed, baseline.loc[seed, "snn_accuracy"]
+                                                        - 0.013)
+        against_mean = baseline["snn_synops"].mean() / fewest(seed, mean_floor)
+        assert float(by_key[("its seed's baseline", str(seed))]["factor"]) == pytest.approx(
+            own, rel=5e-3)
+        assert float(by_key[("the baselines' mean", str(seed))]["factor"]) == pytest.approx(
+            against_mean, rel=5e-3)
+    for against, name in (("its seed's baseline", own_name), ("the baselines' mean", mean_name)):
+        row, claim = by_key[(against, "over seeds")], claims[name]
+        assert (row["factor"], row["95%"]) == (claim["measured"], claim["95% interval"])
+        assert row["verdict"] == claim["verdict"].split(" (")[0]
+    assert float(claims[mean_name]["measured"]) == pytest.approx(
+        baseline["snn_synops"].mean() / np.exp(np.mean(np.log(
+            [fewest(seed, mean_floor) for seed in SEEDS]))), rel=5e-3)
+
+
+def dense_gap(upper: pd.DataFrame, lower: pd.DataFrame) -> tuple:
+    """(low, high, mean gap in points) of two curves' CSV rows, by np.interp on a fine grid
+    of log SynOps: independent of stats.mean_gap_over_overlap."""
+    def curve(rows):
+        rows = rows.sort_values("snn_synops")
+        return np.log10(rows["snn_synops"].to_numpy()), rows["snn_accuracy"].to_numpy() * 100
+    (ux, uy), (lx, ly) = curve(upper), curve(lower)
+    low, high = max(ux[0], lx[0]), min(ux[-1], lx[-1])
+    grid = np.linspace(low, high, 200_001)
+    return 10 ** low, 10 ** high, float(np.mean(np.interp(grid, ux, uy) - np.interp(grid, lx, ly)))
+
+
+def test_the_curves_table_is_the_gap_of_the_csv_values(seeds_page):
+    _, text, csvs = seeds_page
+    claims = claim_rows(text)
+    rows = table_with(text, "curves")
+    pairs = [("SynOp+QAT", "SynOp"), ("SynOp", "weight scaling"),
+             ("SynOp+QAT", "weight scaling"), ("SynOp+QAT", "Rueckauer normalisation")]
+    assert list(dict.fromkeys(row["curves"] for row in rows)) == [
+        f"{upper} above {lower}" for upper, lower in pairs]
+    for upper, lower in pairs:
+        pair = {row["seed"]: row for row in rows if row["curves"] == f"{upper} above {lower}"}
+        for seed in SEEDS:
+            frames = [csvs[CURVE_CSVS[label]] for label in (upper, lower)]
+            low, high, gap = dense_gap(*(frame[frame["seed"] == seed] for frame in frames))
+            assert pair[str(seed)]["SynOps both cover"] == f"{low:.3g} to {high:.3g}"
+            assert float(pair[str(seed)]["mean accuracy gap (points)"]) == pytest.approx(
+                gap, abs=2e-3 + 5e-3 * abs(gap))
+        claim = claims[f"{upper} above {lower} over the SynOps both cover (mean accuracy "
+                       "gap, points)"]
+        overall = pair["over seeds"]
+        assert (overall["mean accuracy gap (points)"], overall["95%"]) == (
+            claim["measured"], claim["95% interval"])
+        assert overall["verdict"] == claim["verdict"].split(" (")[0]
+        assert claim["seeds"] == "3"
+    paper = {row["claim"].split(" over the")[0]: row["the paper"] for row in claims.values()}
+    assert paper["SynOp above weight scaling"] == ("SynOp+QAT best, SynOp alone next, weight "
+                                                   "scaling worst")
+    assert paper["SynOp+QAT above Rueckauer normalisation"] == "not in the paper's ranking (ours)"
+
+
+def test_every_estimate_cell_is_its_csv_ratio(seeds_page):
+    """measured / estimated: snn_synops_<layer> / ann_synops_<layer> of each row (the total:
+    snn_synops / ann_synops), the interval the row's t interval of the measurement over
+    the estimate (the fake layers measure a quarter of the total each)."""
+    _, text, csvs = seeds_page
+    estimate_rows = table_with(text, "model")
+    frames = pd.concat([csvs[name] for name in ("nopenalty", *CURVE_CSVS.values())])
+    assert len(estimate_rows) == len(frames)
+    layers = ["input_relu", "seq_1", "seq_4", "seq_7"]
+    for cells, (_, expected) in zip(estimate_rows, frames.iterrows(), strict=True):
+        assert cells["seed"] == str(expected["seed"])
+        for column in ["total", *layers]:
+            measured, low, high = (expected[f"snn_synops{end}"] / (1 if column == "total" else 4)
+                                   for end in ("", "_low", "_high"))
+            if column != "total":
+                assert expected[f"snn_synops_{column}"] == pytest.approx(measured)
+            estimate = expected["ann_synops" if column == "total" else f"ann_synops_{column}"]
+            value, bracket = cells[column].split(" ", 1)
+            assert float(value) == pytest.approx(measured / estimate, rel=5e-3)
+            assert bounds(bracket) == pytest.approx([low / estimate, high / estimate], rel=5e-3)
+
+
+def test_the_rank_correlation_is_scipys_on_the_csv(seeds_page):
+    from scipy import stats as scipy_stats
+    _, text, csvs = seeds_page
+    frames = pd.concat([csvs[name] for name in ("nopenalty", *CURVE_CSVS.values())])
+    rows = {row["SynOps of"]: row for row in table_with(text, "SynOps of")}
+    assert list(rows) == ["total", "input_relu", "seq_1", "seq_4", "seq_7"]
+    for column, row in rows.items():
+        suffix = "" if column == "total" else f"_{column}"
+        expected = scipy_stats.spearmanr(frames[f"ann_synops{suffix}"],
+                                         frames[f"snn_synops{suffix}"]).statistic
+        assert float(row["Spearman's rank correlation"]) == pytest.approx(expected, abs=5e-3)
+        assert row["models"] == str(len(frames))
+        low, high = bounds(row["95%"])
+        assert low <= float(row["Spearman's rank correlation"]) <= high
+    claim = next(row for name, row in claim_rows(text).items()
+                 if name.startswith("the estimate orders the models"))
+    assert (claim["measured"], claim["95% interval"]) == (
+        rows["total"]["Spearman's rank correlation"], rows["total"]["95%"])
+    assert "; our threshold: above 0.9)" in next(name for name in claim_rows(text)
+                                                 if name.startswith("the estimate orders"))
+
+
+def test_curves_without_a_common_range_are_said_and_make_no_claim(tmp_path):
+    """The Rueckauer models' SynOps moved 100 times above every SynOp+QAT model's."""
+    folder = write_fake_results(tmp_path / "study", skip=("cifar10", "mnist_quant_only"),
+                                smartscaling=True)
+    for path in (folder / "mnist_dvs/results/samples/smartscaling").glob("*.npz"):
+        with np.load(path) as saved:
+            arrays = dict(saved)
+        save_npz(path, **dict(arrays, synops=arrays["synops"] * 100))
+    text, headline = build(folder, resamples=30)
+    assert ("**SynOp+QAT against Rueckauer normalisation: the curves share no range of SynOps "
+            "in any seed (a curve of one model covers none), no claim.**") in text
+    assert not any("Rueckauer" in name for name in claim_rows(headline))
+    rows = [row for row in table_with(text, "curves")
+            if row["curves"] == "SynOp+QAT above Rueckauer normalisation"]
+    assert [(row["seed"], row["SynOps both cover"], row["mean accuracy gap (points)"])
+            for row in rows] == [("1", "none: left out", "-")]

@@ -25,7 +25,18 @@ import numpy as np
 import pandas as pd
 
 from ..io import load_npz, normal
-from ..stats import Interval, bootstrap, mean_interval, verdict
+from ..stats import (
+    Interval,
+    bootstrap,
+    bootstrap_units_and_samples,
+    common_range,
+    jackknife,
+    mean_gap_over_overlap,
+    mean_interval,
+    mean_ratio,
+    spearman,
+    verdict,
+)
 
 PAPER_MAX_DROP_POINTS = 1.3    # the paper's selected model: 95.0% against 96.3%
 PAPER_REDUCTION = 6.0          # "about 6 times fewer" (3.9e6 / 0.63e6)
@@ -89,7 +100,7 @@ def load_models(workdir, frame: pd.DataFrame, label_column: str | None = None) -
     for row in frame.to_dict("records"):
         path = Path(workdir) / str(row["samples_path"])
         saved = load_npz(path, ("correct", "synops"), f"the per-sample arrays of "
-                         f"{row['model_path']}: test it again (--fresh)")
+                         f"{row['model_path']}", "test it again (--fresh)")
         models.append(Model(str(row.get(label_column, row["model_path"])) if label_column
                             else str(row["model_path"]), saved["correct"].astype(bool),
                             saved["synops"].astype(np.float64)))
@@ -106,16 +117,20 @@ def by_seed(frame: pd.DataFrame) -> Dict[int, pd.DataFrame]:
     return {int(seed): frame[seeds == seed] for seed in sorted(seeds.unique())}
 
 
+def fewest_synops_at(candidates: List[Model], floor: float, indices) -> float:
+    """The SynOps of the candidate with the fewest SynOps whose accuracy is at least
+    `floor`, on the samples `indices` (NaN if none)."""
+    eligible = [model.mean_synops(indices) for model in candidates
+                if model.accuracy(indices) >= floor - 1e-12]
+    return min(eligible) if eligible else math.nan
+
+
 def fewest_synops_within(baseline: Model, candidates: List[Model], max_drop: float,
                          indices) -> float:
     """Baseline SynOps / SynOps of the candidate with the fewest SynOps whose accuracy is at
     most `max_drop` points below the baseline's, on the samples `indices` (NaN if none)."""
     floor = baseline.accuracy(indices) - max_drop / 100
-    eligible = [model.mean_synops(indices) for model in candidates
-                if model.accuracy(indices) >= floor - 1e-12]
-    if not eligible:
-        return math.nan
-    return baseline.mean_synops(indices) / min(eligible)
+    return baseline.mean_synops(indices) / fewest_synops_at(candidates, floor, indices)
 
 
 def gap_at_equal_synops(upper: List[Model], lower: List[Model], indices) -> float:
@@ -160,25 +175,10 @@ def mnist_dvs_claims(workdir, results, resamples: int = 1000,
                      max_drop: float = PAPER_MAX_DROP_POINTS) -> List[Claim]:
     """The MNIST-DVS claims from `results` (results.SpikingResults, one evaluation), each
     with the coverage of the curves it draws on (`with_coverage`)."""
-    claims = []
-    baselines = by_seed(results.baseline)
+    reduction = reduction_by_own_baseline(workdir, results, resamples, max_drop)
+    claims = [reduction] if reduction is not None else []
     curves = {label: by_seed(frame) for label, frame in results.curves.items()}
     qat = curves.get("SynOp+QAT", {})
-    seeds = [seed for seed in baselines if seed in qat]
-    if seeds:
-        statistics = {}
-        for seed in seeds:
-            base = load_models(workdir, baselines[seed])[0]
-            candidates = load_models(workdir, qat[seed])
-            statistics[seed] = (lambda idx, b=base, c=candidates:
-                                fewest_synops_within(b, c, max_drop, idx), len(base.correct))
-        per_seed, overall = measure(statistics, resamples, ratio=True)
-        claims.append(with_coverage(Claim(
-            f"SynOp+QAT: fewer SynOps than the baseline, at most {max_drop:g} points less "
-            "accurate (the reduction factor; geometric mean over seeds)",
-            f"about {PAPER_REDUCTION:g}x (3.9e6 -> 6.3e5 SynOps, 96.3% -> 95.0%)",
-            overall, verdict(overall, 1.0), per_seed,
-            note=_against_paper(overall, PAPER_REDUCTION)), results, ("baseline", "SynOp+QAT")))
     for other in ("weight scaling", "SynOp"):
         lower = curves.get(other, {})
         # weight scaling is the baseline's own curve: per seed of the baseline
@@ -202,6 +202,33 @@ def mnist_dvs_claims(workdir, results, resamples: int = 1000,
     return claims
 
 
+PAPER_REDUCTION_TEXT = f"about {PAPER_REDUCTION:g}x (3.9e6 -> 6.3e5 SynOps, 96.3% -> 95.0%)"
+
+
+def reduction_by_own_baseline(workdir, results, resamples: int = 1000,
+                              max_drop: float = PAPER_MAX_DROP_POINTS) -> Claim | None:
+    """The reduction factor against each seed's own baseline (the SynOp+QAT model with the
+    fewest SynOps at most `max_drop` points below it), its geometric mean over seeds (None
+    without a seed that has both)."""
+    baselines = by_seed(results.baseline)
+    qat = by_seed(results.curves["SynOp+QAT"]) if "SynOp+QAT" in results.curves else {}
+    seeds = [seed for seed in baselines if seed in qat]
+    if not seeds:
+        return None
+    statistics = {}
+    for seed in seeds:
+        base = load_models(workdir, baselines[seed])[0]
+        candidates = load_models(workdir, qat[seed])
+        statistics[seed] = (lambda idx, b=base, c=candidates:
+                            fewest_synops_within(b, c, max_drop, idx), len(base.correct))
+    per_seed, overall = measure(statistics, resamples, ratio=True)
+    return with_coverage(Claim(
+        f"SynOp+QAT: fewer SynOps than the baseline, at most {max_drop:g} points less "
+        "accurate (the reduction factor; geometric mean over seeds)", PAPER_REDUCTION_TEXT,
+        overall, verdict(overall, 1.0), per_seed,
+        note=_against_paper(overall, PAPER_REDUCTION)), results, ("baseline", "SynOp+QAT"))
+
+
 def _against_paper(interval: Interval, paper: float) -> str:
     if math.isnan(interval.low):
         return "cannot be compared with the paper's value"
@@ -222,6 +249,369 @@ def estimate_agreement(frame: pd.DataFrame, tolerance: float = 0.15) -> Claim:
                  Interval(largest, low, largest), "supported" if largest <= tolerance * 100
                  else "not shown", {}, note="value: the largest difference (%); "
                  "range: smallest to largest over the models")
+
+
+# ------------------------------------------------------------------ issue 33: beyond points
+def _seed_models(workdir, frame: pd.DataFrame) -> Dict[int, List[Model]]:
+    return {seed: load_models(workdir, rows) for seed, rows in by_seed(frame).items()}
+
+
+def _same_samples(models: List[Model]) -> int:
+    """The number of test samples every model was tested on (ValueError if they differ:
+    then no sample-by-sample comparison across them is possible)."""
+    sizes = {len(model.correct) for model in models}
+    if len(sizes) != 1:
+        raise ValueError(f"models tested on different numbers of samples ({sorted(sizes)}): "
+                         "they cannot be compared sample by sample")
+    return sizes.pop()
+
+
+def reduction_against_mean_baseline(workdir, results, resamples: int = 1000,
+                                    max_drop: float = PAPER_MAX_DROP_POINTS) -> Claim | None:
+    """The reduction factor against the baselines' mean over seeds: in each seed the
+    SynOp+QAT model with the fewest SynOps at most `max_drop` points below the baselines'
+    mean accuracy, and the baselines' mean SynOps over the geometric mean of those
+    models' SynOps. None with fewer than 2 seeds (then it is the per-seed factor).
+
+    Why the mean: a seed's baseline is one draw of the training; dividing each seed's
+    model by its own baseline puts that draw's SynOps (1.95e6 to 3.91e6 on the last
+    study) into every per-seed factor. Against the mean, the baseline enters once, with
+    the uncertainty of a mean over seeds.
+
+    The interval: the jackknife over seeds (`stats.jackknife`, t with seeds - 1 degrees
+    of freedom) of log(mean baseline SynOps) - mean log(selected SynOps), everything
+    (the mean, the accuracy floor, the selection) computed again without each seed: the
+    baseline's spread, the models' spread and their covariance over seeds are all in it,
+    and for equal baselines it is exactly the per-seed factor's t interval on the log
+    scale. The selection is a step function of the floor, where the jackknife is least
+    exact: with a few seeds the interval is a guide, as is any over 3 seeds. Test-sample
+    noise is in the seeds' spread (each seed's value is measured on the samples); per
+    seed, a paired bootstrap over the test samples (every baseline and model tested on
+    the same samples)."""
+    baselines = {seed: models[0]
+                 for seed, models in _seed_models(workdir, results.baseline).items()}
+    qat = _seed_models(workdir, results.curves.get("SynOp+QAT", pd.DataFrame()))
+    seeds = [seed for seed in baselines if seed in qat]
+    if len(seeds) < 2:
+        return None
+    n = _same_samples([baselines[seed] for seed in seeds] + [m for s in seeds for m in qat[s]])
+
+    def log_factor(reference_seeds, candidate_seeds, indices) -> float:
+        reference = [baselines[seed] for seed in reference_seeds]
+        floor = np.mean([model.accuracy(indices) for model in reference]) - max_drop / 100
+        fewest = [fewest_synops_at(qat[seed], floor, indices) for seed in candidate_seeds]
+        return math.log(np.mean([model.mean_synops(indices) for model in reference])) \
+            - float(np.mean(np.log(fewest)))
+
+    per_seed = {seed: bootstrap(lambda idx, s=seed: math.exp(log_factor(seeds, [s], idx)), n,
+                                resamples=resamples, seed=seed) for seed in seeds}
+    everything = np.arange(n)
+    logs = jackknife(lambda units: log_factor([seeds[u] for u in units],
+                                              [seeds[u] for u in units], everything),
+                     len(seeds))
+    overall = Interval(*(math.exp(value) for value in (logs.value, logs.low, logs.high)))
+    return with_coverage(Claim(
+        f"SynOp+QAT: fewer SynOps than the baselines' mean over seeds, at most {max_drop:g} "
+        "points below their mean accuracy (the reduction factor)", PAPER_REDUCTION_TEXT,
+        overall, verdict(overall, 1.0), per_seed,
+        note=f"{_against_paper(overall, PAPER_REDUCTION)}; interval: jackknife over "
+             f"{len(seeds)} seeds"), results, ("baseline", "SynOp+QAT"))
+
+
+@dataclass(frozen=True)
+class BaselineSpread:
+    """The baseline over training seeds: per seed its SynOps per sample (t interval over
+    test samples) and accuracy (Wilson), as its results row holds them; their means over
+    seeds (t over seeds); and max / min of the SynOps, whose interval (a paired bootstrap
+    over the test samples) covers the test-sample noise only: if it excludes 1, the
+    spread is the training's, not the measurement's."""
+    synops: Dict[int, Interval]
+    accuracy: Dict[int, Interval]
+    mean_synops: Interval
+    mean_accuracy: Interval
+    max_over_min: Interval
+
+
+def _row_interval(row, column: str) -> Interval:
+    value, low, high = (normal(row.get(key)) for key in (column, f"{column}_low",
+                                                         f"{column}_high"))
+    return Interval(value, math.nan if low is None else low, math.nan if high is None else high)
+
+
+def baseline_spread(workdir, results, resamples: int = 1000) -> BaselineSpread | None:
+    """The baseline's spread over training seeds (None with fewer than 2 seeds)."""
+    frames = by_seed(results.baseline)
+    if len(frames) < 2:
+        return None
+    rows = {seed: frame.iloc[0].to_dict() for seed, frame in frames.items()}
+    synops = {seed: _row_interval(row, "snn_synops") for seed, row in rows.items()}
+    accuracy = {seed: _row_interval(row, "snn_accuracy") for seed, row in rows.items()}
+    models = [load_models(workdir, frame)[0] for frame in frames.values()]
+    n = _same_samples(models)
+    spread = bootstrap(lambda idx: max(m.mean_synops(idx) for m in models)
+                       / min(m.mean_synops(idx) for m in models), n, resamples=resamples)
+    return BaselineSpread(synops, accuracy, mean_interval([i.value for i in synops.values()]),
+                          mean_interval([i.value for i in accuracy.values()]), spread)
+
+
+# the paper's ranking, judged pair by pair over the SynOps both curves cover; the pair with
+# Rueckauer normalisation (smart_weight_rescaling.py) is ours: the ranking names the others
+CURVE_PAIRS = (("SynOp+QAT", "SynOp"), ("SynOp", "weight scaling"),
+               ("SynOp+QAT", "weight scaling"), ("SynOp+QAT", "Rueckauer normalisation"))
+PAPER_RANKING = "SynOp+QAT best, SynOp alone next, weight scaling worst"
+
+
+def curve_gap(upper: List[Model], lower: List[Model], indices) -> float:
+    """Mean accuracy gap (points) of the `upper` curve over the `lower` one over the range
+    of log SynOps both cover, each curve linear between its models
+    (`stats.mean_gap_over_overlap`); NaN when they share no range."""
+    def curve(models):
+        return ([math.log10(model.mean_synops(indices)) for model in models],
+                [model.accuracy(indices) for model in models])
+    return mean_gap_over_overlap(*curve(upper), *curve(lower)) * 100
+
+
+def synops_overlap(upper: List[Model], lower: List[Model], indices) -> tuple | None:
+    """(low, high) SynOps both curves cover on the samples `indices` (None if none)."""
+    span = common_range([math.log10(model.mean_synops(indices)) for model in upper],
+                        [math.log10(model.mean_synops(indices)) for model in lower])
+    return None if span is None else (10 ** span[0], 10 ** span[1])
+
+
+@dataclass(frozen=True)
+class CurveComparison:
+    """Two curves compared over the SynOps both cover: per seed that range (None: they
+    share none in that seed), and the claim (None: in no seed, so no claim)."""
+    upper: str
+    lower: str
+    overlaps: Dict[int, tuple | None]
+    claim: Claim | None
+
+    def no_overlap_text(self) -> str:
+        """What is missing, in a sentence ("" when every seed has an overlap)."""
+        missing = [seed for seed, span in self.overlaps.items() if span is None]
+        if not self.overlaps:
+            return f"{self.upper} against {self.lower}: no seed has both curves, no claim"
+        if self.claim is None:
+            return (f"{self.upper} against {self.lower}: the curves share no range of SynOps "
+                    "in any seed (a curve of one model covers none), no claim")
+        if missing:
+            return (f"{self.upper} against {self.lower}: no common range of SynOps in seed(s) "
+                    f"{', '.join(map(str, missing))}, left out")
+        return ""
+
+
+def compare_curves(workdir, results, upper: str, lower: str,
+                   resamples: int = 1000) -> CurveComparison | None:
+    """`upper` against `lower` over the SynOps both cover (`curve_gap`), per seed a paired
+    bootstrap over the test samples (the same draw for every model of the seed), over
+    seeds the mean with its t interval (`measure`: with 3 to 5 seeds a bootstrap over
+    seeds would have too few distinct draws; the seeds' spread holds the sample noise).
+    Seeds where the curves share no range are left out and named; None when either curve
+    has no rows."""
+    if upper not in results.curves or lower not in results.curves:
+        return None
+    uppers = _seed_models(workdir, results.curves[upper])
+    lowers = _seed_models(workdir, results.curves[lower])
+    overlaps, statistics = {}, {}
+    for seed in [seed for seed in uppers if seed in lowers]:
+        up, low = uppers[seed], lowers[seed]
+        n = _same_samples(up + low)
+        overlaps[seed] = synops_overlap(up, low, np.arange(n))
+        if overlaps[seed] is not None:
+            statistics[seed] = (lambda idx, u=up, lo=low: curve_gap(u, lo, idx), n)
+    if not statistics:
+        return CurveComparison(upper, lower, overlaps, None)
+    per_seed, overall = measure(statistics, resamples)
+    paper = PAPER_RANKING if lower != "Rueckauer normalisation" else \
+        "not in the paper's ranking (ours)"
+    missing = [str(seed) for seed, span in overlaps.items() if span is None]
+    note = "mean over the SynOps both curves cover, on log SynOps" + (
+        f"; seed(s) {', '.join(missing)} left out: no common range" if missing else "")
+    claim = with_coverage(Claim(
+        f"{upper} above {lower} over the SynOps both cover (mean accuracy gap, points)",
+        paper, overall, verdict(overall, 0.0), per_seed, note=note), results, (upper, lower))
+    return CurveComparison(upper, lower, overlaps, claim)
+
+
+TOTAL = "total"  # the whole network's SynOps, beside the counted layers
+
+
+def counted_layers(row) -> List[str]:
+    """The layers of a results row with both an estimate (ann_synops_<layer>) and a
+    measurement (snn_synops_<layer>), in the row's order."""
+    return [column[len("ann_synops_"):] for column in row
+            if column.startswith("ann_synops_")
+            and normal(row.get(column)) is not None
+            and normal(row.get("snn_synops_" + column[len("ann_synops_"):])) is not None]
+
+
+def measured_per_sample(layer_synops: np.ndarray, row, layers: List[str]) -> Dict[str, np.ndarray]:
+    """{layer: its measured SynOps per test sample} for the row's `layers`, from the
+    per-sample SynOps of every weight layer (the samples file's layer_synops, samples x
+    weight layers). The row's snn_synops_<layer> is the mean of the summed SynOps of the
+    weight layers that layer alone feeds (evaluation.compare_analog_and_spiking); the
+    samples file keeps the weight layers but not which counted layer feeds them, so they
+    are found as the set of weight layers whose summed SynOps have the row's mean. A
+    layer that no set, or sets with different per-sample sums, match is left out (its
+    ratio then gets no interval), never guessed."""
+    layer_synops = np.asarray(layer_synops)
+    if layer_synops.ndim != 2 or layer_synops.shape[1] > 12:  # 4096 sets at most
+        return {}
+    count = layer_synops.shape[1]
+    # each set's per-sample sums, and their mean computed as the row's was (in the array's
+    # own precision), so that the match is exact whatever the simulator's dtype
+    sums = [layer_synops[:, [k for k in range(count) if bits >> k & 1]].sum(axis=1)
+            for bits in range(1, 2 ** count)]
+    means = [float(total.mean()) for total in sums]
+    found = {}
+    for layer in layers:
+        wanted = float(row[f"snn_synops_{layer}"])
+        matches = [total.astype(np.float64) for total, mean in zip(sums, means, strict=True)
+                   if math.isclose(mean, wanted, rel_tol=1e-6, abs_tol=1e-9)]
+        if matches and all(np.allclose(other, matches[0], rtol=1e-9, atol=1e-9)
+                           for other in matches):
+            found[layer] = matches[0]
+    return found
+
+
+@dataclass(frozen=True, eq=False)
+class EstimateRatios:
+    """One tested model: measured / estimated SynOps in total and per counted layer, each
+    with the t interval of the measured mean over the model's test samples, the
+    estimate taken as exact (`stats.mean_ratio`). The interval says which test samples
+    the measurement happened to be made on; it holds neither the estimate's own
+    sampling (no per-sample estimate is kept) nor the training seed's (one trained
+    model). NaN bounds: no per-sample SynOps for that layer in the samples file.
+    `samples`: the measured SynOps per test sample by column (the row's mean repeated
+    where the file has none), for the rank correlation."""
+    curve: str
+    seed: int
+    row: dict
+    ratios: Dict[str, Interval]
+    samples: Dict[str, np.ndarray]
+
+
+def _estimate_ratios_of(workdir, curve: str, row: dict) -> EstimateRatios:
+    path = Path(workdir) / str(row["samples_path"])
+    saved = load_npz(path, ("synops",), f"the per-sample arrays of {row['model_path']}",
+                     "test it again (--fresh)")
+    with np.load(path, allow_pickle=False) as arrays:  # older files hold no layer_synops
+        layer_synops = arrays["layer_synops"] if "layer_synops" in arrays.files else None
+    layers = counted_layers(row)
+    per_sample = {TOTAL: saved["synops"].astype(np.float64)}
+    if layer_synops is not None:
+        per_sample.update(measured_per_sample(layer_synops, row, layers))
+    ratios, samples = {}, {}
+    n = len(per_sample[TOTAL])
+    for column in [TOTAL, *layers]:
+        estimate = float(row["ann_synops" if column == TOTAL else f"ann_synops_{column}"])
+        measured = float(row["snn_synops" if column == TOTAL else f"snn_synops_{column}"])
+        if column in per_sample:
+            ratios[column], samples[column] = mean_ratio(per_sample[column], estimate), \
+                per_sample[column]
+        else:
+            ratios[column] = Interval(measured / estimate if estimate > 0 else math.nan,
+                                      math.nan, math.nan)
+            samples[column] = np.full(n, measured)
+    seed = int(normal(row.get("seed")) or 1)
+    return EstimateRatios(curve, seed, row, ratios, samples)
+
+
+def estimate_ratios(workdir, results) -> List[EstimateRatios]:
+    """Measured / estimated SynOps of every tested model (the baseline, then each curve,
+    in the order of their rows)."""
+    return [_estimate_ratios_of(workdir, curve, row)
+            for curve, frame in [("baseline", results.baseline), *results.curves.items()]
+            for row in frame.to_dict("records")]
+
+
+def estimate_ranking(estimates: List[EstimateRatios], resamples: int = 1000) -> Dict[str, tuple]:
+    """{column: (Spearman's rank correlation over the models between estimated and
+    measured SynOps, with its interval; the number of models)} for the total and every
+    layer that at least 3 models have. Does the estimate order the models as the
+    measurement does? The interval: a bootstrap over the models, drawn within each
+    training seed, and over the test samples, the same draw for every model (each
+    model's measurement is recomputed on it; `stats.bootstrap_units_and_samples`). The
+    models of one seed are not independent (rescaled copies of one baseline), so the
+    interval is if anything too narrow; it is not a sampling of possible networks."""
+    found = {}
+    columns = list(dict.fromkeys(column for entry in estimates for column in entry.ratios))
+    for column in columns:
+        entries = [entry for entry in estimates if column in entry.ratios]
+        if len(entries) < 3:
+            continue
+        estimated = np.array([float(entry.row["ann_synops" if column == TOTAL else
+                                              f"ann_synops_{column}"]) for entry in entries])
+        measured = np.stack([entry.samples[column] for entry in entries])
+
+        def statistic(units, samples, e=estimated, m=measured):
+            return spearman(e[units], m[np.ix_(units, samples)].mean(axis=1))
+        found[column] = (bootstrap_units_and_samples(
+            statistic, [entry.seed for entry in entries], measured.shape[1],
+            resamples=resamples), len(entries))
+    return found
+
+
+RANKING_THRESHOLD = 0.9  # ours: the paper says the estimate lies "close"
+
+
+def ranking_claim(ranking: Dict[str, tuple], estimates: List[EstimateRatios], results,
+                  threshold: float = RANKING_THRESHOLD) -> Claim | None:
+    """The estimate orders the models as the measurement does: Spearman's correlation of
+    the total SynOps over every tested model above `threshold` (ours)."""
+    if TOTAL not in ranking:
+        return None
+    interval, count = ranking[TOTAL]
+    seeds = len({entry.seed for entry in estimates})
+    return with_coverage(Claim(
+        "the estimate orders the models as the measurement does (Spearman's rank correlation "
+        f"of estimated and measured SynOps over every tested model; our threshold: above "
+        f"{threshold:g})", "the estimate lies close to the measurement", interval,
+        verdict(interval, threshold), {}, note=f"{count} models of {seeds} seed(s); interval: "
+        "bootstrap over the models (within each seed) and the test samples"),
+        results, ["baseline", *results.curves])
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """The MNIST-DVS results beyond the paper's point claims (#33): the reduction factor
+    two ways with the baseline's spread over seeds, the curves compared over their whole
+    common range, the estimate against the measurement per layer and model and their
+    rank correlation. `claims`: its new rows of claims.csv."""
+    spread: BaselineSpread | None
+    reduction_own: Claim | None
+    reduction_mean: Claim | None
+    curves: List[CurveComparison]
+    estimates: List[EstimateRatios]
+    ranking: Dict[str, tuple]
+    ranking_claim: Claim | None
+    max_drop: float = PAPER_MAX_DROP_POINTS
+
+    @property
+    def claims(self) -> List[Claim]:
+        found = [self.reduction_mean, *(comparison.claim for comparison in self.curves),
+                 self.ranking_claim]
+        return [claim for claim in found if claim is not None]
+
+    def notes(self) -> List[str]:
+        """Sentences on what could not be compared (curves without a common range)."""
+        return [text for text in (comparison.no_overlap_text() for comparison in self.curves)
+                if text]
+
+
+def mnist_dvs_analysis(workdir, results, resamples: int = 1000,
+                       max_drop: float = PAPER_MAX_DROP_POINTS) -> Analysis:
+    """Everything of `Analysis` from `results` (readers.SpikingResults, one evaluation)."""
+    curves = [compare_curves(workdir, results, upper, lower, resamples)
+              for upper, lower in CURVE_PAIRS]
+    estimates = estimate_ratios(workdir, results)
+    ranking = estimate_ranking(estimates, resamples)
+    return Analysis(baseline_spread(workdir, results, resamples),
+                    reduction_by_own_baseline(workdir, results, resamples, max_drop),
+                    reduction_against_mean_baseline(workdir, results, resamples, max_drop),
+                    [comparison for comparison in curves if comparison is not None],
+                    estimates, ranking, ranking_claim(ranking, estimates, results), max_drop)
 
 
 def claims_frame(claims: List[Claim]) -> pd.DataFrame:

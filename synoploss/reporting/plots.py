@@ -132,7 +132,7 @@ def mnist_dvs_data(data_dir, figure_dir, dt_us=1000, strip=8):
         raise FileNotFoundError(f"{Path(data_dir) / 'test'} has no samples")
     info = Path(data_dir) / "dataset_info.json"
     title = info.read_text() if info.is_file() else ""
-    sample = load_npz(samples[0], ("frame", "spiketrain", "label"),
+    sample = load_npz(samples[0], ("frame", "spiketrain", "label"), "a converted sample",
                       "convert the data again (generate_DV4_dataset.py --overwrite)")
     frame, spiketrain, label = sample["frame"], sample["spiketrain"], int(sample["label"])
     standin = "STAND-IN" in title
@@ -260,7 +260,7 @@ def mnist_dvs_spiking(workdir, figure_dir):
     if benchmark.is_file():
         saved = load_npz(benchmark, ("layer_names", "baseline_activity", "optimized_activity",
                                      "baseline_accuracy", "optimized_accuracy"),
-                         "run optimization_benchmarking.py again")
+                         "the optimisation benchmark", "run optimization_benchmarking.py again")
         names = [str(n) for n in saved["layer_names"]]
         positions = np.arange(len(names))
         axes[1].bar(positions - 0.2, saved["baseline_activity"], 0.4, label="no penalty",
@@ -386,7 +386,7 @@ def energy(workdir, analog_macs: float, figure_dir):
     """Energy per inference of the MNIST-DVS baseline and optimised spiking networks on
     each chip (SynOps x energy per SynOp) beside the analog network's MACs at 45 nm."""
     saved = load_npz(Workdir(workdir).opt_benchmark, ("baseline_activity", "optimized_activity"),
-                     "run optimization_benchmarking.py (again)")
+                     "the optimisation benchmark", "run optimization_benchmarking.py (again)")
     synops = {"no penalty": float(saved["baseline_activity"].sum()),
               "optimised": float(saved["optimized_activity"].sum())}
     chips = list(ENERGY_MODELS)

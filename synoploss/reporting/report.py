@@ -24,7 +24,16 @@ import pandas as pd
 
 from ..experiments.workdir import Workdir, evaluation_label
 from ..io import normal, read_csv
-from .claims import Claim, cifar10_claims, mnist_dvs_claims, qat_claim
+from ..stats import Interval
+from .claims import (
+    Analysis,
+    BaselineSpread,
+    Claim,
+    cifar10_claims,
+    mnist_dvs_analysis,
+    mnist_dvs_claims,
+    qat_claim,
+)
 from .readers import choose_evaluation, read_results, read_spiking_results, select_evaluation
 
 HEADLINE_START, HEADLINE_END = "<!-- results:headline -->", "<!-- /results:headline -->"
@@ -69,6 +78,13 @@ def claims_table(claims: List[Claim]) -> str:
     return table(["claim", "the paper", "measured", "95% interval", "seeds", "verdict"], rows)
 
 
+def setting_of(label: str, row) -> str:
+    """How a model of a curve is told from the others: its scale, level or target."""
+    return (f"x{row['scale']:g}" if label == "weight scaling" else
+            f"level {row['level']:g}" if normal(row.get("level")) is not None else
+            f"target {row['target']:.3g}" if normal(row.get("target")) is not None else "")
+
+
 def mnist_dvs_table(results) -> str:
     rows = []
     baselines = {int(normal(row.get("seed")) or 1): row
@@ -76,10 +92,7 @@ def mnist_dvs_table(results) -> str:
     for label, frame in [("baseline", results.baseline), *results.curves.items()]:
         for row in frame.to_dict("records"):
             seed = int(normal(row.get("seed")) or 1)
-            setting = (f"x{row['scale']:g}" if label == "weight scaling" else
-                       f"level {row['level']:g}" if normal(row.get("level")) is not None else
-                       f"target {row['target']:.3g}" if normal(row.get("target")) is not None
-                       else "")
+            setting = setting_of(label, row)
             base = baselines.get(seed)
             reduction = f"{base['snn_synops'] / row['snn_synops']:.2f}x" if base else "-"
             rows.append([label, setting, str(seed), percent(row["snn_accuracy"]),
@@ -88,6 +101,124 @@ def mnist_dvs_table(results) -> str:
                          reduction])
     return table(["network", "setting", "seed", "SNN accuracy", "95%", "SNN SynOps / sample",
                   "95%", "analog estimate", "reduction vs its seed's baseline"], rows)
+
+
+def bounds_text(interval: Interval) -> str:
+    return "-" if math.isnan(interval.low) else f"[{interval.low:.3g}, {interval.high:.3g}]"
+
+
+def with_bounds(interval: Interval) -> str:
+    """One cell: the value and its interval."""
+    bounds = bounds_text(interval)
+    return f"{interval.value:.3g}" + ("" if bounds == "-" else f" {bounds}")
+
+
+def percent_bounds(interval: Interval) -> str:
+    return "-" if math.isnan(interval.low) else \
+        f"[{interval.low * 100:.1f}, {interval.high * 100:.1f}]"
+
+
+def baseline_spread_table(spread: BaselineSpread) -> str:
+    rows = [[f"seed {seed}", number(spread.synops[seed].value), bounds_text(spread.synops[seed]),
+             percent(spread.accuracy[seed].value), percent_bounds(spread.accuracy[seed])]
+            for seed in spread.synops]
+    rows.append(["mean over seeds", number(spread.mean_synops.value),
+                 bounds_text(spread.mean_synops), percent(spread.mean_accuracy.value),
+                 percent_bounds(spread.mean_accuracy)])
+    rows.append(["max / min", f"{spread.max_over_min.value:.3g}",
+                 bounds_text(spread.max_over_min), "-", "-"])
+    return table(["baseline", "SNN SynOps / sample", "95%", "SNN accuracy", "95%"], rows)
+
+
+def reduction_table(analysis: Analysis) -> str:
+    rows = []
+    for against, claim in (("its seed's baseline", analysis.reduction_own),
+                           ("the baselines' mean", analysis.reduction_mean)):
+        if claim is None:
+            continue
+        rows += [[against, str(seed), f"{interval.value:.3g}", bounds_text(interval), ""]
+                 for seed, interval in claim.per_seed.items()]
+        rows.append([against, "over seeds", f"{claim.measured.value:.3g}",
+                     bounds_text(claim.measured), f"**{claim.verdict}**"])
+    return table(["reduction factor against", "seed", "factor", "95%", "verdict"], rows)
+
+
+def curves_table(analysis: Analysis) -> str:
+    rows = []
+    for comparison in analysis.curves:
+        pair = f"{comparison.upper} above {comparison.lower}"
+        claim = comparison.claim
+        for seed, span in comparison.overlaps.items():
+            interval = claim.per_seed.get(seed) if claim is not None else None
+            rows.append([pair, str(seed), "none: left out" if span is None else
+                         f"{span[0]:.3g} to {span[1]:.3g}",
+                         "-" if interval is None else f"{interval.value:.3g}",
+                         "-" if interval is None else bounds_text(interval), ""])
+        if claim is not None:
+            rows.append([pair, "over seeds", "", f"{claim.measured.value:.3g}",
+                         bounds_text(claim.measured), f"**{claim.verdict}**"])
+    return table(["curves", "seed", "SynOps both cover", "mean accuracy gap (points)", "95%",
+                  "verdict"], rows)
+
+
+def estimate_table(analysis: Analysis) -> str:
+    columns = list(dict.fromkeys(column for entry in analysis.estimates
+                                 for column in entry.ratios))
+    rows = [[entry.curve, setting_of(entry.curve, entry.row), str(entry.seed),
+             *(with_bounds(entry.ratios[column]) if column in entry.ratios else "-"
+               for column in columns)] for entry in analysis.estimates]
+    return table(["model", "setting", "seed", *columns], rows)
+
+
+def ranking_table(analysis: Analysis) -> str:
+    rows = [[column, f"{interval.value:.3g}", bounds_text(interval), str(count)]
+            for column, (interval, count) in analysis.ranking.items()]
+    return table(["SynOps of", "Spearman's rank correlation", "95%", "models"], rows)
+
+
+def analysis_section(analysis: Analysis) -> str:
+    """The MNIST-DVS results beyond the paper's points (#33), each table with how to read
+    it."""
+    parts = ["## MNIST-DVS: the claims over seeds, curves and layers"]
+    if analysis.spread is not None:
+        parts += ["The baseline (no SynOp loss) of each training seed: its SynOps and accuracy "
+                  "(95%: t over test samples, Wilson); their mean (95%: t over seeds); and "
+                  "max / min of the SynOps, whose interval covers the test samples only (a "
+                  "paired bootstrap): above 1, the seeds' baselines differ by more than the "
+                  "measurement's noise.", baseline_spread_table(analysis.spread)]
+    if analysis.reduction_own is not None:
+        parts += ["The reduction factor (the SynOp+QAT model with the fewest SynOps at most "
+                  f"{analysis.max_drop:g} points below the baseline's accuracy, as a factor of "
+                  "the baseline's SynOps), judged against each seed's own baseline (95%: per "
+                  "seed a paired bootstrap over test samples; over seeds the geometric mean, "
+                  "t on the log scale) and against the baselines' mean accuracy and SynOps "
+                  "(95%: the jackknife over seeds of its logarithm, the baseline's spread "
+                  "entering once). Read the two together: where they differ, a seed's own "
+                  "baseline moves its factor." + (
+                      " With one seed the two are the same: the first only."
+                      if analysis.reduction_mean is None else ""),
+                  reduction_table(analysis)]
+    if analysis.curves:
+        parts += ["Two curves compared over the whole range of SynOps both cover: the accuracy "
+                  "gap between them, each curve linear between its models on log SynOps, "
+                  "averaged over that range (points; above 0: the first curve is more "
+                  "accurate at equal SynOps there). 95%: per seed a paired bootstrap over the "
+                  "test samples; over seeds the mean with its t interval. A seed where the "
+                  "curves share no range is left out.", curves_table(analysis)]
+        parts += [f"**{note[0].upper() + note[1:]}.**" for note in analysis.notes()]
+    if analysis.estimates:
+        parts += ["Measured (spiking) / estimated (analog) SynOps per model, in total and per "
+                  "counted layer (1: the estimate is exact). 95%: the t interval of the "
+                  "measured mean over the model's test samples, the estimate taken as exact; "
+                  "it covers which samples were measured, not the estimate's own sampling "
+                  "nor the training seed; '-': no per-sample SynOps for that layer.",
+                  estimate_table(analysis)]
+    if analysis.ranking:
+        parts += ["Does the estimate order the models as the measurement does? Spearman's "
+                  "rank correlation over every tested model (1: the same order). 95%: a "
+                  "bootstrap over the models (within each seed) and the test samples (the "
+                  "same draw for every model).", ranking_table(analysis)]
+    return "\n\n".join(parts)
 
 
 def cifar10_table(frame: pd.DataFrame) -> str:
@@ -197,14 +328,9 @@ def build(folder, figure_dir=None, resamples: int = 1000) -> tuple[str, str]:
     mnist = folder / "mnist_dvs"
     data_label = ""
     if (mnist / "results").is_dir():
-        results = read_spiking_results(mnist)
-        data_label = results.data
-        claims += mnist_dvs_claims(mnist, results, resamples)
-        untested = results.untested_text()
-        sections.append(f"## MNIST-DVS\n\nData: {results.data}. Evaluation: {results.label}. "
-                        "Intervals: Wilson (accuracy), t over test samples (SynOps)."
-                        + (f" **{untested[0].upper() + untested[1:]}.**" if untested else "")
-                        + "\n\n" + mnist_dvs_table(results))
+        data_label, mnist_claims, mnist_sections = mnist_dvs_part(mnist, resamples)
+        claims += mnist_claims
+        sections += mnist_sections
     cifar = Workdir(folder / "cifar10")
     if cifar.cifar_inference.is_file():
         frame = read_results(cifar.cifar_inference)
@@ -253,6 +379,20 @@ def build(folder, figure_dir=None, resamples: int = 1000) -> tuple[str, str]:
             HEADLINE_END, "").strip(), *sections, "## Figures\n\n" + "\n\n".join(figures)
         if figures else ""] if part)
     return page + "\n", headline
+
+
+def mnist_dvs_part(workdir: Path, resamples: int) -> tuple:
+    """(the data's description, the claims, the page's sections) of the MNIST-DVS work
+    folder: the paper's point claims, then the analysis beyond them (#33)."""
+    results = read_spiking_results(workdir)
+    analysis = mnist_dvs_analysis(workdir, results, resamples)
+    untested = results.untested_text()
+    table_section = (f"## MNIST-DVS\n\nData: {results.data}. Evaluation: {results.label}. "
+                     "Intervals: Wilson (accuracy), t over test samples (SynOps)."
+                     + (f" **{untested[0].upper() + untested[1:]}.**" if untested else "")
+                     + "\n\n" + mnist_dvs_table(results))
+    return (results.data, mnist_dvs_claims(workdir, results, resamples) + analysis.claims,
+            [table_section, analysis_section(analysis)])
 
 
 def rounds_against_targets(files: Workdir) -> str:
