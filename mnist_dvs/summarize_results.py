@@ -86,10 +86,14 @@ def main(argv=None):
     except (ValueError, MixedResults) as error:
         fail(__file__, error)
     with failing(__file__, FileNotFoundError, ValueError):
+        for frame in (results.baseline, *results.curves.values()):  # before the claims' work
+            for row in frame.to_dict("records"):
+                row_energy_uj(args.energy_model, row)
         claims = mnist_dvs_claims(args.workdir, results, args.resamples, args.max_drop)
         analysis = mnist_dvs_analysis(args.workdir, results, args.resamples, args.max_drop)
     claims += analysis.claims
-    rows = summary_rows(results, args.energy_model, analysis.estimates)
+    with failing(__file__, ValueError):
+        rows = summary_rows(results, args.energy_model, analysis.estimates)
     # everything measured: only now is anything written
     write_csv(files.summary, rows)
     write_csv(files.results / "claims.csv", claims_frame(claims).to_dict("records"))
@@ -130,7 +134,7 @@ def summary_rows(results, chip, estimates) -> list:
             snn_synops_high=row.get("snn_synops_high"), ann_synops=row["ann_synops"],
             reduction=base["snn_synops"] / row["snn_synops"] if base else float("nan"),
             fanout=trained_fanout(row), energy_model=chip.name,
-            energy_uj=chip.energy_pj(row["snn_synops"]) / 1e6,
+            energy_uj=row_energy_uj(chip, row),
             **{f"measured_over_estimate_{column}{end}": value
                for column, ratio in estimate.ratios.items()
                for end, value in (("", ratio.value), ("_low", ratio.low),
@@ -157,6 +161,21 @@ def print_analysis(analysis) -> None:
               + " (per layer and model: measured_over_estimate_* in summary.csv)")
 
 
+def row_energy_uj(chip, row) -> float:
+    """One inference's energy on `chip`: its SynOps' and, for a chip with idle power, that
+    power for the time the row's test counted (energy_seconds: tested with such a model)."""
+    dynamic = chip.energy_pj(row["snn_synops"])
+    if chip.static_mw == 0:
+        return dynamic / 1e6
+    seconds = normal(row.get("energy_seconds"))
+    if seconds is None:
+        raise ValueError(f"--energy_model {chip.name} counts the chip's idle power for the time "
+                         f"of an inference, and {row['model_path']}'s row holds none: test the "
+                         f"models with --energy_model {chip.name}, or choose a chip without "
+                         "static power")
+    return (dynamic + chip.static_pj(seconds)) / 1e6
+
+
 def print_summary(results, rows, chip) -> None:
     print(f"data: {results.data}; evaluation: {results.label}"
           + (f" (also present: {len(results.others)} other evaluation(s))"
@@ -172,8 +191,10 @@ def print_summary(results, rows, chip) -> None:
     untested = results.untested_text()
     if untested:
         print(f"{untested} (results/untested.csv)")
-    print(f"energy: SynOps x {chip.pj_per_synop:g} pJ ({chip.name}: {chip.source}); synaptic "
-          "operations only (summary.csv)")
+    idle = (f" + {chip.static_mw:g} mW idle for the time of an inference" if chip.static_mw
+            else "; synaptic operations only")
+    print(f"energy: SynOps x {chip.pj_per_synop:g} pJ{idle} ({chip.name}: {chip.source}) "
+          "(summary.csv)")
 
 
 def narrowed(args, results):

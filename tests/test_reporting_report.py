@@ -103,7 +103,9 @@ def test_the_speed_table_is_the_benchmarks_last_row_per_network(tmp_path):
             dict(network="mnist_dvs", model="elsewhere/study/mnist_dvs/models/nopenalty.pth",
                  device="cpu", threads=2, samples=300, sinabs_ms_per_sample=28.0,
                  fast_ms_per_sample=1.75, ratio=16.0,
-                 samples_output_differs=0, predictions_differ=0),
+                 samples_output_differs=0, predictions_differ=0, process_samples=2000,
+                 sinabs_process_s=90.0, fast_process_cold_s=21.0, fast_process_s=9.0,
+                 process_ratio=10.0),
             dict(network="cifar10", model=f"{folder / 'cifar10/models/d0.2_0_3.pth'} x2",
                  device="cpu", threads=2, samples=200,
                  sinabs_ms_per_sample=12.0, fast_ms_per_sample=6.0, ratio=2.0,
@@ -120,6 +122,8 @@ def test_the_speed_table_is_the_benchmarks_last_row_per_network(tmp_path):
     assert by_network["cifar10"]["model"] == "cifar10/models/d0.2_0_3.pth x2"
     # written relative to the benchmark's working directory: from the folder's name on
     assert by_network["mnist_dvs"]["model"] == "mnist_dvs/models/nopenalty.pth"
+    header, cells = next((h, r) for h, r in tables(text) if "fast s (first run)" in h)
+    assert cells == [["mnist_dvs", "2000", "90.0", "21.0", "9.0", "**10.0x**"]]
 
 
 def test_rounds_against_targets_at_the_end_and_a_third_in(tmp_path):
@@ -371,3 +375,55 @@ def test_curves_without_a_common_range_are_said_and_make_no_claim(tmp_path):
             if row["curves"] == "SynOp+QAT above Rueckauer normalisation"]
     assert [(row["seed"], row["SynOps both cover"], row["mean accuracy gap (points)"])
             for row in rows] == [("1", "none: left out", "-")]
+
+
+def write_cifar_run(folder, round_accuracy):
+    """A CIFAR-10 work folder: the plain network at two scales spanning 1e6..1e7 SynOps
+    (accuracy 0.5 and 0.7), one round at x2 with 4e6 SynOps and `round_accuracy`: the
+    plain curve at 4e6 on log SynOps is 0.5 + 0.2 * log(4) / log(10), so the gap is
+    round_accuracy minus that, in points."""
+    from conftest import _tested
+    files = Workdir(folder)
+    files.results.mkdir(parents=True)
+    rows = [_tested(files, "cifar10", dict(round=r, weight_scale=s, scale=s,
+                                          model_path=f"models/d0.2_0.1_{r}.pth",
+                                          n_timesteps=10, fanout="exact"),
+                    accuracy, synops, samples=1000, seed=number)
+            for number, (r, s, accuracy, synops) in enumerate(
+                [(-1, 5, 0.5, 1e6), (-1, 50, 0.7, 1e7), (0, 2, round_accuracy, 4e6)])]
+    pd.DataFrame([dict(row, ann_macs=3e7, ann_accuracy=0.6, ann_quantized_accuracy=0.55,
+                       dt_us=None) for row in rows]).to_csv(files.cifar_inference, index=False)
+
+
+def test_cifar10_over_seeds_is_one_claim_per_scale_with_every_seed(tmp_path):
+    """Each training seed's folder (cifar10 = seed 0, cifar10_seed<k>) gives its own gap;
+    the claim is their mean over seeds, every seed named, each seed a section of its own."""
+    import math
+
+    from synoploss.reporting.claims import cifar10_claims
+    from synoploss.reporting.report import build, cifar_runs
+    write_cifar_run(tmp_path / "cifar10", 0.70)
+    write_cifar_run(tmp_path / "cifar10_seed2", 0.80)
+    runs = cifar_runs(tmp_path)
+    assert sorted(runs) == [0, 2]
+    claim, = cifar10_claims({seed: run[:2] for seed, run in runs.items()}, resamples=50)
+    assert sorted(claim.per_seed) == [0, 2]
+    plain = 0.5 + 0.2 * math.log10(4)  # the weight-scaling curve at 4e6, interpolated
+    # per-sample SynOps spread +-20%: the interpolation point moves a little
+    for seed, accuracy in ((0, 0.70), (2, 0.80)):
+        assert claim.per_seed[seed].value == pytest.approx((accuracy - plain) * 100, abs=1.0)
+    assert claim.measured.value == pytest.approx(
+        (claim.per_seed[0].value + claim.per_seed[2].value) / 2)
+    assert claim.measured.low < claim.measured.value < claim.measured.high
+    page, _ = build(tmp_path, resamples=50)
+    assert "Training seeds: 0, 2." in page and "### Seed 0" in page and "### Seed 2" in page
+
+
+def test_each_stage_costs_its_time_to_the_next(tmp_path):
+    from synoploss.reporting.report import stage_table
+    (tmp_path / "stage_times.csv").write_text(
+        'started_unix,stage\n0,"MNIST-DVS, seed 1: training"\n600,"tests"\n690,"end"\n'
+        '1000,"tests"\n1060,"end"\n')
+    header, rows = next(iter(tables(stage_table(tmp_path / "stage_times.csv"))))
+    # 600 s = 10.0 min; 90 s = 1.5 min; a rerun's stage of 60 s = 1.0 min
+    assert rows == [["MNIST-DVS, seed 1: training", "10.0"], ["tests", "1.5"], ["tests", "1.0"]]

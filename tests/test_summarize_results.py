@@ -159,3 +159,24 @@ def test_the_seeds_curves_and_layers_in_claims_csv_and_summary_csv(tmp_path, cap
     assert (f"the baseline over training seeds (SNN SynOps per sample, SNN accuracy; 95%):\n"
             f"  seed 1: {spread.synops[1]}, {spread.accuracy[1]}") in out
     assert f"max / min SynOps: {spread.max_over_min} (the interval: test samples only)" in out
+
+
+def test_speck_energy_needs_the_rows_time_and_uses_it(files, capsys):
+    """Speck's idle power counts for the time of an inference, which the rows hold only
+    when they were tested with a static-power model (energy_seconds)."""
+    with pytest.raises(SystemExit, match=r"--energy_model speck counts the chip's idle power.*"
+                                         r"test the models with --energy_model speck"):
+        summarize.main(["--workdir", str(files.root), "--resamples", "50",
+                        "--energy_model", "speck"])
+    assert_nothing_written(files)
+    for path in files.results.glob("*_spiking.csv"):
+        frame = pd.read_csv(path)
+        frame["energy_seconds"] = 0.25
+        frame.to_csv(path, index=False)
+    summarize.main(["--workdir", str(files.root), "--resamples", "50",
+                    "--energy_model", "speck,2"])
+    summary = pd.read_csv(files.summary)
+    # 2 pJ per SynOp + 1.17 mW for 0.25 s (292.5 µJ)
+    expected = summary["snn_synops"] * 2e-6 + 1.17e-3 * 0.25 * 1e6
+    assert summary["energy_uj"].to_numpy() == pytest.approx(expected.to_numpy())
+    assert "+ 1.17 mW idle" in capsys.readouterr().out

@@ -248,6 +248,34 @@ def quant_table(frames: dict) -> str:
                   "SNN accuracy", "95%"], rows)
 
 
+def cifar_runs(folder: Path) -> dict:
+    """{seed: (workdir, its spiking rows of one evaluation, the evaluation)} of the
+    cifar10*/ work folders (seed 0, train.py's default: cifar10; k: cifar10_seed<k>)."""
+    runs = {}
+    for workdir in sorted(folder.glob("cifar10*")):
+        match = re.fullmatch(r"cifar10(?:_seed(\d+))?", workdir.name)
+        files = Workdir(workdir)
+        if not match or not files.cifar_inference.is_file():
+            continue
+        frame = read_results(files.cifar_inference)
+        evaluation = choose_evaluation([frame])
+        runs[int(match.group(1) or 0)] = (workdir, select_evaluation(frame, evaluation),
+                                          evaluation)
+    return runs
+
+
+def cifar10_section(runs: dict) -> str:
+    """The CIFAR-10 section: per training seed, its rows and its rounds against their
+    targets."""
+    first = next(iter(runs.values()))
+    parts = [f"## CIFAR-10\n\nData: {first[1]['data'].iloc[0]}. Training seeds: "
+             f"{', '.join(str(seed) for seed in sorted(runs))}."]
+    for seed, (workdir, frame, evaluation) in sorted(runs.items()):
+        parts.append(f"### Seed {seed}\n\nEvaluation: {evaluation_label(evaluation)}.\n\n"
+                     + cifar10_table(frame) + "\n\n" + rounds_against_targets(Workdir(workdir)))
+    return "\n\n".join(part.rstrip() for part in parts)
+
+
 def quant_runs(folder: Path) -> dict:
     """{seed: (workdir, no-QAT spiking rows, QAT spiking rows, no-QAT analog, QAT analog)}
     of the mnist_quant_only*/ work folders (seed 1: mnist_quant_only, k: ..._seed<k>)."""
@@ -316,7 +344,32 @@ def speed_table(path: Path, root: Path | None = None) -> str:
                     f"{row['samples']} | {row['sinabs_ms_per_sample']:.3g} | "
                     f"{row['fast_ms_per_sample']:.3g} | **{row['ratio']:.1f}x** | "
                     f"{row['samples_output_differs']} | {row['predictions_differ']} |")
+    process = frame[frame["process_ratio"].notna()] if "process_ratio" in frame else frame[:0]
+    if len(process):
+        rows += ["", "The whole process (`mnist_dvs/test_spiking.py --mode nopenalty` on every "
+                 "test chunk in a fresh process: imports, data, the analog estimate and the "
+                 "spiking test; the fast simulator's first run compiles its kernel into numba's "
+                 "cache, later runs load it):", "",
+                 "| network | chunks | sinabs s | fast s (first run) | fast s | fast vs sinabs |",
+                 "| --- | --- | --- | --- | --- | --- |"]
+        for _, row in process.iterrows():
+            rows.append(f"| {row['network']} | {int(row['process_samples'])} | "
+                        f"{row['sinabs_process_s']:.1f} | {row['fast_process_cold_s']:.1f} | "
+                        f"{row['fast_process_s']:.1f} | **{row['process_ratio']:.1f}x** |")
     return "\n".join(rows)
+
+
+def stage_table(path: Path) -> str:
+    """What each stage of the run cost: scripts/demo.sh writes each stage's start (and
+    the run's end) to stage_times.csv; a stage lasts until the next line."""
+    frame = read_csv(path, required=["started_unix", "stage"], numeric=["started_unix"])
+    rows = []
+    for (_, this), (_, following) in zip(frame.iloc[:-1].iterrows(), frame.iloc[1:].iterrows(),
+                                         strict=True):
+        if this["stage"] != "end":
+            minutes = (following["started_unix"] - this["started_unix"]) / 60
+            rows.append([str(this["stage"]), f"{minutes:.1f}"])
+    return table(["stage (scripts/demo.sh)", "minutes"], rows) if rows else ""
 
 
 def build(folder, figure_dir=None, resamples: int = 1000) -> tuple[str, str]:
@@ -331,21 +384,21 @@ def build(folder, figure_dir=None, resamples: int = 1000) -> tuple[str, str]:
         data_label, mnist_claims, mnist_sections = mnist_dvs_part(mnist, resamples)
         claims += mnist_claims
         sections += mnist_sections
-    cifar = Workdir(folder / "cifar10")
-    if cifar.cifar_inference.is_file():
-        frame = read_results(cifar.cifar_inference)
-        evaluation = choose_evaluation([frame])
-        frame = select_evaluation(frame, evaluation)
-        claims += cifar10_claims(cifar.root, frame, resamples)
-        sections.append(f"## CIFAR-10\n\nData: {frame['data'].iloc[0]}. Evaluation: "
-                        f"{evaluation_label(evaluation)}.\n\n" + cifar10_table(frame)
-                        + "\n\n" + rounds_against_targets(cifar))
+    cifar = cifar_runs(folder)
+    if cifar:
+        claims += cifar10_claims({seed: run[:2] for seed, run in cifar.items()}, resamples)
+        sections.append(cifar10_section(cifar))
     runs = quant_runs(folder)
     if runs:
         claims += qat_claim({seed: run[:3] for seed, run in runs.items()}, resamples)
         first = next(iter(runs.values()))
         sections.append(f"## MNIST, quantization only\n\nData: {first[1]['data'].iloc[0]}.\n\n"
                         + quant_table(runs))
+    stages = folder / "stage_times.csv"
+    if stages.is_file() and stage_table(stages):
+        sections.append("## What each stage cost\n\nWall time on this machine, from "
+                        "`stage_times.csv` (a stage lasts until the next one starts).\n\n"
+                        + stage_table(stages))
     speed = folder / SPEED_CSV
     if speed.is_file():
         sections.append("## Spiking simulator speed\n\n`benchmarks/spiking_throughput.py` "
