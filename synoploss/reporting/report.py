@@ -25,6 +25,7 @@ import pandas as pd
 from ..experiments.workdir import Workdir, evaluation_label
 from ..io import normal, read_csv
 from ..stats import Interval
+from . import neurobench_page
 from .claims import (
     Analysis,
     BaselineSpread,
@@ -489,6 +490,12 @@ def update_readme(readme: Path, headline: str) -> bool:
     return updated != text
 
 
+NEUROBENCH_LINK = ("Our SynOps beside NeuroBench's counts of the same tests (Effective ACs and "
+                   "MACs, Dense, ActivationSparsity, Footprint), per model and layer, and why "
+                   "they differ: [neurobench.md](neurobench.md).")
+NEUROBENCH_LINK_AT = "## MNIST-DVS\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m synoploss.reporting.report",
                                      description=__doc__,
@@ -515,9 +522,14 @@ def main(argv=None):
                 shutil.copyfile(figures / f"{name}.png", target / f"{name}.png")
     try:
         page, headline = build(folder, target if figures.is_dir() else None, args.resamples)
+        workload = neurobench_page.build(folder) if neurobench_page.has_counts(folder) else ""
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     out.parent.mkdir(parents=True, exist_ok=True)
+    if workload:  # results of an earlier version hold no NeuroBench counts: no such page
+        (out.parent / "neurobench.md").write_text(workload)
+        page = page.replace(NEUROBENCH_LINK_AT, NEUROBENCH_LINK + "\n\n" + NEUROBENCH_LINK_AT, 1)
+        print(f"{out.parent / 'neurobench.md'} written")
     out.write_text(page)
     print(f"{out} written")
     if args.readme:
