@@ -1,5 +1,6 @@
 """The fast simulator against sinabs, the oracle: the same output spikes at every step,
-the same predictions, SynOps per weight layer equal to float32 summation error."""
+the same predictions, SynOps per weight layer equal to float32 summation error, and
+NeuroBench's metrics equal to those the hooks count in a sinabs run."""
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from synoploss.data.cifar10 import standin_images
+from synoploss.data.events import EventBatch
 from synoploss.models import (
     CIFAR10_INPUT,
     MNIST_DVS_INPUT,
@@ -18,11 +20,12 @@ from synoploss.models import (
     scale_first_layer,
 )
 from synoploss.quantize import NeuromorphicReLU, QuantizeLayer, SumPool2d
-from synoploss.spiking import StaticInputBatches, evaluate, to_spiking
+from synoploss.spiking import Simulation, StaticInputBatches, evaluate, to_spiking
 from synoploss.spiking.fast import UnsupportedNetwork, compile_network, run_batch
 from synoploss.spiking.fast.cpu import simulate
 from synoploss.spiking.fast.cuda import scan
 from synoploss.spiking.fast.cuda import simulate as cuda_simulate
+from synoploss.spiking.neurobench_metrics import NeuroBenchTally, neurobench_metrics
 from synoploss.spiking.sinabs_run import hook_synops, run_steps
 
 
@@ -520,3 +523,168 @@ def test_the_same_network_flattened_is_simulated_exactly():
     reference = run_steps(net, data)
     torch.testing.assert_close(fast.output, reference, rtol=0, atol=0)
     assert reference.sum() > 0
+
+
+# ---------------------------------------------------------------- NeuroBench's metrics
+# The oracle: `NeuroBenchCounter`'s hooks in a sinabs run (`neurobench_metrics`), whose
+# rules tests/test_spiking_neurobench_metrics.py checks against NeuroBench itself.
+
+
+class PrefixNet(nn.Module):
+    """A first layer that does not spike (run by torch before the first spiking layer:
+    the prefix), average pooling, a strided convolution, and after the last spiking layer
+    sum pooling and a Linear layer (the suffix, run by torch on the spikes)."""
+
+    SHAPE = (2, 8, 8)
+
+    def __init__(self):
+        super().__init__()
+        self.seq = nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding=1), NeuromorphicReLU(), nn.AvgPool2d(2),
+            nn.Conv2d(4, 4, 3, stride=2, padding=1, bias=False), NeuromorphicReLU(),
+            SumPool2d(2, stride=1), nn.Flatten(), nn.Linear(4, 5, bias=False))
+
+    def forward(self, data):
+        return self.seq(data)
+
+
+def with_zero_weights(model, low, high, seed):
+    """Uniform weights in [low, high), those under 0.1 in magnitude set to zero (NeuroBench
+    counts no operation through them)."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            nn.init.uniform_(parameter, low, high)
+            parameter[parameter.abs() < 0.1] = 0
+    return model
+
+
+def neurobench_case(kind):
+    """(network, input shape, batches of dense data) of one network kind."""
+    if kind in ("every layer kind, several spikes", "every layer kind, single spikes"):
+        net = to_spiking(with_zero_weights(Custom(), -0.4, 0.9, seed=5), Custom.SHAPE,
+                         spike_fn="single" if "single" in kind else "multi")
+        return net, Custom.SHAPE, [events(3, 9, Custom.SHAPE, 0.05, seed=seed, counts=(1, 3))
+                                   for seed in (7, 8)]
+    if kind == "static input through a prefix":
+        net = to_spiking(with_zero_weights(PrefixNet(), -0.5, 1.5, seed=1), PrefixNet.SHAPE,
+                         min_v_mem=-1.0, bias_rescaling=8)
+        images = torch.rand(5, *PrefixNet.SHAPE, generator=torch.Generator().manual_seed(3))
+        batches = StaticInputBatches([(images[:3], None), (images[3:], None)], steps=8,
+                                     scale=4.0)
+        return net, PrefixNet.SHAPE, [data for data, _ in batches]
+    if kind == "spikes and counts in one batch":
+        # batch 1: sample 0 gets single events, sample 1 counts up to 3; batch 2: spikes
+        net = to_spiking(with_zero_weights(PrefixNet(), -0.5, 1.5, seed=1), PrefixNet.SHAPE,
+                         bias_rescaling=8)
+        spikes = events(2, 8, PrefixNet.SHAPE, 0.3, seed=4, counts=(1, 1))
+        counts = events(1, 8, PrefixNet.SHAPE, 0.3, seed=5, counts=(1, 3))
+        return net, PrefixNet.SHAPE, [torch.cat([spikes[:1], counts]), spikes[1:]]
+    if kind == "mnist-dvs, first layer x8":
+        net = to_spiking(mnist_dvs(seed=3, scale=8.0), MNIST_DVS_INPUT)
+        return net, MNIST_DVS_INPUT, [events(2, 6, MNIST_DVS_INPUT, 0.03, seed=seed)
+                                      for seed in (1, 2)]
+    model = with_zero_weights(nn.Sequential(  # "linear layers"
+        NeuromorphicReLU(), nn.Linear(12, 8, bias=False), NeuromorphicReLU(),
+        nn.Linear(8, 6), NeuromorphicReLU(), nn.Linear(6, 3, bias=False), NeuromorphicReLU()),
+        -0.6, 1.6, seed=2)
+    net = to_spiking(model, (12,))
+    return net, (12,), [torch.poisson(torch.full((3, 10, 12), 0.7)) for _ in range(2)]
+
+
+NEUROBENCH_KINDS = ["every layer kind, several spikes", "every layer kind, single spikes",
+                    "static input through a prefix", "spikes and counts in one batch",
+                    "mnist-dvs, first layer x8", "linear layers"]
+
+
+def assert_same_neurobench(metrics, expected):
+    """Effective operations and Dense equal to float64 summation error; the AC/MAC
+    decisions, the per-sample flags and ActivationSparsity exactly."""
+    for name in ("effective_acs", "effective_macs", "dense"):
+        np.testing.assert_allclose(getattr(metrics, name), getattr(expected, name),
+                                   rtol=1e-12, atol=0, err_msg=name)
+    np.testing.assert_array_equal(metrics.binary_input, expected.binary_input)
+    np.testing.assert_array_equal(metrics.activation_sparsity, expected.activation_sparsity)
+    assert (metrics.layer_names, metrics.footprint_bytes, metrics.connection_sparsity) == \
+        (expected.layer_names, expected.footprint_bytes, expected.connection_sparsity)
+
+
+def tally_of(net, results):
+    tally = NeuroBenchTally(net)
+    for result in results:
+        tally.add(result.neurobench)
+    return tally.result()
+
+
+@pytest.mark.filterwarnings("ignore:to_spiking. the network has biases")
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("kind", NEUROBENCH_KINDS)
+def test_neurobench_metrics_of_both_engines_equal_sinabs_hooks(kind, sparse):
+    """Both engines of the fast simulator, on the same batches, give the NeuroBench metrics
+    that the hooks count in a sinabs run (the CUDA engine's algorithm on the CPU, in
+    windows of a few steps); their spikes are sinabs'."""
+    if sparse and kind in ("static input through a prefix", "linear layers"):
+        pytest.skip("a static input (expanded over time) and 1-D inputs come dense")
+    net, shape, batches = neurobench_case(kind)
+    expected = neurobench_metrics(net, [(data, None) for data in batches])
+    inputs = [EventBatch.from_dense(data, shape) if sparse else data for data in batches]
+    plan = compile_network(net, shape)
+    cpu = [simulate(plan, data, threads=2, neurobench=True) for data in inputs]
+    time_parallel = [cuda_simulate(net, data, memory_bytes=3e4, neurobench=True)
+                     for data in inputs]
+    for data, result, other in zip(batches, cpu, time_parallel, strict=True):
+        reference = sinabs_reference(net, data)[0]
+        assert torch.equal(result.output, reference) and torch.equal(other.output, reference)
+    assert_same_neurobench(tally_of(net, cpu), expected)
+    assert_same_neurobench(tally_of(net, time_parallel), expected)
+    effective = expected.effective_acs + expected.effective_macs
+    assert (effective.sum(0) > 0).all(), "a layer the test does not exercise"
+    assert (expected.activation_sparsity > 0).all() and (expected.activation_sparsity < 1).all()
+
+
+@pytest.mark.filterwarnings("ignore:to_spiking. the network has biases")
+def test_neurobench_cases_show_what_they_are_for():
+    """The cases exercise NeuroBench's distinctions: ACs where a layer gets single spikes,
+    MACs where it gets counts, average-pooled (1/9) or sum-pooled inputs; one sample's
+    counts making its whole batch MACs."""
+
+    def metrics(kind):
+        net, _, batches = neurobench_case(kind)
+        return neurobench_metrics(net, [(data, None) for data in batches])
+    # Custom: spikes, spikes, 1/9 after the average pooling, sums after the sum pooling,
+    # spikes; several spikes a step make every layer's input counts
+    single = metrics("every layer kind, single spikes")
+    assert single.binary_input.all(0).tolist() == [True, True, False, False, True]
+    assert not metrics("every layer kind, several spikes").binary_input.any()
+    mixed = metrics("spikes and counts in one batch")  # batches: [spikes, counts], [spikes]
+    assert mixed.binary_input[:, 0].tolist() == [True, False, True]
+    assert mixed.effective_acs[:, 0].tolist()[:2] == [0, 0] and mixed.effective_acs[2, 0] > 0
+    assert (mixed.effective_macs[:2, 0] > 0).all()
+    static = metrics("static input through a prefix")  # the image / steps: MACs
+    assert not static.binary_input[:, 0].any() and static.effective_macs[:, 0].all()
+
+
+@pytest.mark.filterwarnings("ignore:to_spiking. the network has biases")
+@pytest.mark.parametrize("kind", ["every layer kind, several spikes", "linear layers"])
+def test_evaluate_gives_neurobench_metrics_from_either_simulator(kind, monkeypatch):
+    """`evaluate(..., neurobench=True)`: the metrics in the same pass as the spiking test,
+    the same from both simulators and equal to the hooks' own run; sinabs reads sparse
+    batches in windows of a few steps (one run for NeuroBench, as for the SynOps). Without
+    it, none, and the counting changes no other number."""
+    net, shape, batches = neurobench_case(kind)
+    expected = neurobench_metrics(net, [(data, None) for data in batches])
+    if len(shape) == 3:
+        batches = [EventBatch.from_dense(data, shape) for data in batches]
+        monkeypatch.setattr(Simulation, "window_bytes", 4 * 3 * int(np.prod(shape)) * 4)
+    labelled = [(data, torch.zeros(data.batch if len(shape) == 3 else len(data)))
+                for data in batches]
+    results = {simulator: evaluate(net, labelled, simulator=simulator, neurobench=True,
+                                   keep_output=True, threads=2)
+               for simulator in ("sinabs", "fast")}
+    for result in results.values():
+        assert_same_neurobench(result.neurobench, expected)
+    plain = evaluate(net, labelled, simulator="fast", keep_output=True)
+    assert plain.neurobench is None
+    np.testing.assert_array_equal(plain.output_spikes, results["fast"].output_spikes)
+    np.testing.assert_array_equal(plain.sample_synops, results["fast"].sample_synops)
+    np.testing.assert_array_equal(results["sinabs"].output_spikes, plain.output_spikes)

@@ -18,6 +18,7 @@ from .convert import activation_sizes, time_window
 from .fast import run_batch as fast_run_batch
 from .fast import sample_shape
 from .fast.plan import compile_network, device_of
+from .neurobench_metrics import NeuroBenchCounter, NeuroBenchTally
 from .result import DEFAULT_SIMULATOR, SIMULATORS, BatchResult, SpikingResult
 
 
@@ -30,6 +31,9 @@ class Simulation:
             the same spikes; a chain of layers only, see `synoploss.spiking.fast`).
         threads: samples the fast simulator runs at once (default: torch's threads).
         reset: every batch starts from rest; False (sinabs only) carries the state over.
+        neurobench: also NeuroBench's counts of every batch, in the same pass
+            (`BatchResult.neurobench`; `neurobench_metrics.NeuroBenchTally` makes the
+            metrics): sinabs by hooks, the fast simulator in its own run.
 
     Calling it on a batch (B, T, ...) or an `EventBatch` (sparse: memory follows the
     events; the CPU engine reads it as it is, sinabs and the CUDA engine in dense windows
@@ -40,32 +44,42 @@ class Simulation:
     window_bytes = 2 ** 31  # a dense window of sinabs: 2 GiB
 
     def __init__(self, net, simulator: str = DEFAULT_SIMULATOR, threads: int | None = None,
-                 reset: bool = True):
+                 reset: bool = True, neurobench: bool = False):
         if simulator not in SIMULATORS:
             raise ValueError(f"--simulator {simulator}: must be one of {', '.join(SIMULATORS)}")
         if not reset and simulator == "fast":
             raise ValueError("the fast simulator runs every batch from rest; use sinabs to "
                              "carry the state over")
         self.net, self.simulator, self.threads, self.reset = net, simulator, threads, reset
+        self.neurobench = neurobench
         self.plan = None
         self.counter = sinabs_run.SampleSynops(net) if simulator == "sinabs" else None
+        self.neurobench_counter = NeuroBenchCounter(net) \
+            if neurobench and simulator == "sinabs" else None
 
     @torch.no_grad()
     def __call__(self, data: torch.Tensor | EventBatch) -> BatchResult:
-        if self.simulator == "sinabs" and isinstance(data, EventBatch):
+        if self.simulator == "fast":
+            if self.plan is None and device_of(self.net.spiking_model).type != "cuda":
+                self.plan = compile_network(self.net, sample_shape(data))
+            return fast_run_batch(self.net, data, self.plan, self.threads, self.neurobench)
+        if isinstance(data, EventBatch):
             window = time_window(self.net, data.shape, data.batch, self.window_bytes)
-            return sinabs_run.run_windows(self.net, data, self.counter, window, self.reset)
-        if self.simulator == "sinabs":
+            if self.neurobench_counter is not None:
+                self.neurobench_counter.discard()  # time_window's probe ran the network
+            result = sinabs_run.run_windows(self.net, data, self.counter, window, self.reset)
+        else:
             data = data.to(device_of(self.net), torch.float32)
-            return sinabs_run.run_batch(self.net, data, self.counter, self.reset)
-        if self.plan is None and device_of(self.net.spiking_model).type != "cuda":
-            self.plan = compile_network(self.net, sample_shape(data))
-        return fast_run_batch(self.net, data, self.plan, self.threads)
+            result = sinabs_run.run_batch(self.net, data, self.counter, self.reset)
+        if self.neurobench_counter is not None:
+            result.neurobench = self.neurobench_counter.batch_counts(len(result.output))
+        return result
 
     def close(self) -> None:
-        if self.counter is not None:
-            self.counter.remove()
-            self.counter = None
+        for counter in (self.counter, self.neurobench_counter):
+            if counter is not None:
+                counter.remove()
+        self.counter = self.neurobench_counter = None
 
     def __enter__(self) -> "Simulation":
         return self
@@ -132,7 +146,7 @@ def check_memory(net, batches, simulator: str, device="cpu") -> None:
 
 def evaluate(net, batches: Iterable, simulator: str = DEFAULT_SIMULATOR, device=None,
              progress: bool | str = False, keep_output: bool = False,
-             threads: int | None = None) -> SpikingResult:
+             threads: int | None = None, neurobench: bool = False) -> SpikingResult:
     """A test set through a converted network, every sample from rest.
 
     Args:
@@ -142,11 +156,14 @@ def evaluate(net, batches: Iterable, simulator: str = DEFAULT_SIMULATOR, device=
         progress: a tqdm bar (a string: its label).
         keep_output: also keep each sample's output summed over time.
         threads: samples the fast simulator runs at once.
+        neurobench: also NeuroBench's metrics, counted in the same pass.
 
     Returns:
         A `SpikingResult`: prediction (argmax of the output summed over time), label and
         SynOps per weight layer of every sample, as sinabs' hooks count them (tests check
-        that both simulators agree with sinabs' own numbers).
+        that both simulators agree with sinabs' own numbers); with `neurobench`, its
+        `neurobench` is a `neurobench_metrics.NeuroBenchMetrics` (the same numbers from
+        either simulator).
 
     Raises:
         ValueError: an unknown simulator, or no batches.
@@ -157,9 +174,10 @@ def evaluate(net, batches: Iterable, simulator: str = DEFAULT_SIMULATOR, device=
         net = net.to(device)
     check_memory(net, batches, simulator, device or device_of(net))
     predictions, labels, outputs, sample_synops = [], [], [], []
+    tally = NeuroBenchTally(net) if neurobench else None
     label = progress if isinstance(progress, str) else \
         ("spiking (fast)" if simulator == "fast" else "spiking")
-    with Simulation(net, simulator, threads) as simulation:
+    with Simulation(net, simulator, threads, neurobench=neurobench) as simulation:
         for data, target in progress_bar(batches, desc=label, leave=False, disable=not progress):
             result = simulation(data)
             summed = result.output.sum(1)
@@ -168,10 +186,13 @@ def evaluate(net, batches: Iterable, simulator: str = DEFAULT_SIMULATOR, device=
             if keep_output:
                 outputs.append(summed.cpu().numpy())
             sample_synops.append(result.layer_synops)
+            if tally is not None:
+                tally.add(result.neurobench)
     if not predictions:
         raise ValueError("evaluate: no batches to evaluate")
     return SpikingResult(
         predictions=np.concatenate(predictions), labels=np.concatenate(labels),
         sample_synops=np.concatenate(sample_synops),
         output_spikes=np.concatenate(outputs) if keep_output else None,
-        layer_names=[name for name, _, _ in getattr(net, "synop_layers", [])] or None)
+        layer_names=[name for name, _, _ in getattr(net, "synop_layers", [])] or None,
+        neurobench=tally.result() if tally is not None else None)

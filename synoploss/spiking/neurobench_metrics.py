@@ -1,5 +1,5 @@
-"""NeuroBench's metrics of a converted network, counted in the same sinabs run as our
-SynOps, by NeuroBench's rules as its source states them. Its numbers changed between
+"""NeuroBench's metrics of a converted network, counted in the same run as our SynOps, on
+either simulator, by NeuroBench's rules as its source states them. Its numbers changed between
 versions (NeuroBench issue #258), so every number here carries the version of the rules
 it follows, `NEUROBENCH_RULES`. Paths below are in NeuroBench/neurobench at tag 2.3.0
 (the same files as the PyPI wheel neurobench==2.3.0).
@@ -39,6 +39,12 @@ ConnectionSparsity (metrics/static/connection_sparsity.py): zero weights over al
 of those layers (biases not counted); NeuroBench rounds it to 4 decimals, not done here.
 Both are measured on `net.spiking_model`: the whole sinabs Network also holds its analog
 copy (`analog_model`), which NeuroBench would count too.
+
+Both simulators give a batch's counts per sample (`result.NeuroBenchCounts`): sinabs by
+the hooks of `NeuroBenchCounter`, the fast simulator in its own pass (the CPU kernel per
+input event, with the connection maps of the non-zero weights; torch, by the hooks'
+formula `plan.neurobench_frames`, for the layers it runs). `NeuroBenchTally.add` makes the
+per-batch decisions for both, so that the same batches give the same metrics.
 """
 from __future__ import annotations
 
@@ -49,9 +55,9 @@ import numpy as np
 import sinabs.layers
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from .fast.plan import device_of
+from .fast.plan import device_of, neurobench_frames
+from .result import NeuroBenchCounts
 from .sinabs_run import run_steps
 
 NEUROBENCH_RULES = "2.3.0"  # the NeuroBench version whose rules these numbers follow
@@ -100,8 +106,10 @@ def neurobench_metrics(net, batches: Iterable) -> NeuroBenchMetrics:
     """NeuroBench's metrics of a network from `to_spiking` on (data (B, T, ...), labels)
     batches, run by sinabs, every sample from rest (as `Simulation(net, "sinabs")`).
 
-    To have them in the same pass as our SynOps, keep a `NeuroBenchCounter(net)` beside
-    a sinabs `Simulation` and call its `end_batch` after each batch.
+    To have them in the same pass as our SynOps, on either simulator:
+    `evaluate(net, batches, simulator, neurobench=True).neurobench`; or keep a
+    `NeuroBenchCounter(net)` beside a sinabs `Simulation` and call its `end_batch` after
+    each batch.
 
     Raises:
         ValueError: no batches.
@@ -123,70 +131,33 @@ def weight_layer_names(net) -> List[str]:
             if isinstance(module, WEIGHT_LAYERS)]
 
 
-class NeuroBenchCounter:
-    """Hooks counting NeuroBench's operations and zero activations per frame (one row of
-    a layer's input: one sample at one step) on the weight and activation layers of
-    `net` (a network from `to_spiking`: its spiking model; or any module).
-    `end_batch(batch)` sums each call's frames per sample (sinabs' B * T frames, or B
-    frames a step, are sample-major), so windows of steps count as one run."""
+class NeuroBenchTally:
+    """NeuroBench's metrics of a test from each batch's counts per sample
+    (`NeuroBenchCounts`, as either simulator measures them): `add` makes NeuroBench's
+    per-batch decisions (ACs or MACs), for both simulators, so that they agree.
+    `net`: a network from `to_spiking` (its spiking model counts), or any module."""
 
     def __init__(self, net: nn.Module):
         self.model = getattr(net, "spiking_model", net)
         self.layer_names = weight_layer_names(net)
-        self.weight_layers = [module for module in self.model.modules()
-                              if isinstance(module, WEIGHT_LAYERS)]
-        # per weight layer, per call this batch: (effective, dense, binary), one per frame
-        self.calls = [[] for _ in self.weight_layers]
-        self.activations = []  # per activation call: (zeros per frame, outputs per frame)
         self.samples = {"effective": [], "binary": [], "batch_binary": [], "dense": [],
                         "sparsity": []}
-        self.handles = [layer.register_forward_pre_hook(self._weight_hook(index))
-                        for index, layer in enumerate(self.weight_layers)]
-        self.handles += [module.register_forward_hook(self._activation_hook)
-                         for module in self.model.modules()
-                         if isinstance(module, ACTIVATION_LAYERS)]
 
-    def _weight_hook(self, index):
-        def count(layer, inputs):
-            frames = inputs[0].detach()
-            binary = ((frames == 0) | (frames == 1) | (frames == -1)).flatten(1).all(1)
-            nonzero_map = connection_map(layer, frames.shape[1:], layer.weight != 0)
-            effective = torch.where(frames != 0, nonzero_map, 0).flatten(1).sum(
-                1, dtype=torch.float64)
-            dense = connection_map(layer, frames.shape[1:], torch.ones_like(layer.weight))
-            dense = dense.sum(dtype=torch.float64).expand(len(frames))
-            self.calls[index].append((effective, dense, binary))
-        return count
-
-    def _activation_hook(self, module, inputs, output):
-        output = (output[0] if isinstance(output, tuple) else output).detach()
-        zeros = (output == 0).flatten(1).sum(1, dtype=torch.float64)
-        self.activations.append((zeros, output[0].numel()))
-
-    def end_batch(self, batch: int) -> None:
-        """Closes a batch of `batch` samples: its frames' counts become per-sample rows
-        (each call's frames sample-major, as sinabs' B * T frames or B frames a step)."""
-        layers = len(self.calls)
-        effective, dense = np.zeros((batch, layers)), np.zeros((batch, layers))
-        binary = np.ones((batch, layers), bool)
-        for column, calls in enumerate(self.calls):
-            for call_effective, call_dense, call_binary in calls:
-                effective[:, column] += _per_sample(call_effective, batch).sum(1)
-                dense[:, column] += _per_sample(call_dense, batch).sum(1)
-                binary[:, column] &= _per_sample(call_binary, batch).all(1)
-            calls.clear()
-        zeros = sum((_per_sample(value, batch).sum(1) for value, _ in self.activations),
-                    np.zeros(batch))
-        outputs = sum(len(value) // batch * size for value, size in self.activations)
-        self.activations.clear()
-        self.samples["effective"].append(effective)
-        self.samples["dense"].append(dense)
+    def add(self, counts: NeuroBenchCounts) -> None:
+        """One batch: a layer's operations are ACs when every input of the batch was 0 or
+        +-1 (NeuroBench decides per call, and a layer runs once per batch); a sample's
+        ActivationSparsity is its share of zero outputs."""
+        binary = np.asarray(counts.binary, bool)
+        self.samples["effective"].append(np.asarray(counts.effective, np.float64))
+        self.samples["dense"].append(np.asarray(counts.dense, np.float64))
         self.samples["binary"].append(binary)
         self.samples["batch_binary"].append(np.broadcast_to(binary.all(0), binary.shape))
-        self.samples["sparsity"].append(zeros / outputs if outputs else np.zeros(batch))
+        silent = np.asarray(counts.silent, np.float64)
+        self.samples["sparsity"].append(silent / counts.outputs if counts.outputs
+                                        else np.zeros(len(silent)))
 
     def result(self) -> NeuroBenchMetrics:
-        """Every closed batch's samples, and the model's static metrics now."""
+        """Every batch's samples, and the model's static metrics now."""
         if not self.samples["effective"]:
             raise ValueError("NeuroBench metrics: no batches were counted")
         joined = {key: np.concatenate(value) for key, value in self.samples.items()}
@@ -198,6 +169,67 @@ class NeuroBenchCounter:
             binary_input=joined["binary"], activation_sparsity=joined["sparsity"],
             footprint_bytes=footprint_bytes(self.model),
             connection_sparsity=connection_sparsity(self.model))
+
+
+class NeuroBenchCounter(NeuroBenchTally):
+    """Hooks counting NeuroBench's operations and zero activations per frame (one row of
+    a layer's input: one sample at one step) on the weight and activation layers of
+    `net` (a network from `to_spiking`: its spiking model; or any module).
+    `end_batch(batch)` sums each call's frames per sample (sinabs' B * T frames, or B
+    frames a step, are sample-major), so windows of steps count as one run."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__(net)
+        self.weight_layers = [module for module in self.model.modules()
+                              if isinstance(module, WEIGHT_LAYERS)]
+        # per weight layer, per call this batch: (effective, dense, binary), one per frame
+        self.calls = [[] for _ in self.weight_layers]
+        self.activations = []  # per activation call: (zeros per frame, outputs per frame)
+        self.handles = [layer.register_forward_pre_hook(self._weight_hook(index))
+                        for index, layer in enumerate(self.weight_layers)]
+        self.handles += [module.register_forward_hook(self._activation_hook)
+                         for module in self.model.modules()
+                         if isinstance(module, ACTIVATION_LAYERS)]
+
+    def _weight_hook(self, index):
+        def count(layer, inputs):
+            self.calls[index].append(neurobench_frames(layer, inputs[0].detach()))
+        return count
+
+    def _activation_hook(self, module, inputs, output):
+        output = (output[0] if isinstance(output, tuple) else output).detach()
+        zeros = (output == 0).flatten(1).sum(1, dtype=torch.float64)
+        self.activations.append((zeros, output[0].numel()))
+
+    def batch_counts(self, batch: int) -> NeuroBenchCounts:
+        """The calls since the last batch as counts per sample of a batch of `batch`
+        samples (each call's frames sample-major, as sinabs' B * T frames or B frames a
+        step); the calls are forgotten."""
+        layers = len(self.calls)
+        effective, dense = np.zeros((batch, layers)), np.zeros((batch, layers))
+        binary = np.ones((batch, layers), bool)
+        for column, calls in enumerate(self.calls):
+            for call_effective, call_dense, call_binary in calls:
+                effective[:, column] += _per_sample(call_effective, batch).sum(1)
+                dense[:, column] += _per_sample(call_dense, batch).sum(1)
+                binary[:, column] &= _per_sample(call_binary, batch).all(1)
+        zeros = sum((_per_sample(value, batch).sum(1) for value, _ in self.activations),
+                    np.zeros(batch))
+        outputs = sum(len(value) // batch * size for value, size in self.activations)
+        self.discard()
+        return NeuroBenchCounts(effective=effective, dense=dense, binary=binary, silent=zeros,
+                                outputs=outputs)
+
+    def discard(self) -> None:
+        """Forgets the calls since the last batch (a probe through the network, such as
+        `convert.time_window`'s, is no test)."""
+        for calls in self.calls:
+            calls.clear()
+        self.activations.clear()
+
+    def end_batch(self, batch: int) -> None:
+        """Closes a batch of `batch` samples (`batch_counts`, then `add`)."""
+        self.add(self.batch_counts(batch))
 
     def remove(self) -> None:
         for handle in self.handles:
@@ -213,20 +245,6 @@ class NeuroBenchCounter:
 
 def _per_sample(frames: torch.Tensor, batch: int) -> np.ndarray:
     return frames.reshape(batch, -1).cpu().numpy()
-
-
-def connection_map(layer: nn.Module, frame_shape, weight: torch.Tensor) -> torch.Tensor:
-    """Each input of one frame: its connections through the non-zero entries of `weight`
-    (the layer's own geometry: stride, padding, dilation, groups). The layer is linear,
-    so this is the gradient of its summed output on a frame of ones, and sum(input != 0
-    times it) is NeuroBench's binarised run summed."""
-    ones = torch.ones((1, *frame_shape), device=weight.device, requires_grad=True)
-    weight = weight.to(torch.float32)
-    with torch.enable_grad():
-        output = F.linear(ones, weight) if isinstance(layer, nn.Linear) else \
-            layer._conv_forward(ones, weight, None)
-        (connections,) = torch.autograd.grad(output.sum(), ones)
-    return connections[0]
 
 
 def footprint_bytes(model: nn.Module) -> int:

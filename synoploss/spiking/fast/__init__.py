@@ -12,7 +12,9 @@ adds zeros. This module runs the same networks with the same arithmetic:
   Conv2d (stride, padding, dilation, groups) and Linear between the spiking layers;
 - SynOps per weight layer counted the way `sinabs.hooks` counts them: each input value
   times its connection map (`sinabs.hooks.conv_connection_map`; a Linear layer's
-  out_features), times the kernel area of an average pooling right before the layer.
+  out_features), times the kernel area of an average pooling right before the layer;
+  on request (`neurobench=True`) also NeuroBench's counts in the same pass
+  (`synoploss.spiking.neurobench_metrics` states its rules).
 
 Two engines, one contract (`run_batch`): on the CPU an event-driven one (numba, `cpu`): every
 step, only the neurons that receive input are updated and only the spikes travel
@@ -46,7 +48,7 @@ __all__ = ["EventBatch", "SimulationPlan", "UnsupportedNetwork", "compile_networ
 
 
 def run_batch(net, data, plan: SimulationPlan | None = None,
-              threads: int | None = None) -> BatchResult:
+              threads: int | None = None, neurobench: bool = False) -> BatchResult:
     """One batch through the fast simulator, from rest.
 
     Args:
@@ -56,16 +58,18 @@ def run_batch(net, data, plan: SimulationPlan | None = None,
         plan: the network compiled for the CPU engine (`compile_network`; made here
             when not given, for a network on the CPU).
         threads: samples the CPU engine runs at once.
+        neurobench: also NeuroBench's counts per sample (`BatchResult.neurobench`; the
+            metrics: `neurobench_metrics.NeuroBenchTally`).
 
     Returns:
         A `BatchResult`: the CUDA engine (time-parallel) for a network on CUDA, the CPU
         engine (event-driven) otherwise.
     """
     if device_of(net.spiking_model).type == "cuda":
-        return cuda.simulate(net, data)
+        return cuda.simulate(net, data, neurobench=neurobench)
     if plan is None:
         plan = compile_network(net, sample_shape(data))
-    return simulate(plan, data, threads)
+    return simulate(plan, data, threads, neurobench)
 
 
 def sample_shape(data) -> tuple:

@@ -13,7 +13,9 @@ Speed. Only neurons that receive input are updated, and only spikes travel: work
 with the SynOps, not with the dense MACs. The hot loops index with unsigned integers (a
 signed index costs a wraparound test that stops LLVM from vectorising), and the helpers
 are inlined into their caller (`inline="always"`), so a helper that takes arrays costs
-no call and no reference counts per spike.
+no call and no reference counts per spike. NeuroBench's counts run in a second compiled
+copy of a stage's loop (`later_stage_counted`, called by `simulate_sample_counted`), so
+that the loop without them is the one it was.
 
 Exactness: each neuron follows sinabs' float32 operations in sinabs' order (see
 `synoploss.spiking.fast`).
@@ -275,6 +277,23 @@ def count_synops(stage, s, ys, xs, cs, vs, low, high, cmaps, synops):
 
 
 @inline
+def count_neurobench(stage, s, ys, xs, cs, vs, low, high, nonzero_cmaps, neurobench_counts):
+    """NeuroBench's counts of one step's inputs into neurobench_counts[s]: each non-zero
+    input's connections through non-zero weights (column 0), the inputs other than 0 and
+    +-1 (column 1)."""
+    in_c, pool_w, c_off = stage.in_c, stage.pooled_w, stage.cmap_offset
+    effective, multiple = np.float64(0.0), np.float64(0.0)
+    for k in range(low, high):
+        value = vs[k]
+        if value != f32(0.0):
+            effective += nonzero_cmaps[c_off + (ys[k] * pool_w + xs[k]) * in_c + cs[k]]
+            if value != f32(1.0) and value != f32(-1.0):
+                multiple += 1.0
+    neurobench_counts[s, 0] += effective
+    neurobench_counts[s, 1] += multiple
+
+
+@inline
 def scatter_unit(stage, ys, xs, cs, vs, low, high, weights, acc, pos_mark, pos_y, pos_x):
     """A convolution of stride and dilation 1, one group: a kernel row reaches
     consecutive output columns, one contiguous run of weights."""
@@ -451,11 +470,12 @@ def fire_positions(stage, s, t, total, dense, pos_mark, pos_y, pos_x, acc, v, fi
     return used
 
 
-@jit
-def later_stage(stage, s, steps, weights, biases, cmaps, events, used, out_spikes, synops,
-                spike_counts, last):
+@inline
+def stage_steps(stage, s, steps, weights, biases, cmaps, nonzero_cmaps, events, used,
+                out_spikes, synops, spike_counts, neurobench, neurobench_counts, last):
     """Stage `s` (>= 1): [pooling] -> weight layer -> spiking layer over all steps, on the
-    previous stage's spike events; its own spike events and their number."""
+    previous stage's spike events; its own spike events and their number. `neurobench`
+    is a constant in each of its two callers, so each compiles its own loop."""
     neurons = stage.out_c * stage.out_h * stage.out_w
     positions = stage.out_h * stage.out_w
     size = stage.in_c * stage.pooled_h * stage.pooled_w if stage.pool else 1
@@ -481,6 +501,9 @@ def later_stage(stage, s, steps, weights, biases, cmaps, events, used, out_spike
         else:
             ys, xs, cs, vs, low, high = ev_y, ev_x, ev_c, ev_v, start, cursor
         count_synops(stage, s, ys, xs, cs, vs, low, high, cmaps, synops)
+        if neurobench:
+            count_neurobench(stage, s, ys, xs, cs, vs, low, high, nonzero_cmaps,
+                             neurobench_counts)
         n_positions = scatter(stage, ys, xs, cs, vs, low, high, weights, acc, pos_mark, pos_y,
                               pos_x)
         total = positions if stage.dense else n_positions
@@ -490,18 +513,59 @@ def later_stage(stage, s, steps, weights, biases, cmaps, events, used, out_spike
     return outgoing, out_used
 
 
-# ---------------------------------------------------------------- one sample
+# Two compiled copies of one stage's loop, without and with NeuroBench's counts: a branch
+# for them inside a single loop made the kernel 2% slower with counting off.
 @jit
-def simulate_sample(stages, weights, biases, cmaps, steps, dense_current, current_steps,
-                    in_t, in_y, in_x, in_c, in_v, out_spikes, synops, spike_counts):
+def later_stage(stage, s, steps, weights, biases, cmaps, nonzero_cmaps, events, used,
+                out_spikes, synops, spike_counts, neurobench_counts, last):
+    return stage_steps(stage, s, steps, weights, biases, cmaps, nonzero_cmaps, events, used,
+                       out_spikes, synops, spike_counts, False, neurobench_counts, last)
+
+
+@jit
+def later_stage_counted(stage, s, steps, weights, biases, cmaps, nonzero_cmaps, events, used,
+                        out_spikes, synops, spike_counts, neurobench_counts, last):
+    return stage_steps(stage, s, steps, weights, biases, cmaps, nonzero_cmaps, events, used,
+                       out_spikes, synops, spike_counts, True, neurobench_counts, last)
+
+
+# ---------------------------------------------------------------- one sample
+# Two kernels, the same but for the stage loop they call, so that a process compiles only
+# the one it runs (each compiles for seconds; the cache keeps both).
+@jit
+def simulate_sample(stages, weights, biases, cmaps, nonzero_cmaps, steps, dense_current,
+                    current_steps, in_t, in_y, in_x, in_c, in_v, out_spikes, synops,
+                    spike_counts, neurobench_counts):
     """One sample through every stage. Input events are (t, y, x, c, value) in time order
     (or `dense_current`, the prefix's output); neuron (y, x, c) of a layer of W columns
     and C channels is (y * W + x) * C + c. Writes the last layer's spikes per step into
     `out_spikes`, the SynOps of each stage's weight layer into `synops`, the spikes of
-    each spiking layer into `spike_counts`."""
+    each spiking layer into `spike_counts`, and into column 2 of `neurobench_counts`
+    (stages, 3) the non-zero outputs ((neuron, step) pairs) of every spiking layer but the
+    last: the events it emitted, one per non-zero output (the last layer's are in
+    `out_spikes`)."""
     n_stages = stages.shape[0]
     events, used = first_stage(stages[0], steps, dense_current, current_steps, in_t, in_y,
                                in_x, in_c, in_v, out_spikes, spike_counts, n_stages == 1)
     for s in range(1, n_stages):
-        events, used = later_stage(stages[s], s, steps, weights, biases, cmaps, events, used,
-                                   out_spikes, synops, spike_counts, s == n_stages - 1)
+        neurobench_counts[s - 1, 2] = used
+        events, used = later_stage(stages[s], s, steps, weights, biases, cmaps, nonzero_cmaps,
+                                   events, used, out_spikes, synops, spike_counts,
+                                   neurobench_counts, s == n_stages - 1)
+
+
+@jit
+def simulate_sample_counted(stages, weights, biases, cmaps, nonzero_cmaps, steps,
+                            dense_current, current_steps, in_t, in_y, in_x, in_c, in_v,
+                            out_spikes, synops, spike_counts, neurobench_counts):
+    """`simulate_sample` with NeuroBench's counts of each stage's weight layer in
+    `neurobench_counts` too: its effective operations (column 0) and its inputs other
+    than 0 and +-1 (column 1)."""
+    n_stages = stages.shape[0]
+    events, used = first_stage(stages[0], steps, dense_current, current_steps, in_t, in_y,
+                               in_x, in_c, in_v, out_spikes, spike_counts, n_stages == 1)
+    for s in range(1, n_stages):
+        neurobench_counts[s - 1, 2] = used
+        events, used = later_stage_counted(
+            stages[s], s, steps, weights, biases, cmaps, nonzero_cmaps, events, used,
+            out_spikes, synops, spike_counts, neurobench_counts, s == n_stages - 1)

@@ -12,8 +12,16 @@ import torch.nn as nn
 
 from ...data.events import EventBatch
 from ..convert import time_window
-from ..result import BatchResult
-from .plan import IGNORED, count_layer, device_of, is_spiking, pair, spiking_params
+from ..result import BatchResult, NeuroBenchCounts
+from .plan import (
+    IGNORED,
+    count_layer,
+    device_of,
+    is_spiking,
+    neurobench_frames,
+    pair,
+    spiking_params,
+)
 
 
 def _scan_torch(current: torch.Tensor, potential: torch.Tensor, single: bool,
@@ -95,11 +103,12 @@ def scan(current: torch.Tensor, potential: torch.Tensor, single: bool, bound: fl
 
 
 def simulate(net, data: torch.Tensor | EventBatch, memory_bytes: float = 4e9,
-             engine: str = "auto") -> BatchResult:
+             engine: str = "auto", neurobench: bool = False) -> BatchResult:
     """One batch (B, T, ...), or an `EventBatch` made dense one window at a time, from rest
     through the sinabs network's own layers, each weight layer once over all steps of a
     time window (window: as many steps as fit `memory_bytes` for the widest layer), each
-    spiking layer one `scan`."""
+    spiking layer one `scan`; with `neurobench`, NeuroBench's counts of the same layers'
+    inputs and spikes (`BatchResult.neurobench`)."""
     model = net.spiking_model if hasattr(net, "spiking_model") else net
     plan_layers = list(model)
     for layer in plan_layers:
@@ -118,6 +127,7 @@ def simulate(net, data: torch.Tensor | EventBatch, memory_bytes: float = 4e9,
     synops = torch.zeros(batch, len(weight_positions), dtype=torch.float64, device=device)
     spike_totals = torch.zeros(batch, sum(is_spiking(layer) for layer in plan_layers),
                                dtype=torch.float64, device=device)
+    sums = NeuroBenchSums(batch, len(weight_positions), device) if neurobench else None
     outputs = []
     with torch.no_grad():
         for start in range(0, steps, window):
@@ -137,6 +147,8 @@ def simulate(net, data: torch.Tensor | EventBatch, memory_bytes: float = 4e9,
                         potentials[index] = torch.zeros(batch, current.shape[2], device=device)
                     x = scan(current, potentials[index], single, bound, engine)
                     spike_totals[:, spiking_number] += x.sum((1, 2), dtype=torch.float64)
+                    if sums is not None:
+                        sums.spiking_layer(x)
                     spiking_number += 1
                     x = x.reshape(batch * length, *shape)
                     continue
@@ -146,7 +158,42 @@ def simulate(net, data: torch.Tensor | EventBatch, memory_bytes: float = 4e9,
                 if isinstance(layer, (nn.Conv2d, nn.Linear)):
                     per_frame = count_layer(layer, x, scale).reshape(batch, length)
                     synops[:, weight_positions.index(index)] += per_frame.sum(1)
+                    if sums is not None:
+                        sums.weight_layer(weight_positions.index(index), layer, x)
                     scale = 1.0
                 x = layer(x)
             outputs.append(x.reshape(batch, length, -1))
-    return BatchResult(torch.cat(outputs, 1), synops.cpu().numpy(), spike_totals.cpu().numpy())
+    return BatchResult(torch.cat(outputs, 1), synops.cpu().numpy(), spike_totals.cpu().numpy(),
+                       sums.counts() if sums is not None else None)
+
+
+class NeuroBenchSums:
+    """NeuroBench's counts of one batch, summed per sample over the time windows: the
+    weight layers' inputs (`plan.neurobench_frames`, the formula of the sinabs hooks) and
+    the spiking layers' outputs."""
+
+    def __init__(self, batch: int, layers: int, device):
+        self.batch = batch
+        self.effective = torch.zeros(batch, layers, dtype=torch.float64, device=device)
+        self.dense = torch.zeros(batch, layers, dtype=torch.float64, device=device)
+        self.binary = torch.ones(batch, layers, dtype=torch.bool, device=device)
+        self.nonzero = torch.zeros(batch, dtype=torch.float64, device=device)
+        self.outputs = 0  # (neuron, step) outputs per sample
+
+    def weight_layer(self, column: int, layer: nn.Module, frames: torch.Tensor) -> None:
+        """A weight layer's input, `frames` (B * steps of the window, ...), sample-major."""
+        effective, dense, binary = neurobench_frames(layer, frames)
+        self.effective[:, column] += effective.reshape(self.batch, -1).sum(1)
+        self.dense[:, column] += dense.reshape(self.batch, -1).sum(1)
+        self.binary[:, column] &= binary.reshape(self.batch, -1).all(1)
+
+    def spiking_layer(self, spikes: torch.Tensor) -> None:
+        """A spiking layer's output in the window, (B, steps, neurons)."""
+        self.nonzero += (spikes != 0).sum((1, 2), dtype=torch.float64)
+        self.outputs += spikes.shape[1] * spikes.shape[2]
+
+    def counts(self) -> NeuroBenchCounts:
+        return NeuroBenchCounts(
+            effective=self.effective.cpu().numpy(), dense=self.dense.cpu().numpy(),
+            binary=self.binary.cpu().numpy(),
+            silent=(self.outputs - self.nonzero).cpu().numpy(), outputs=self.outputs)

@@ -2,7 +2,11 @@
 spiking layer (the prefix, run by torch), the stages between spiking layers (one
 structured array the CPU engine reads by field name, and flat weight, bias and
 connection-map arrays), and the layers after the last one (the suffix, run by torch).
-`compile_network` refuses what the simulator does not cover, naming the layer."""
+`compile_network` refuses what the simulator does not cover, naming the layer.
+
+Also the per-frame counts that torch makes for both simulators (`count_layer`: sinabs'
+SynOps; `neurobench_frames`: NeuroBench's), so that the prefix, the suffix, the CUDA
+engine and the sinabs hooks count with one formula each."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,6 +18,7 @@ import sinabs.hooks
 import sinabs.layers
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from ...quantize import SumPool2d
 
@@ -72,6 +77,10 @@ class SimulationPlan:
     weights: np.ndarray = field(repr=False, default=None)
     biases: np.ndarray = field(repr=False, default=None)
     cmaps: np.ndarray = field(repr=False, default=None)
+    # NeuroBench's counts: each input's connections through non-zero weights (laid out
+    # as `cmaps`), and every connection of each stage's weight layer in one step
+    nonzero_cmaps: np.ndarray = field(repr=False, default=None)
+    dense_per_step: np.ndarray = field(repr=False, default=None)  # per stage (0: none)
     input_shape: tuple = ()
 
 
@@ -265,7 +274,8 @@ def _pack(plan: SimulationPlan) -> None:
     """The stages as the arrays the CPU engine reads: one STAGE_DTYPE row per stage, and
     the weights (channel-last), biases and connection maps of all stages, concatenated."""
     stages = np.zeros(len(plan.stages), dtype=STAGE_DTYPE)
-    weights, biases, cmaps = [], [], []
+    weights, biases, cmaps, nonzero_cmaps = [], [], [], []
+    plan.dense_per_step = np.zeros(len(plan.stages), np.float64)
     for number, stage in enumerate(plan.stages):
         row = stages[number]
         single, bound = spiking_params(stage.spiking)
@@ -286,6 +296,9 @@ def _pack(plan: SimulationPlan) -> None:
         row["cmap_offset"] = sum(len(array) for array in cmaps)
         weights.append(packed.numpy())
         cmaps.append(cmap.double().numpy())
+        nonzero_cmaps.append(_channel_last_map(layer, pooled, layer.weight != 0))
+        plan.dense_per_step[number] = _channel_last_map(
+            layer, pooled, torch.ones_like(layer.weight)).sum()
         if layer.bias is not None:
             row["bias_offset"] = sum(len(array) for array in biases)
             biases.append(layer.bias.detach().float().cpu().numpy())
@@ -298,6 +311,16 @@ def _pack(plan: SimulationPlan) -> None:
     plan.weights = np.concatenate(weights) if weights else np.zeros(1, np.float32)
     plan.biases = np.concatenate(biases) if biases else np.zeros(1, np.float32)
     plan.cmaps = np.concatenate(cmaps) if cmaps else np.zeros(1, np.float64)
+    plan.nonzero_cmaps = np.concatenate(nonzero_cmaps) if nonzero_cmaps else \
+        np.zeros(1, np.float64)
+
+
+def _channel_last_map(layer: nn.Module, pooled: tuple, weight: torch.Tensor) -> np.ndarray:
+    """`connection_map` of a stage's weight layer on its (C, H, W) input, laid out as the
+    engine's events (channel-last), in float64."""
+    shape = pooled if isinstance(layer, nn.Conv2d) else (int(np.prod(pooled)),)
+    connections = connection_map(layer, shape, weight.detach().cpu()).reshape(pooled)
+    return connections.permute(1, 2, 0).reshape(-1).double().numpy()
 
 
 def _pack_pooling(row, stage: _Stage) -> tuple:
@@ -367,9 +390,37 @@ def count_layer(layer: nn.Module, data: torch.Tensor, scale: float) -> torch.Ten
     return per_frame * scale
 
 
-def run_counted(layers: nn.Sequential, data: torch.Tensor):
-    """`layers` on `data` (frames, ...), with the SynOps per frame of each weight layer."""
-    counts, scale = [], 1.0
+def connection_map(layer: nn.Module, frame_shape, weight: torch.Tensor) -> torch.Tensor:
+    """Each input of one frame: its connections through the non-zero entries of `weight`
+    (the layer's own geometry: stride, padding, dilation, groups). The layer is linear,
+    so this is the gradient of its summed output on a frame of ones, and sum(input != 0
+    times it) is NeuroBench's binarised run summed."""
+    ones = torch.ones((1, *frame_shape), device=weight.device, requires_grad=True)
+    weight = weight.to(torch.float32)
+    with torch.enable_grad():
+        output = F.linear(ones, weight) if isinstance(layer, nn.Linear) else \
+            layer._conv_forward(ones, weight, None)
+        (connections,) = torch.autograd.grad(output.sum(), ones)
+    return connections[0]
+
+
+def neurobench_frames(layer: nn.Module, frames: torch.Tensor):
+    """NeuroBench's counts of a weight layer per frame of its input `frames` (frames,
+    ...): (effective operations: each non-zero input times its connections through
+    non-zero weights; dense: every connection; whether every input is 0 or +-1), float64,
+    float64, bool. See `neurobench_metrics` for the rules."""
+    binary = ((frames == 0) | (frames == 1) | (frames == -1)).flatten(1).all(1)
+    nonzero_map = connection_map(layer, frames.shape[1:], layer.weight.detach() != 0)
+    effective = torch.where(frames != 0, nonzero_map, 0).flatten(1).sum(1, dtype=torch.float64)
+    dense = connection_map(layer, frames.shape[1:], torch.ones_like(layer.weight.detach()))
+    return effective, dense.sum(dtype=torch.float64).expand(len(frames)), binary
+
+
+def run_counted(layers: nn.Sequential, data: torch.Tensor, neurobench: bool = False):
+    """`layers` on `data` (frames, ...): the output, the SynOps per frame of each weight
+    layer, and with `neurobench` NeuroBench's counts per frame of each (`neurobench_frames`;
+    else an empty list)."""
+    counts, neurobench_counts, scale = [], [], 1.0
     with torch.no_grad():
         for layer in layers:
             if isinstance(layer, nn.AvgPool2d):
@@ -377,8 +428,8 @@ def run_counted(layers: nn.Sequential, data: torch.Tensor):
                 scale *= kernel[0] * kernel[1]
             if isinstance(layer, (nn.Conv2d, nn.Linear)):
                 counts.append(count_layer(layer, data, scale))
+                if neurobench:
+                    neurobench_counts.append(neurobench_frames(layer, data))
                 scale = 1.0
             data = layer(data)
-    return data, counts
-
-
+    return data, counts, neurobench_counts
