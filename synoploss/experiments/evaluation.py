@@ -30,6 +30,7 @@ from ..hardware.energy import (
 from ..hardware.nir_export import add_export_nir_flag, export_nir
 from ..io import save_npz
 from ..spiking import SpikingResult, evaluate, to_spiking
+from ..spiking.neurobench_metrics import NEUROBENCH_RULES
 from ..spiking.result import DEFAULT_SIMULATOR, SIMULATORS
 from ..stats import mean_interval, wilson
 from ..synops import SynOpCounter
@@ -104,10 +105,12 @@ def compare_analog_and_spiking(model: nn.Module, input_shape: Sequence[int], fra
                                spike_batches: Iterable, min_v_mem: float | None = None,
                                device="cpu", progress: bool | str = False,
                                bias_rescaling: float = 1.0, simulator: str = DEFAULT_SIMULATOR,
-                               threads: int | None = None) -> Comparison:
+                               threads: int | None = None, neurobench: bool = False
+                               ) -> Comparison:
     """The same samples through the analog model (accuracy, estimated SynOps per layer)
     and through its spiking copy (accuracy, SynOps per weight layer measured by
-    `simulator`).
+    `simulator`; with `neurobench`, NeuroBench's metrics of the same pass, `neurobench_*`
+    columns: `neurobench_columns`).
 
     `row` keys: ann_accuracy, ann_synops, snn_accuracy, snn_synops, each accuracy with its
     Wilson interval (_low, _high), snn_synops with its t interval over samples, n_samples,
@@ -122,7 +125,7 @@ def compare_analog_and_spiking(model: nn.Module, input_shape: Sequence[int], fra
     analog = evaluate_analog(model, frame_loader, device)
     net = to_spiking(model, input_shape, min_v_mem=min_v_mem, bias_rescaling=bias_rescaling)
     spiking = evaluate(net, spike_batches, simulator=simulator, device=device,
-                       progress=progress, threads=threads)
+                       progress=progress, threads=threads, neurobench=neurobench)
     measured = {name: index for index, name in enumerate(spiking.layer_names)}
     feeds = trace(model).feeds
     relus = counted_layers(model)
@@ -155,8 +158,27 @@ def compare_analog_and_spiking(model: nn.Module, input_shape: Sequence[int], fra
         if layers and all(fed_by[layer] == [relu] for layer in layers):
             row[f"snn_synops_{column(relu)}"] = float(
                 spiking.sample_synops[:, [measured[layer] for layer in layers]].sum(1).mean())
+    if spiking.neurobench is not None:
+        row.update(neurobench_columns(spiking.neurobench))
     comparison.row = row
     return comparison
+
+
+def neurobench_columns(metrics) -> dict:
+    """NeuroBench's metrics as columns of a results row, per sample (means over the test
+    samples), under the version of the rules they follow: Effective_ACs, Effective_MACs
+    and Dense summed over the weight layers, ActivationSparsity, Footprint (bytes) and
+    ConnectionSparsity (`synoploss.spiking.neurobench_metrics`: how they are counted and
+    how they differ from the SynOps)."""
+    summary = metrics.summary()
+    operations = summary["SynapticOperations"]
+    return dict(neurobench_rules=metrics.rules,
+                neurobench_effective_acs=operations["Effective_ACs"],
+                neurobench_effective_macs=operations["Effective_MACs"],
+                neurobench_dense=operations["Dense"],
+                neurobench_activation_sparsity=summary["ActivationSparsity"],
+                neurobench_footprint_bytes=summary["Footprint"],
+                neurobench_connection_sparsity=summary["ConnectionSparsity"])
 
 
 # ---------------------------------------------------------------- the spiking-test row
@@ -175,12 +197,13 @@ class SpikingTestSettings:
     def output_settings(self) -> dict:
         """The options that change a row's columns, as the row records them: the energy
         model (its name, pJ values and static power), the latency given for its static
-        term, and the chip (chip_* columns, or none)."""
+        term, the chip (chip_* columns, or none), and the NeuroBench rules the neurobench_*
+        columns follow (a row without them, or of other rules, is measured again)."""
         return dict(energy_model=self.energy_model.name,
                     pj_per_synop=self.energy_model.pj_per_synop,
                     pj_per_mac=self.energy_model.pj_per_mac,
                     static_mw=self.energy_model.static_mw, latency_s=self.latency_s,
-                    chip=self.chip)
+                    chip=self.chip, neurobench_rules=NEUROBENCH_RULES)
 
     def energy_seconds(self, stream_seconds: float | None) -> float | None:
         """The time an inference occupies the chip: --latency when given, else the
@@ -256,7 +279,8 @@ def spiking_test_row(model: nn.Module, input_shape: Sequence[int], frames, spike
     `what` names the model in errors. Raises NonFiniteResult for NaN measurements."""
     comparison = compare_analog_and_spiking(
         model, input_shape, frames, spike_batches, min_v_mem=min_v_mem, device=settings.device,
-        bias_rescaling=bias_rescaling, simulator=settings.simulator, threads=settings.threads)
+        bias_rescaling=bias_rescaling, simulator=settings.simulator, threads=settings.threads,
+        neurobench=True)
     row = dict(comparison.row)
     row.update(energy_columns(settings.energy_model, row["snn_synops"], input_macs,
                               settings.energy_seconds(stream_seconds)))
@@ -272,10 +296,16 @@ def spiking_test_row(model: nn.Module, input_shape: Sequence[int], frames, spike
         row.update(chip_columns(model, input_shape, frames, spike_batches, settings, min_v_mem,
                                 bias_rescaling))
     if samples_path is not None:
-        spiking = comparison.spiking
+        spiking, workload = comparison.spiking, comparison.spiking.neurobench
         save_npz(samples_path, correct=spiking.correct, predictions=spiking.predictions,
                  labels=spiking.labels, synops=comparison.sample_synops,
-                 layer_synops=spiking.sample_synops, layer_names=np.array(spiking.layer_names))
+                 layer_synops=spiking.sample_synops, layer_names=np.array(spiking.layer_names),
+                 # NeuroBench's counts per sample and weight layer (docs/neurobench.md)
+                 neurobench_layer_names=np.array(workload.layer_names),
+                 neurobench_effective_acs=workload.effective_acs,
+                 neurobench_effective_macs=workload.effective_macs,
+                 neurobench_dense=workload.dense, neurobench_binary_input=workload.binary_input,
+                 neurobench_activation_sparsity=workload.activation_sparsity)
     return row
 
 
