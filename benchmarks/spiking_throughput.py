@@ -19,6 +19,13 @@ spikes differ, predictions that differ, the largest relative difference of a lay
 SynOps, and the hidden spikes that differ (per layer, as counts). One CSV row per network
 is appended to --out.
 
+The whole process (MNIST-DVS, with a demo folder): mnist_dvs/test_spiking.py --mode
+nopenalty on every test chunk, as a user runs it, once with --simulator sinabs and twice
+with --simulator fast in fresh processes (imports, data and the analog estimate included):
+the first with an empty numba cache (it compiles the kernel), the second with the cache
+the first wrote (what every later run costs); process_ratio compares the second with
+sinabs. --no_whole_process skips it.
+
   python benchmarks/spiking_throughput.py                   # this machine, both networks
   python benchmarks/spiking_throughput.py --device cuda --batch_size 256
 """
@@ -55,7 +62,8 @@ COLUMNS = ["utc", "host", "device", "threads", "torch", "sinabs", "network", "mo
            "sinabs_peak_mib", "fast_peak_mib", "synops_per_sample", "dense_macs_per_sample",
            "sinabs_dense_gmac_per_s", "fast_gsynop_per_s", "samples_output_differs",
            "predictions_differ", "max_layer_synops_rel_diff", "hidden_spikes_differ",
-           "hidden_spikes"]
+           "hidden_spikes", "process_samples", "sinabs_process_s", "fast_process_cold_s",
+           "fast_process_s", "process_ratio"]
 
 
 def parse_args(argv=None):
@@ -80,6 +88,9 @@ def parse_args(argv=None):
                         help="default 32 on CPU, 256 on CUDA")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads for both simulators (default: torch's, all cores)")
+    parser.add_argument("--no_whole_process", action="store_true",
+                        help="skip the whole-process comparison (test_spiking.py on every "
+                             "MNIST-DVS test chunk, fresh processes)")
     parser.add_argument("--out", default="runs/benchmarks/spiking_throughput.csv",
                         help="CSV the rows are appended to")
     return parser.parse_args(argv)
@@ -274,6 +285,39 @@ def measure(label, model, input_shape, min_v_mem, batches, device, threads):
         hidden_spikes=" ".join(f"{a:g}" for a in hidden_sinabs))
 
 
+def whole_process(folder: Path, threads: int) -> dict:
+    """Wall seconds of mnist_dvs/test_spiking.py --mode nopenalty on every test chunk of
+    `folder`'s data, in fresh processes: sinabs, then fast with an empty numba cache
+    (compiling), then fast again (the cache in place)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    script = Path(__file__).resolve().parents[1] / "mnist_dvs" / "test_spiking.py"
+    scratch = Path(tempfile.mkdtemp(prefix="synoploss-process-"))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(scratch / "numba"), OMP_NUM_THREADS=str(threads))
+    seconds = {}
+    try:
+        for label, simulator in (("sinabs_process_s", "sinabs"), ("fast_process_cold_s", "fast"),
+                                 ("fast_process_s", "fast")):
+            workdir = scratch / label
+            workdir.mkdir()
+            shutil.copy(folder / "training_log.csv", workdir / "training_log.csv")
+            (workdir / "models").symlink_to((folder / "models").resolve())
+            started = time.perf_counter()
+            subprocess.run([sys.executable, str(script), "--mode", "nopenalty", "--models",
+                            "models/nopenalty.pth", "--workdir", str(workdir), "--data_root",
+                            str(folder / "data"), "--simulator", simulator], check=True,
+                           env=env, stdout=subprocess.DEVNULL)
+            seconds[label] = time.perf_counter() - started
+            samples = int(read_csv(workdir / "results" / "nopenalty_spiking.csv")
+                          ["n_samples"].iloc[0])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return dict(seconds, process_samples=samples,
+                process_ratio=seconds["sinabs_process_s"] / seconds["fast_process_s"])
+
+
 def append_rows(path, rows):
     path = Path(path)
     existing = path.read_text() if path.is_file() else ""
@@ -298,6 +342,14 @@ def main(argv=None):
     for name in args.networks:
         label, model, input_shape, min_v_mem, batches = cases[name](args, device)
         row = measure((name, label), model, input_shape, min_v_mem, batches, device, threads)
+        folder = first_existing(args.mnist_dvs_dir, "runs/mnist_dvs", "demo_output/mnist_dvs")
+        if name == "mnist_dvs" and not args.no_whole_process and device.type == "cpu" and \
+                label.endswith("nopenalty.pth"):
+            row.update(whole_process(folder, threads))
+            print(f"mnist_dvs whole process, test_spiking.py on {row['process_samples']} chunks: "
+                  f"sinabs {row['sinabs_process_s']:.1f} s, fast {row['fast_process_s']:.1f} s "
+                  f"({row['fast_process_cold_s']:.1f} s compiling the kernel): "
+                  f"{row['process_ratio']:.1f}x")
         row.update(utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    host=platform.node(), device=torch.cuda.get_device_name(device)
                    if device.type == "cuda" else f"cpu ({platform.processor() or 'x86_64'})",

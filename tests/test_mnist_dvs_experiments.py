@@ -555,3 +555,19 @@ def test_a_static_input_with_speck_energy_needs_a_latency(tmp_path):
     with pytest.raises(SystemExit, match=r"--energy_model speck counts the chip's idle power.*"
                                          r"--latency SECONDS"):
         cifar_test.main(["--workdir", str(tmp_path), "--standin", "--energy_model", "speck"])
+
+
+def test_the_benchmark_times_the_whole_process_on_every_test_chunk(trained, tiny_mnist_dvs,
+                                                                  tmp_path):
+    """test_spiking.py in fresh processes, as a user runs it: sinabs, then fast compiling
+    the kernel into an empty numba cache, then fast with that cache."""
+    import shutil
+    folder = tmp_path / "demo"
+    shutil.copytree(trained, folder, ignore=shutil.ignore_patterns("results"))
+    (folder / "data").symlink_to(tiny_mnist_dvs)
+    bench = load_script("benchmarks/spiking_throughput.py")
+    row = bench.whole_process(folder, threads=1)
+    assert row["process_samples"] == 20  # every test chunk of the tiny set
+    assert row["fast_process_cold_s"] > row["fast_process_s"] > 0
+    assert row["process_ratio"] == pytest.approx(row["sinabs_process_s"] / row["fast_process_s"])
+    assert not (folder / "results").exists()  # measured in a scratch folder
