@@ -4,9 +4,11 @@ import pytest
 import torch
 import torch.nn as nn
 
+from synoploss.graph import UnsupportedLayer
 from synoploss.hardware.chips import SPECK, chip_fit, quantized_for_chip
 from synoploss.models import CIFAR10AnalogueClassifier, MNISTDVSNet
 from synoploss.quantize import NeuromorphicReLU
+from synoploss.spiking import to_spiking
 
 
 def test_the_paper_mnist_dvs_network_fits_speck():
@@ -98,6 +100,22 @@ BROKEN_RULES = {
     "activation not after a weight layer": (
         pooled(nn.AvgPool2d(2), relu()), (1, 40, 40), "4",
         "an activation after 3, not after a weight layer"),
+    # N7: to_spiking cannot fold these BatchNorms, so neither can the chip have them
+    "BatchNorm after an activation": (
+        nn.Sequential(nn.ReLU(), nn.Conv2d(2, 4, 3), nn.ReLU(), nn.BatchNorm2d(4), nn.Flatten(),
+                      nn.Linear(144, 10), nn.ReLU()), (2, 8, 8), "3",
+        "a BatchNorm fed by 2 (ReLU) cannot be folded"),
+    "BatchNorm without running statistics": (
+        nn.Sequential(relu(), nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False),
+                      relu()), (1, 40, 40), "2", "without running statistics"),
+    # N8: sinabs divides the next weights by the kernel area whatever the divisor
+    "average pooling divisor_override": (
+        pooled(nn.AvgPool2d(2, divisor_override=1)), (1, 40, 40), "3",
+        "divisor_override=1 (sinabs maps average pooling as sum pooling with the next "
+        "weights divided by the kernel area, 4"),
+    "average pooling count_include_pad=False with padding": (
+        pooled(nn.AvgPool2d(2, padding=1, count_include_pad=False)), (1, 40, 40), "3",
+        "pooling padding (1, 1)"),
 }
 
 
@@ -108,6 +126,71 @@ def test_each_sinabs_mapping_rule_is_named_with_its_layer(model, input_shape, la
     assert not fit.fits
     assert any(message.startswith(f"{layer}: ") or message.startswith(f"{layer} ")
                for message in fit.problems if problem in message), fit.problems
+
+
+class ConvUsedTwice(nn.Module):
+    """A convolution whose output feeds a BatchNorm and, past it, an activation."""
+
+    def __init__(self):
+        super().__init__()
+        self.input, self.conv, self.norm = relu(), nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)
+        self.relu, self.skip = relu(), relu()
+
+    def forward(self, data):
+        out = self.conv(self.input(data))
+        return self.relu(self.norm(out)) + self.skip(out)
+
+
+BATCHNORMS = {  # (model, input, the BatchNorm's name or None where it folds)
+    "after a convolution": (nn.Sequential(relu(), nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2),
+                                          relu()), (1, 40, 40), None),
+    "after a linear layer": (nn.Sequential(relu(), nn.Flatten(), nn.Linear(16, 4),
+                                           nn.BatchNorm1d(4), relu()), (1, 4, 4), None),
+    "after an activation": BROKEN_RULES["BatchNorm after an activation"][:2] + ("3",),
+    "on the input": (nn.Sequential(nn.BatchNorm2d(1), nn.Conv2d(1, 2, 3), relu()),
+                     (1, 40, 40), "0"),
+    "after a convolution used elsewhere": (ConvUsedTwice(), (1, 40, 40), "norm"),
+    "without running statistics":
+        BROKEN_RULES["BatchNorm without running statistics"][:2] + ("2",),
+}
+
+
+@pytest.mark.filterwarnings("ignore:to_spiking. the network has biases")
+@pytest.mark.parametrize("model,input_shape,norm", BATCHNORMS.values(), ids=BATCHNORMS.keys())
+def test_a_batchnorm_fits_exactly_when_to_spiking_folds_it(model, input_shape, norm):
+    """chip_fit names a BatchNorm where, and only where, to_spiking's fold refuses it."""
+    fit = chip_fit(model, input_shape)
+    named = [message for message in fit.problems if "BatchNorm" in message]
+    if norm is None:
+        to_spiking(model, input_shape)
+        assert named == [] and fit.fits, fit.problems
+    else:
+        with pytest.raises(UnsupportedLayer):
+            to_spiking(model, input_shape)
+        assert len(named) == 1 and named[0].startswith(f"{norm}: "), fit.problems
+        assert "put it right after" in named[0] or "track_running_stats=True" in named[0]
+
+
+def test_chip_fit_leaves_a_training_model_and_its_batchnorm_statistics_as_they_were():
+    """The chain check runs the model in eval mode: no running statistics updated by its
+    probe, and a BatchNorm1d after a linear layer is no 'branch' (a batch of one)."""
+    model = BATCHNORMS["after a linear layer"][0].train()
+    norm = model[3]
+    before = (norm.running_mean.clone(), norm.running_var.clone(), int(norm.num_batches_tracked))
+    fit = chip_fit(model, (1, 4, 4))
+    assert fit.fits, fit.problems
+    assert model.training and torch.equal(norm.running_mean, before[0]) and \
+        torch.equal(norm.running_var, before[1]) and int(norm.num_batches_tracked) == before[2]
+
+
+@pytest.mark.parametrize("pooling", [nn.AvgPool2d(2), nn.AvgPool2d(2, divisor_override=4),
+                                     nn.AvgPool2d(2, count_include_pad=False)],
+                         ids=["default", "divisor_override = kernel area",
+                              "count_include_pad=False without padding"])
+def test_average_pooling_as_sinabs_maps_it_fits(pooling):
+    """The options sinabs' extract_pooling_from_module ignores, where they change nothing."""
+    fit = chip_fit(pooled(pooling), (1, 40, 40))
+    assert fit.fits, fit.problems
 
 
 def test_the_paper_mnist_dvs_network_breaks_no_mapping_rule():

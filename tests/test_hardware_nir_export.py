@@ -1,8 +1,11 @@
 """synoploss.hardware.nir_export: a NIR file read back by sinabs gives the same output spikes."""
+import warnings
+
 import pytest
 import sinabs
 import sinabs.layers as sl
 import torch
+from sinabs.activation import MaxSpike, SingleSpike
 from torch.utils.data import DataLoader
 
 from synoploss.data.cifar10 import load_cifar10
@@ -101,10 +104,10 @@ def spike_trains(batch=2, steps=8):
     return torch.poisson(torch.full((batch, steps, *SMALL_INPUT), 0.7), generator=generator)
 
 
-def assert_round_trip(net, path, drop_synop_hooks=False):
-    """Export, read back with import_nir: the same output spikes at every step.
-    `drop_synop_hooks`: after the export, run the reference without sinabs' SynOp hooks
-    (which cannot run a 'same' convolution)."""
+def assert_round_trip(net, path, drop_synop_hooks=False, spike_fn="multi"):
+    """Export, read back with import_nir(..., spike_fn): the same output spikes at every
+    step; returns (reference, data). `drop_synop_hooks`: after the export, run the
+    reference without sinabs' SynOp hooks (which cannot run a 'same' convolution)."""
     export_nir(net, SMALL_INPUT, path)
     if drop_synop_hooks:
         for layer in net.spiking_model:
@@ -112,11 +115,18 @@ def assert_round_trip(net, path, drop_synop_hooks=False):
     data = spike_trains()
     with torch.no_grad():
         reference = run_steps(net, data)
-        back = import_nir(path, batch_size=data.shape[0])
-        sinabs.utils.reset_states(back)
-        spikes = back(data.reshape(-1, *SMALL_INPUT)).reshape(reference.shape)
+        spikes = imported_spikes(import_nir(path, batch_size=data.shape[0], spike_fn=spike_fn),
+                                 data)
     assert reference.sum() > 0
     assert torch.equal(spikes, reference)
+    return reference, data
+
+
+def imported_spikes(back, data):
+    """The output spikes at every step of an imported network, from rest."""
+    sinabs.utils.reset_states(back)
+    with torch.no_grad():
+        return back(data.reshape(-1, *SMALL_INPUT)).reshape(data.shape[0], data.shape[1], -1)
 
 
 def conv(**options):
@@ -174,9 +184,12 @@ def test_pooling_nir_cannot_say_is_refused_by_layer(pooling, message, tmp_path):
 ], ids=["reflect", "circular", "same with an even kernel"])
 def test_convolution_padding_nir_cannot_say_is_refused_by_layer(convolution, message,
                                                                 tmp_path):
+    # the convolution put into a converted network (to_spiking refuses an uneven 'same'
+    # itself): export_nir's own check, whatever made the network
+    net = small_net(conv(padding=1), layer(SumPool2d, 2))
+    net.spiking_model[0] = convolution()
     with pytest.raises(ValueError, match=message):
-        export_nir(small_net(convolution, layer(SumPool2d, 2)), SMALL_INPUT,
-                   tmp_path / "net.nir")
+        export_nir(net, SMALL_INPUT, tmp_path / "net.nir")
 
 
 # Issue 31, case 12: export works whatever ran on the network before, and leaves it as it was.
@@ -217,3 +230,50 @@ def test_a_network_with_its_own_forward_is_refused_by_name(tmp_path):
     net = to_spiking(Residual(), SMALL_INPUT)
     with pytest.raises(ValueError, match="Residual computes its own forward"):
         export_nir(net, SMALL_INPUT, tmp_path / "net.nir")
+
+
+# N11: NIR's IF node has no spike function; sinabs reads every one as MultiSpike.
+def test_a_single_spike_network_warns_and_round_trips_with_spike_fn_single(tmp_path):
+    net = small_net(conv(padding=1), layer(SumPool2d, 2), spike_fn="single")
+    with pytest.warns(UserWarning, match=r"import_nir\(path, \.\.\., spike_fn='single'\)"):
+        reference, data = assert_round_trip(net, tmp_path / "net.nir", spike_fn="single")
+    back = import_nir(tmp_path / "net.nir", batch_size=data.shape[0], spike_fn="single")
+    spiking = [layer for layer in back.modules() if isinstance(layer, sl.IAFSqueeze)]
+    assert len(spiking) == 2 and all(layer.spike_fn is SingleSpike for layer in spiking)
+    # read back as sinabs reads it (several spikes per step): another network
+    multi = import_nir(tmp_path / "net.nir", batch_size=data.shape[0])
+    assert not torch.equal(imported_spikes(multi, data), reference.reshape(data.shape[0],
+                                                                           data.shape[1], -1))
+
+
+def test_a_multi_spike_network_exports_without_a_spike_warning(tmp_path):
+    net = small_net(conv(padding=1), layer(SumPool2d, 2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert_round_trip(net, tmp_path / "net.nir")
+    assert not [warning for warning in caught if "spike_fn" in str(warning.message)]
+
+
+def test_mixed_spike_functions_are_refused_by_layer(tmp_path):
+    net = small_net(conv(padding=1), layer(SumPool2d, 2))  # spiking layers 1 and 5
+    net.spiking_model[5].spike_fn = SingleSpike
+    with pytest.raises(ValueError, match=r"spiking_model\[5\] \(IAFSqueeze\) spikes at most "
+                       r"once.*spiking_model\[1\] \(IAFSqueeze\) several.*one spike_fn"):
+        export_nir(net, SMALL_INPUT, tmp_path / "net.nir")
+    assert not (tmp_path / "net.nir").exists()
+
+
+def test_a_spike_function_import_nir_cannot_make_is_refused_by_layer(tmp_path):
+    net = small_net(conv(padding=1), layer(SumPool2d, 2))
+    net.spiking_model[1].spike_fn = MaxSpike(2)
+    with pytest.raises(ValueError, match=r"spiking_model\[1\] \(IAFSqueeze\): spike function "
+                       r"MaxSpike.*spike_fn='multi' or 'single'"):
+        export_nir(net, SMALL_INPUT, tmp_path / "net.nir")
+    assert not (tmp_path / "net.nir").exists()
+
+
+def test_import_nir_refuses_an_unknown_spike_fn(tmp_path):
+    export_nir(small_net(conv(padding=1), layer(SumPool2d, 2)), SMALL_INPUT,
+               tmp_path / "net.nir")
+    with pytest.raises(ValueError, match="spike_fn must be one of"):
+        import_nir(tmp_path / "net.nir", spike_fn="max")

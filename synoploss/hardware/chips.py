@@ -28,14 +28,21 @@ and, where samna checks them, from sinabs' Speck docs:
 - pooling is nn.AvgPool2d or SumPool2d (`connectivity_specs.Pooling`), square
   (`DynapcnnLayer.__init__`), with stride = kernel (`dynapcnn_layer_utils.
   extract_pooling_from_module`), no padding and no partial windows (a destination holds
-  one integer "pooling", `get_dynapcnn_layer_config_dict`); consecutive poolings are
+  one integer "pooling", `get_dynapcnn_layer_config_dict`); average pooling becomes sum
+  pooling with the next weights divided by the kernel area (`extract_pooling_from_module`,
+  which reads no `divisor_override`; `count_include_pad` matters only with padding, which
+  is refused anyway); consecutive poolings are
   multiplied into one (`dynapcnn_layer_utils.consolidate_dest_pooling`), which must be
   1x1, 2x2 or 4x4 (`ValidateMapping`, conv_2d=False); pooling before the first weight layer
   is the DVS layer's, which takes 1 or 2 channels (`dvs_layer.DVSLayer.from_layers`);
 - inputs of at most 128x128 and at most 64x64 neurons per channel in a core
   (docs/speck/faqs/available_network_arch.md, "Feature Map Size Constrains");
 - biases: 1024 words a core (`DynapcnnConfigBuilder.get_constraints`), which the
-  1024-channel limit already keeps.
+  1024-channel limit already keeps;
+- a BatchNorm is folded into the weight layer right before it (`sinabs_edges_handler.
+  handle_batchnorm_nodes` merges Conv2d -> BatchNorm2d and Linear -> BatchNorm1d edges and
+  drops every other BatchNorm; `to_spiking` folds with `graph.fold_batchnorm`, which
+  refuses the rest): one anywhere else, or without running statistics, is a problem.
 
 An activation before the first weight layer (the paper's input NeuromorphicReLU) stands
 for the input events and is not a core. This is a check on paper, and an emulation of the
@@ -54,7 +61,7 @@ import torch
 import torch.nn as nn
 from sinabs.validate_memory_speck import ValidateMapping
 
-from ..graph import ACTIVATIONS, AVERAGE_POOLING, SUM_POOLING, WEIGHTED, trace
+from ..graph import ACTIVATIONS, AVERAGE_POOLING, NORMALISATION, SUM_POOLING, WEIGHTED, trace
 from ..synops import as_sequential
 
 
@@ -129,6 +136,18 @@ def _input_shapes(model: nn.Module, input_shape: Sequence[int]) -> dict:
     return shapes
 
 
+def _as_chain(model: nn.Module, input_shape: Sequence[int]) -> nn.Sequential:
+    """`synops.as_sequential`, run in eval mode as the chip's network is: in training mode
+    its probe would update the BatchNorms' running statistics, and a BatchNorm1d refuses a
+    batch of one (a ValueError that read as a branching network)."""
+    was_training = model.training
+    model.eval()
+    try:
+        return as_sequential(model, input_shape)
+    finally:
+        model.train(was_training)
+
+
 def chip_fit(model: nn.Module, input_shape: Sequence[int], chip: Chip = SPECK) -> ChipFit:
     """Whether `model` (analog or the network it converts to) fits `chip`, on paper.
 
@@ -146,8 +165,9 @@ def chip_fit(model: nn.Module, input_shape: Sequence[int], chip: Chip = SPECK) -
     modules = dict(model.named_modules())
     shapes = _input_shapes(model, input_shape)
     problems, layers = _input_problems(input_shape, chip), []
+    problems += _norm_problems(graph, modules)
     try:
-        as_sequential(model, input_shape)
+        _as_chain(model, input_shape)
     except ValueError:
         problems.append(f"{chip.name} maps a chain of layers (sinabs' DynapcnnNetwork): the "
                         "model's additions or branches are not mapped")
@@ -322,6 +342,7 @@ def _pooling_problems(module: nn.Module, shape: tuple, chip: Chip) -> List[str]:
         problems.append(f"pooling padding {_pair(module.padding)} (the chip's pooling does "
                         "not pad): use padding 0")
     in_size, out_size = tuple(shape[0][-2:]), tuple(shape[1][-2:])
+    problems += _divisor_problems(module, kernel)
     if getattr(module, "ceil_mode", False) and stride == kernel and not any(
             _pair(getattr(module, "padding", 0))) and out_size != tuple(
             size // step for size, step in zip(in_size, stride, strict=True)):
@@ -331,10 +352,54 @@ def _pooling_problems(module: nn.Module, shape: tuple, chip: Chip) -> List[str]:
     return problems
 
 
+def _divisor_problems(module: nn.Module, kernel: tuple) -> List[str]:
+    """sinabs maps an average pooling as sum pooling with the next layer's weights divided
+    by the kernel area (`dynapcnn_layer_utils.extract_pooling_from_module`); it reads no
+    `divisor_override`, so another divisor would put another network on the chip."""
+    override, area = getattr(module, "divisor_override", None), kernel[0] * kernel[1]
+    if override is None or override == area:
+        return []
+    divide = "" if override == 1 else f" and divide the next weight layer's weights by {override}"
+    return [f"divisor_override={override} (sinabs maps average pooling as sum pooling with the "
+            f"next weights divided by the kernel area, {area}, whatever the override: "
+            f"dynapcnn_layer_utils.extract_pooling_from_module): use SumPool2d{divide}, or "
+            f"leave divisor_override out and multiply those weights by {area / override:g}"]
+
+
+def _norm_problems(graph, modules: dict) -> List[str]:
+    """Each BatchNorm that cannot be folded, decided as `graph.fold_batchnorm` (what
+    `to_spiking` runs) decides: fed by one weight layer used nowhere else, with running
+    statistics. Neither the spiking network nor the chip normalises: sinabs merges a
+    BatchNorm into the weight layer before it (`sinabs_edges_handler.
+    handle_batchnorm_nodes`) and drops any other."""
+    problems = []
+    for node in graph.traced.graph.nodes:
+        if node.op != "call_module" or not isinstance(modules[node.target], NORMALISATION):
+            continue
+        source, norm = node.args[0], modules[node.target]
+        layer = modules.get(source.target) if getattr(source, "op", None) == "call_module" \
+            else None
+        if not isinstance(layer, WEIGHTED) or len(source.users) != 1:
+            feed = "the input" if layer is None else f"{source.target} ({type(layer).__name__})"
+            if isinstance(layer, WEIGHTED):
+                feed += ", whose output is also used elsewhere"
+            problems.append(f"{node.target}: a BatchNorm fed by {feed} cannot be folded into "
+                            "the weights before it (the spiking network and the chip do not "
+                            "normalise; to_spiking refuses it, graph.fold_batchnorm): put it "
+                            "right after a convolution or linear layer used nowhere else, or "
+                            "remove it")
+        elif not norm.track_running_stats or norm.running_mean is None:
+            problems.append(f"{node.target}: a BatchNorm without running statistics "
+                            "(track_running_stats=False) normalises each batch by itself and "
+                            "cannot be folded into the weights before it: use "
+                            "track_running_stats=True and train again")
+    return problems
+
+
 def _role(module: nn.Module) -> str | None:
     """What a layer is on a core: weights, the spiking layer (an activation, once
     converted), pooling; None for what the chip does not see (dropout, flatten, a
-    BatchNorm folded into the weights)."""
+    BatchNorm folded into the weights; one that cannot be folded is `_norm_problems`')."""
     if isinstance(module, WEIGHTED):
         return "weight"
     if isinstance(module, ACTIVATIONS):

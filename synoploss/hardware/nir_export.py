@@ -20,11 +20,15 @@ convolutions themselves and leave every other node to sinabs.
 What NIR keeps and what it cannot say about neurons (README, "NIR export"): an `IF` node
 is threshold and reset; the reset is subtraction in nir <= 1.0.5 but reset to zero from
 nir 1.0.6 on; NIR has no lower bound on the membrane potential (sinabs' import adds one at
--threshold: `import_nir` restores ours) and no "several spikes per step".
+-threshold: `import_nir` restores ours) and no spike function: sinabs reads every `IF` as
+several spikes per step (MultiSpike), so `export_nir` warns that a single-spike network must
+be read back with `import_nir(..., spike_fn="single")`, and refuses a network that mixes
+the two (or uses any other), which no file could say.
 """
 from __future__ import annotations
 
 import copy
+import warnings
 from functools import partial
 from pathlib import Path
 from typing import Sequence
@@ -40,7 +44,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..quantize import SumPool2d
-from ..spiking import to_spiking
+from ..spiking import SPIKE_FUNCTIONS, to_spiking
 
 POOLING = (nn.AvgPool2d, SumPool2d, sl.SumPool2d)
 DROPPED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Identity)
@@ -211,12 +215,23 @@ def export_nir(model_or_net, input_shape: Sequence[int], path, min_v_mem=None) -
         cannot be written). `import_nir` reads it back with sinabs.
 
     Raises:
-        ValueError: a layer NIR cannot say, by name, with the change to make.
+        ValueError: a layer NIR cannot say, by name, with the change to make; spiking
+            layers with different spike functions (or one `to_spiking` does not make).
+
+    Warns:
+        UserWarning: the spiking layers spike at most once per step, which the file does
+            not record: read it back with `import_nir(..., spike_fn="single")`.
     """
     net = model_or_net
     if not isinstance(net, sinabs.network.Network):
         net = to_spiking(model_or_net, input_shape, min_v_mem=min_v_mem)
     sequential = nir_sequential(net.spiking_model, input_shape).cpu().eval()
+    if _spike_function(net.spiking_model) == "single":
+        warnings.warn(
+            "export_nir: the spiking layers spike at most once per step (spike_fn='single'), "
+            "which a NIR file does not record (NIR's IF node has no spike function, and sinabs "
+            "reads it as several spikes per step): read it back with "
+            "import_nir(path, ..., spike_fn='single')", UserWarning, stacklevel=2)
     sample = torch.zeros(1, *input_shape)
     sinabs.utils.reset_states(sequential)
     # sinabs.to_nir, with our SumPool2d (and its padding) mapped here
@@ -227,6 +242,33 @@ def export_nir(model_or_net, input_shape: Sequence[int], path, min_v_mem=None) -
     path.parent.mkdir(parents=True, exist_ok=True)
     nir.write(str(path), graph)
     return graph
+
+
+def _spike_function(spiking_model: nn.Sequential) -> str | None:
+    """The `to_spiking` spike_fn ("multi" or "single") of every spiking layer, which
+    `import_nir(..., spike_fn=...)` must be given back, since NIR's IF node has none; None
+    without spiking layers. ValueError, naming the layer, where the layers differ or one
+    has another spike function: `import_nir` gives all of them one of those two."""
+    found = {}
+    for index, layer in enumerate(spiking_model):
+        if not isinstance(layer, sl.SqueezeMixin):
+            continue
+        where = f"spiking_model[{index}] ({type(layer).__name__})"
+        kind = next((name for name, function in SPIKE_FUNCTIONS.items()
+                     if getattr(layer, "spike_fn", None) is function), None)  # may be unhashable
+        if kind is None:
+            raise ValueError(
+                f"NIR export: {where}: spike function {layer.spike_fn!r}, which a NIR file does "
+                "not record and import_nir cannot give back (it makes 'multi' or 'single' "
+                "layers); convert with to_spiking(..., spike_fn='multi' or 'single')")
+        found.setdefault(kind, where)
+    if len(found) > 1:
+        raise ValueError(
+            f"NIR export: {found['single']} spikes at most once per step (spike_fn='single') "
+            f"but {found['multi']} several (spike_fn='multi'): a NIR file records no spike "
+            "function, and import_nir gives every spiking layer the same one; convert the "
+            "network with one spike_fn for all its layers")
+    return next(iter(found), None)
 
 
 def _nir_node(module: nn.Module) -> nir.NIRNode:
@@ -274,18 +316,27 @@ class ImportedNetwork(nn.Module):
         return output[0] if isinstance(output, tuple) else output
 
 
-def import_nir(path, batch_size: int = 1, min_v_mem=None) -> ImportedNetwork:
+def import_nir(path, batch_size: int = 1, min_v_mem=None,
+               spike_fn: str = "multi") -> ImportedNetwork:
     """A sinabs network from the NIR file `path`, with the lower bound of the membrane
-    potential set to `min_v_mem` (None: none) instead of the -threshold sinabs adds.
+    potential set to `min_v_mem` (None: none) instead of the -threshold sinabs adds, and
+    every spiking layer's `spike_fn` ("multi": several spikes per step, "single": at most
+    one, as `to_spiking`'s): NIR's IF node records neither, so pass what the exported
+    network had (`export_nir` warns when that is "single").
 
     `sinabs.from_nir`, except for the nodes sinabs 3.1.3 reads as another network
     (`_torch_module`): sum pooling with padding, grouped convolutions."""
+    if spike_fn not in SPIKE_FUNCTIONS:
+        raise ValueError(f"import_nir: spike_fn must be one of {sorted(SPIKE_FUNCTIONS)}, "
+                         f"got {spike_fn!r}")
     graph = nir.read(str(path))
     net = nirtorch.load(graph, partial(_torch_module, batch_size=batch_size))
     for layer in net.modules():
         if isinstance(layer, sl.SqueezeMixin) and hasattr(layer, "min_v_mem"):
             layer.min_v_mem = None if min_v_mem is None else nn.Parameter(
                 torch.tensor(float(min_v_mem)), requires_grad=False)
+        if isinstance(layer, sl.SqueezeMixin) and hasattr(layer, "spike_fn"):
+            layer.spike_fn = SPIKE_FUNCTIONS[spike_fn]
     return ImportedNetwork(net)
 
 
