@@ -69,7 +69,16 @@ from synoploss.experiments.workdir import (
     mnist_dvs_checkpoint,
     model_name,
 )
-from synoploss.io import check_free_space, checkpoint_bytes, file_sha256, load_state, save_torch
+from synoploss.io import (
+    Busy,
+    NotSaved,
+    check_free_space,
+    checkpoint_bytes,
+    claimed,
+    file_sha256,
+    load_state,
+    save_torch,
+)
 from synoploss.loss import SynOpLoss
 from synoploss.models import MNIST_DVS_INPUT, MNISTDVSNet
 from synoploss.synops import SynOpCounter
@@ -201,6 +210,57 @@ def train_model(spec, args, train_set, device, epoch_log):
     return model
 
 
+def train_and_log(spec, model_path, args, train_set, test_loader, device, log, files,
+                  settings) -> bool:
+    """One model trained, tested, saved and logged; False when its training diverged (the
+    sweep goes on with the next model)."""
+    started = time.time()
+    epoch_log = EpochLog(files.epoch_log, spec.filename[:-4], args.tensorboard,
+                         target=spec.target, alpha=spec.alpha,
+                         quantize_training=args.quantize_training, fanout=args.fanout,
+                         seed=spec.seed, data=settings["data"])
+    try:
+        model = train_model(spec, args, train_set, device, epoch_log)
+        problem = divergence(model)
+        if problem:
+            raise NonFiniteLossError(problem)
+        test = evaluate_analog(model, test_loader, device)
+    except (NonFiniteLossError, OverflowError, FloatingPointError) as error:
+        what = f"target {format_target(spec.target)}" if spec.alpha is None \
+            else f"alpha {spec.alpha:g}"
+        print(f"FAILED {spec.name} {what}: {error}; going on with the next model",
+              file=sys.stderr)
+        return False
+    finally:
+        epoch_log.close()
+    save_and_log(model, model_path, log, files, dict(
+        settings, init_from=args.init_from or "", test_accuracy=test.accuracy,
+        estimated_synops=test.synops, cross_entropy=test.cross_entropy,
+        test_samples=test.samples, wall_seconds=round(time.time() - started, 1)))
+    print(f"{model_path}: test accuracy {test.accuracy:.4f}, estimated SynOps "
+          f"{test.synops:.4g} (target {format_target(spec.target)})")
+    return True
+
+
+def save_and_log(model, model_path, log, files, columns) -> None:
+    """The checkpoint, then its log row with its hash. A full disk keeps the model in the
+    temporary folder (`save_torch`): the row is written all the same, with that file's
+    hash, so that once the file is moved into place a rerun keeps it (and the tests find
+    it) instead of training it again; then the script stops, saying so."""
+    try:
+        save_torch(model.state_dict(), files.model(model_path))
+        kept = None
+    except NotSaved as error:
+        if error.kept_at is None:
+            fail(__file__, error)
+        kept = error
+    with failing(__file__):
+        log.add(log.row(model_path, checkpoint=kept.kept_at if kept else None, **columns))
+    if kept:
+        fail(__file__, f"{kept}; {files.training_log} records it with its hash: after the move, "
+                       "a rerun keeps it instead of training it again")
+
+
 def main(argv=None):
     args = parse_args(argv)
     device = device_or_fail(args.device, __file__)
@@ -233,34 +293,16 @@ def main(argv=None):
         if model_path not in todo:
             print(f"{model_path}: already in {files.training_log} with these settings, kept")
             continue
-        started = time.time()
-        epoch_log = EpochLog(files.epoch_log, spec.filename[:-4], args.tensorboard,
-                             target=spec.target, alpha=spec.alpha,
-                             quantize_training=args.quantize_training, fanout=args.fanout,
-                             seed=spec.seed, data=data_description)
-        try:
-            model = train_model(spec, args, train_set, device, epoch_log)
-            problem = divergence(model)
-            if problem:
-                raise NonFiniteLossError(problem)
-            test = evaluate_analog(model, test_loader, device)
-        except (NonFiniteLossError, OverflowError, FloatingPointError) as error:
-            what = f"target {format_target(spec.target)}" if spec.alpha is None \
-                else f"alpha {spec.alpha:g}"
-            print(f"FAILED {spec.name} {what}: {error}; going on with the next model",
-                  file=sys.stderr)
-            failed.append(spec.filename)
-            continue
-        finally:
-            epoch_log.close()
-        with failing(__file__, OSError):  # a full disk: says where the model went
-            save_torch(model.state_dict(), files.model(model_path))
-        log.add(dict(log.row(model_path, **settings[model_path], init_from=args.init_from or "",
-                             test_accuracy=test.accuracy, estimated_synops=test.synops,
-                             cross_entropy=test.cross_entropy, test_samples=test.samples),
-                     wall_seconds=round(time.time() - started, 1)))
-        print(f"{model_path}: test accuracy {test.accuracy:.4f}, estimated SynOps "
-              f"{test.synops:.4g} (target {format_target(spec.target)})")
+        # a second run making the same model now stops at once; one that made it since we
+        # read the log is kept (its settings) or refused (others)
+        with failing(__file__, Busy, ValueError), claimed(files.model(model_path), model_path):
+            if log.made_meanwhile(model_path, settings[model_path],
+                                  "pass --fresh to train it again, or use another --workdir"):
+                print(f"{model_path}: made meanwhile by another run with these settings, kept")
+                continue
+            if not train_and_log(spec, model_path, args, train_set, test_loader, device, log,
+                                 files, settings[model_path]):
+                failed.append(spec.filename)
     if failed:
         fail(__file__, f"{len(failed)} model(s) failed: {', '.join(failed)}")
 

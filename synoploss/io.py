@@ -11,6 +11,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import tempfile
 import warnings
 import zipfile
@@ -24,15 +25,40 @@ import torch
 import torch.nn as nn
 
 
+class NotSaved(OSError):
+    """A file that could not be written (a full disk, a quota, a read-only folder): the
+    message names it, the reason and the space left, and where its content went instead
+    when it could be kept (`kept_at`)."""
+
+    def __init__(self, message: str, reason: str = "", kept_at: Path | None = None):
+        super().__init__(message)
+        self.reason, self.kept_at = reason, kept_at
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds.
+    An OSError while writing (no space left, a quota) is a NotSaved naming `path`, the
+    reason and the space left there; `path` is then as it was.
 
     The temporary file is created with mode 0o666 and the process's umask applied by the
     kernel, as a plain open() would, so that a shared cluster group can read the results.
     (Reading the umask in Python means setting it for a moment, which races with other
     threads; it is never read here.)"""
     path = Path(path)
+    try:
+        with _atomic_path(path) as temporary:
+            yield temporary
+    except NotSaved:
+        raise
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise NotSaved(f"{path}: could not be written ({reason}; {_free_space(path.parent)} "
+                       "free there); what was there before is unchanged", reason) from error
+
+
+@contextlib.contextmanager
+def _atomic_path(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
         temporary = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
@@ -56,11 +82,6 @@ def save_npz(path, **arrays) -> None:
     with atomic_path(path) as temporary:
         with open(temporary, "wb") as handle:  # a handle: numpy adds no ".npz" suffix
             np.savez_compressed(handle, **arrays)
-
-
-class NotSaved(OSError):
-    """A file that could not be written (a full disk, a quota); the message says where the
-    content went instead, when it could be kept."""
 
 
 def load_npz(path, keys: Iterable[str], what: str, fix: str) -> Dict[str, np.ndarray]:
@@ -104,15 +125,18 @@ def save_torch(obj, path) -> None:
     try:
         write_bytes(path, content)
     except OSError as error:
-        kept = Path(tempfile.gettempdir()) / f"synoploss-unsaved-{os.getpid()}-{Path(path).name}"
+        reason = getattr(error, "reason", "") or error.strerror or str(error)
+        kept = None
         try:
+            kept = Path(tempfile.gettempdir()) / \
+                f"synoploss-unsaved-{os.getpid()}-{Path(path).name}"
             kept.write_bytes(content)
             where = f"it was written to {kept} instead: move it to {path} once there is room"
         except OSError:
-            where = "nor could it be written to the temporary folder"
-        raise NotSaved(f"{path}: could not be written ({error.strerror or error}; "
+            kept, where = None, "nor could it be written to the temporary folder"
+        raise NotSaved(f"{path}: could not be written ({reason}; "
                        f"{_free_space(Path(path).parent)} free there, {len(content) / 2**20:.3g} "
-                       f"MiB needed); {where}") from error
+                       f"MiB needed); {where}", reason, kept) from error
 
 
 def write_bytes(path, content: bytes) -> None:
@@ -266,6 +290,52 @@ def csv_record_lines(path, text: str) -> List[int]:
                              "hand-edited row, or a copy cut short and resumed; fix or remove "
                              "that line, or copy the file again")
     return starts[1:]
+
+
+class Busy(ValueError):
+    """Another process is making the same file (`claimed`)."""
+
+
+@contextlib.contextmanager
+def claimed(path, what: str):
+    """Hold `path`.busy while the block makes `path` (e.g. trains a model), so that a second
+    process making the same file at the same time stops at once (Busy, naming the other
+    process) instead of both running and the last to finish silently replacing the
+    other's result. A claim left by a process that no longer runs (killed) is taken over."""
+    busy = Path(f"{path}.busy")
+    busy.parent.mkdir(parents=True, exist_ok=True)
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            handle = os.open(busy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            owner = busy.read_text().strip() if busy.is_file() else ""
+            host, _, pid = owner.partition(" ")
+            if host == socket.gethostname() and pid.isdigit() and not _running(int(pid)):
+                busy.unlink(missing_ok=True)  # left by a killed run: take it over
+                continue
+            raise Busy(f"{path}: another run ({owner or 'unknown'}) is making {what} now "
+                       f"({busy}); wait for it, or use another --workdir (remove {busy} if "
+                       "that run is gone)") from None
+    else:
+        raise Busy(f"{path}: could not claim {busy}")
+    with os.fdopen(handle, "w") as file:
+        file.write(me + "\n")
+    try:
+        yield
+    finally:
+        busy.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextlib.contextmanager

@@ -133,3 +133,22 @@ def test_a_checkpoint_given_by_path_is_checked_against_its_work_folder(tmp_path)
     write_checkpoint(path, 2.0)
     with pytest.raises(CheckpointChanged, match="nopenalty.pth: its content"):
         check_logged_checkpoint(path)
+
+
+def test_a_row_another_run_wrote_meanwhile_is_kept_or_refused(tmp_path):
+    """Two runs read the log before either trained the model: the second to finish must
+    not silently replace the first's model."""
+    from synoploss.experiments.reruns import ResultsFile
+    from synoploss.experiments.workdir import Workdir
+    files = Workdir(tmp_path)
+    log = ResultsFile(files, files.training_log, ["model_path"])
+    assert not log.made_meanwhile("models/a.pth", dict(lr=1e-3), "fix")
+    append_row(files.training_log, dict(model_path="models/a.pth", lr=1e-3, extra=float("nan")),
+               ["model_path"])  # written by another run
+    assert log.made_meanwhile("models/a.pth", dict(lr=0.001), "fix")  # the same settings
+    with pytest.raises(SettingsMismatch, match=r"models/a.pth in .*training_log.csv was made "
+                                               r"with other settings \(lr: 0.001 then, 0.01 "
+                                               r"now\); another run made it meanwhile"):
+        log.made_meanwhile("models/a.pth", dict(lr=1e-2), "fix")
+    later = ResultsFile(files, files.training_log, ["model_path"])
+    assert not later.made_meanwhile("models/a.pth", dict(lr=1e-2), "fix")  # read after it

@@ -369,3 +369,14 @@ def test_a_rate_over_no_stream_time_is_said_to_be_undefined(tmp_path, capsys):
     row = (tmp_path / "log.csv").read_text().splitlines()[1].split(",")
     header = (tmp_path / "log.csv").read_text().splitlines()[0].split(",")
     assert row[header.index("synops_per_second")] == "" and row[header.index("synops")] == "120.0"
+
+
+def test_the_summary_of_a_stream_without_time_says_the_rate_is_undefined():
+    from synoploss.hardware.live import StreamSummary
+    summary = StreamSummary(chunks=1, events=6000, events_in_view=6000, synops=3e6,
+                            stream_seconds=0.0, latencies_ms=[2.0], digits={3: 1})
+    text = summary.text(23.6)
+    assert "SynOps/s undefined (no stream time)" in text and "nan" not in text
+    timed = StreamSummary(chunks=1, events=6000, events_in_view=6000, synops=3e6,
+                          stream_seconds=2.0, latencies_ms=[2.0], digits={3: 1})
+    assert "1.5e+06 SynOps/s (35.4 µW)" in timed.text(23.6)  # 1.5e6 x 23.6 pJ

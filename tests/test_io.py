@@ -285,3 +285,23 @@ def test_too_little_free_space_is_named_before_the_work(tmp_path, monkeypatch):
     with pytest.raises(OSError, match=r"1 MiB free, the 3 checkpoint\(s\) need about 2 MiB: "
                                       r"free some space or choose another --workdir"):
         check_free_space(tmp_path, 2 ** 21, "the 3 checkpoint(s)")
+
+
+def test_a_file_claimed_by_a_running_process_is_refused_and_a_dead_claim_taken_over(tmp_path):
+    import os
+    import socket
+
+    from synoploss.io import Busy, claimed
+    target = tmp_path / "models" / "a.pth"
+    with claimed(target, "models/a.pth"):
+        assert (tmp_path / "models" / "a.pth.busy").read_text().split() == \
+            [socket.gethostname(), str(os.getpid())]
+        with pytest.raises(Busy, match=rf"a.pth: another run \({socket.gethostname()} "
+                                       rf"{os.getpid()}\) is making models/a.pth now"):
+            with claimed(target, "models/a.pth"):
+                pass
+    assert not (tmp_path / "models" / "a.pth.busy").exists()  # released
+    # a claim left by a killed run (no such process) is taken over
+    (tmp_path / "models" / "a.pth.busy").write_text(f"{socket.gethostname()} 999999999\n")
+    with claimed(target, "models/a.pth"):
+        pass

@@ -501,7 +501,7 @@ def test_quantization_evaluation_refuses_a_rerun_with_another_energy_model(train
 
 
 def test_a_full_disk_is_named_before_training_and_a_failed_save_keeps_the_model(
-        tiny_mnist_dvs, tmp_path, monkeypatch):
+        tiny_mnist_dvs, tmp_path, monkeypatch, capsys):
     import errno
     import shutil
     from collections import namedtuple
@@ -523,10 +523,20 @@ def test_a_full_disk_is_named_before_training_and_a_failed_save_keeps_the_model(
     monkeypatch.setattr(io_module, "write_bytes", full)
     monkeypatch.setattr(io_module.tempfile, "gettempdir", lambda: str(tmp_path))
     with pytest.raises(SystemExit, match=r"nopenalty.pth: could not be written \(No space left "
-                                         r"on device.*written to .*instead"):
+                                         r"on device.*written to .*instead.*records it with its "
+                                         r"hash: after the move, a rerun keeps it"):
         train.main(common)
     kept = list(tmp_path.glob("synoploss-unsaved-*-nopenalty.pth"))
     assert len(kept) == 1 and torch.load(kept[0])  # the trained model, kept
+    log = pd.read_csv(Workdir(tmp_path / "run").training_log)
+    assert log["model_sha256"].tolist() == [file_sha256(kept[0])]
+    monkeypatch.undo()
+    shutil.move(kept[0], tmp_path / "run" / "models" / "nopenalty.pth")  # as the message says
+    capsys.readouterr()
+    train.main(common)  # kept, not trained again
+    assert "nopenalty.pth: already in" in capsys.readouterr().out
+    assert file_sha256(tmp_path / "run" / "models" / "nopenalty.pth") == \
+        log["model_sha256"].iloc[0]
 
 
 @pytest.mark.parametrize("extra,seconds", [([], None), (["--latency", "0.05"], 0.05)])
@@ -571,3 +581,37 @@ def test_the_benchmark_times_the_whole_process_on_every_test_chunk(trained, tiny
     assert row["fast_process_cold_s"] > row["fast_process_s"] > 0
     assert row["process_ratio"] == pytest.approx(row["sinabs_process_s"] / row["fast_process_s"])
     assert not (folder / "results").exists()  # measured in a scratch folder
+
+
+def test_a_full_disk_while_a_test_writes_its_arrays_names_the_file(trained, tiny_mnist_dvs,
+                                                                    tmp_path, monkeypatch):
+    """The per-sample arrays of a model could not be written: the script stops naming the
+    file and the space, not a bare 'No space left on device'; earlier rows stay."""
+    import errno
+    import shutil
+    workdir = tmp_path / "copy"
+    shutil.copytree(trained, workdir, ignore=shutil.ignore_patterns("results"))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(np, "savez_compressed", full)
+    with pytest.raises(SystemExit, match=r"test_spiking.py: .*results/samples/nopenalty/\S+\.npz: "
+                                         r"could not be written \(No space left on device; .* "
+                                         r"free there\)"):
+        test_spiking.main(["--mode", "nopenalty", "--workdir", str(workdir), "--data_root",
+                           str(tiny_mnist_dvs), "--simulator", "fast", "--max_samples", "8"])
+
+
+def test_a_model_another_run_is_training_now_is_refused_at_once(tiny_mnist_dvs, tmp_path):
+    import os
+    import socket
+    workdir = tmp_path / "run"
+    (workdir / "models").mkdir(parents=True)
+    # another live process (this one's parent) claims the baseline
+    (workdir / "models" / "nopenalty.pth.busy").write_text(
+        f"{socket.gethostname()} {os.getppid()}\n")
+    with pytest.raises(SystemExit, match=r"nopenalty.pth: another run \(.*\) is making "
+                                         r"models/nopenalty.pth now"):
+        train.main(["--data_root", str(tiny_mnist_dvs), "--workdir", str(workdir), *QUICK,
+                    "--nopenalty"])
+    assert not Workdir(workdir).training_log.exists()

@@ -189,3 +189,33 @@ def test_to_spiking_warns_about_biases_added_at_every_step(bias_value, bias_resc
         to_spiking(model, (4,), bias_rescaling=bias_rescaling)
     messages = [str(warning.message) for warning in caught if "biases" in str(warning.message)]
     assert bool(messages) == warns, messages
+
+
+@pytest.mark.parametrize("padding,kernel,dilation", [("same", 3, 1), ("valid", 3, 1),
+                                                    ("same", 3, 2), ("valid", 4, 1)])
+def test_string_padding_is_converted_and_measured(padding, kernel, dilation):
+    """padding='same' / 'valid' made every spiking test fail inside sinabs' hooks with a
+    bare TypeError; the converted network has it as numbers, the same outputs, and both
+    simulators count it as sinabs does."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.ReLU(), nn.Conv2d(1, 3, kernel, padding=padding,
+                                               dilation=dilation, bias=False), nn.ReLU(),
+                          nn.Flatten(), nn.LazyLinear(4, bias=False), nn.ReLU())
+    model(torch.zeros(1, 1, 8, 8))
+    net = to_spiking(model, (1, 8, 8))
+    conv = net.spiking_model[1]
+    assert all(isinstance(size, int) for size in conv.padding)
+    data = (torch.rand(2, 6, 1, 8, 8, generator=torch.Generator().manual_seed(1)) < 0.3) * 2.0
+    with torch.no_grad():
+        assert torch.equal(conv(data[0]), model[1](data[0]))
+    fast = evaluate(net, [(data, torch.zeros(2))], simulator="fast")
+    reference = evaluate(net, [(data, torch.zeros(2))], simulator="sinabs")
+    np.testing.assert_allclose(fast.sample_synops, reference.sample_synops, rtol=1e-5)
+    assert reference.sample_synops[:, 0].sum() > 0
+
+
+def test_same_padding_that_pads_one_side_more_is_refused_by_name():
+    from synoploss.graph import UnsupportedLayer
+    model = nn.Sequential(nn.ReLU(), nn.Conv2d(1, 3, 4, padding="same", bias=False), nn.ReLU())
+    with pytest.raises(UnsupportedLayer, match=r"1 \(Conv2d.*padding='same' pads one side more"):
+        to_spiking(model, (1, 8, 8))

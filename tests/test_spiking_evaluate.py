@@ -36,7 +36,7 @@ def dense_batch(seed=0, steps=37):
     return data
 
 
-@pytest.mark.parametrize("simulator,window_bytes", [("sinabs", 2 ** 31), ("sinabs", 12000),
+@pytest.mark.parametrize("simulator,window_bytes", [("sinabs", 2 ** 31), ("sinabs", 30000),
                                                     ("fast", None)])
 def test_a_sparse_batch_gives_the_dense_batch_results(simulator, window_bytes, monkeypatch):
     """sinabs on windows of a few steps (the state carried over) and the CPU engine on the
@@ -52,8 +52,9 @@ def test_a_sparse_batch_gives_the_dense_batch_results(simulator, window_bytes, m
     with Simulation(net, simulator) as simulation:
         result = simulation(EventBatch.from_dense(data, (1, 8, 8)))
     assert torch.equal(result.output, expected.output) and expected.output.sum() > 0
-    # the CPU engine reads the events; sinabs makes windows: 12,000 bytes over 3 samples
-    # x 3 copies x 4 bytes x 144 neurons (the widest layer, 4 x 6 x 6) is 2 steps each
+    # the CPU engine reads the events; sinabs makes windows: a step of 3 samples takes
+    # 2 x 4 bytes x 3 x 503 neurons (64 input, 64 spiking, 144 conv, 144 spiking, 36
+    # pooled, 36 flat, 5 linear, 5 spiking, 5 out) = 12,072 bytes; 30,000 is 2 steps
     steps = [window.shape[1] for window in made_dense]
     assert steps == ([] if simulator == "fast" else [37] if window_bytes > 1e6 else
                      [2] * 18 + [1])
@@ -83,9 +84,10 @@ def test_a_test_that_cannot_fit_is_refused_before_its_first_batch(simulator, mon
                              torch.zeros(3))])
     needed, what = evaluate_module.peak_bytes(net, batches.sizes(), (1, 8, 8), simulator)
     # by hand: 3 x 37 steps x 5 outputs x 4 bytes x 3 copies = 6,660 bytes of output; the
-    # events at 20 bytes each; sinabs also a dense window (3 x 37 x 64 x 4 = 28,416)
+    # events at 20 bytes each; sinabs also every layer over the window (37 steps of
+    # 12,072 bytes: see above) = 446,664
     events = len(batches[0][0].values)
-    assert needed == 6660 + 20 * events + (28416 if simulator == "sinabs" else 0)
+    assert needed == 6660 + 20 * events + (446664 if simulator == "sinabs" else 0)
     assert "3 samples of 37 steps" in what
     monkeypatch.setattr(evaluate_module, "available_memory", lambda: needed - 1)
     ran = []
@@ -126,3 +128,15 @@ def test_memory_follows_the_events_not_the_time_bins(tiny_mnist_dvs):
     dense, grown, synops = (float(value) for value in out.stdout.split())
     assert dense > 1e9  # what the largest dense batch would have needed
     assert grown < dense / 10 and synops > 0
+
+
+@pytest.mark.parametrize("simulator", ["sinabs", "fast"])
+@pytest.mark.parametrize("shape", [(1, 16, 4), (1, 9, 9)])
+def test_a_batch_of_another_sample_shape_is_refused(simulator, shape):
+    """(1, 16, 4) has as many neurons as (1, 8, 8) and ran, giving numbers of nothing;
+    other shapes failed deep in torch naming nothing."""
+    net = small_net()
+    data = torch.ones(2, 3, *shape)
+    with pytest.raises(ValueError, match=rf"shape \({shape[0]}, {shape[1]}, {shape[2]}\), but "
+                                         r"the network was converted for \(1, 8, 8\)"):
+        evaluate(net, [(data, torch.zeros(2))], simulator=simulator)

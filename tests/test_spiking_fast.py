@@ -20,7 +20,13 @@ from synoploss.models import (
     scale_first_layer,
 )
 from synoploss.quantize import NeuromorphicReLU, QuantizeLayer, SumPool2d
-from synoploss.spiking import Simulation, StaticInputBatches, evaluate, to_spiking
+from synoploss.spiking import (
+    Simulation,
+    StaticInputBatches,
+    evaluate,
+    spiking_layers,
+    to_spiking,
+)
 from synoploss.spiking.fast import UnsupportedNetwork, compile_network, run_batch
 from synoploss.spiking.fast.cpu import simulate
 from synoploss.spiking.fast.cuda import scan
@@ -488,6 +494,12 @@ def test_with_no_writable_cache_folder_the_kernel_compiles_in_memory(monkeypatch
     with pytest.warns(UserWarning, match="compiles in memory.*NUMBA_CACHE_DIR"):
         assert cpu_kernel._cache_is_possible() is False
 
+    def no_temporary_folder():  # /tmp, /var/tmp and the working folder all read-only
+        raise FileNotFoundError("No usable temporary directory found")
+    monkeypatch.setattr(cpu_kernel.tempfile, "gettempdir", no_temporary_folder)
+    with pytest.warns(UserWarning, match="compiles in memory"):
+        assert cpu_kernel._cache_is_possible() is False
+
 
 @pytest.mark.parametrize("layers,shape", [
     # C = H = 1: the Linear layers' in_features equal the neurons, so a size check passes
@@ -688,3 +700,49 @@ def test_evaluate_gives_neurobench_metrics_from_either_simulator(kind, monkeypat
     np.testing.assert_array_equal(plain.output_spikes, results["fast"].output_spikes)
     np.testing.assert_array_equal(plain.sample_synops, results["fast"].sample_synops)
     np.testing.assert_array_equal(results["sinabs"].output_spikes, plain.output_spikes)
+
+
+def test_an_average_pooling_before_a_spiking_layer_does_not_scale_the_next_layer():
+    """Conv -> AvgPool(2) -> IAF -> Linear: the Linear layer receives spike counts, one
+    SynOp per spike and connection; sinabs' ModelSynopsHook carried the pooling's area
+    past the spiking layer (4x), and the sinabs path copied it, so the two simulators
+    disagreed. Now both count out_features per spike."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.AvgPool2d(2), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(36, 10, bias=False), nn.ReLU())
+    with torch.no_grad():
+        model[0].weight.mul_(3)
+    net = to_spiking(model, (1, 8, 8))
+    data = (torch.rand(2, 10, 1, 8, 8, generator=torch.Generator().manual_seed(1)) < 0.3) * 3.0
+    sinabs_result = evaluate(net, [(data, torch.zeros(2))], simulator="sinabs")
+    fast_result = evaluate(net, [(data, torch.zeros(2))], simulator="fast")
+    hidden = {}
+    handle = spiking_layers(net)[0].register_forward_hook(
+        lambda module, inputs, output: hidden.__setitem__("spikes", output.detach()))
+    run_steps(net, data)
+    handle.remove()
+    per_sample = hidden["spikes"].reshape(2, 10, -1).sum((1, 2)).double().numpy() * 10
+    np.testing.assert_allclose(sinabs_result.sample_synops[:, -1], per_sample, rtol=1e-6)
+    np.testing.assert_allclose(fast_result.sample_synops, sinabs_result.sample_synops,
+                               rtol=SYNOPS_RTOL)
+    assert per_sample.sum() > 0
+
+
+@pytest.mark.parametrize("where", ["weight", "bias", "input"])
+def test_nan_weights_or_input_are_refused_not_simulated(where):
+    """sinabs turns a NaN into NaN results, which are refused as a result; the kernel gave
+    plausible SynOps and predictions instead."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.ReLU(), nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(2 * 4 * 4, 3, bias=False), nn.ReLU())
+    data = torch.ones(2, 4, 1, 6, 6)
+    with torch.no_grad():
+        if where == "weight":
+            model[1].weight.view(-1)[0] = float("nan")
+        elif where == "bias":
+            model[1].bias[0] = float("nan")
+        else:
+            data[0, 1, 0, 2, 2] = float("nan")
+    net = to_spiking(model, (1, 6, 6), bias_rescaling=4)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        evaluate(net, [(data, torch.zeros(2))], simulator="fast")

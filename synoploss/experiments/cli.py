@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..io import NotSaved
 from ..synops import FANOUTS
 
 
@@ -70,9 +71,10 @@ PREFLIGHT_ERRORS = (FileNotFoundError, LookupError, ValueError)
 @contextlib.contextmanager
 def failing(script_file: str, *errors: type):
     """Stop the script with `fail` on any of `errors` (default: missing files, unknown
-    names and bad values, whose messages name the file, flag or row): the pre-flight
+    names and bad values, whose messages name the file, flag or row), and always on a file
+    that could not be written (io.NotSaved: a full disk, naming the file): the pre-flight
     checks of a script, and the measurements whose errors must stop it cleanly."""
-    caught = errors or PREFLIGHT_ERRORS
+    caught = (errors or PREFLIGHT_ERRORS) + (NotSaved,)
     try:
         yield
     except caught as error:

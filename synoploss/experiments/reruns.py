@@ -178,8 +178,24 @@ class ResultsFile:
         self.files, self.path, self.key = files, Path(path), list(key)
         self.fresh, self.samples, self.log = fresh, samples, log
         self.logged = logged_checkpoints(log, files) if log is not None else {}
-        self.done = {} if fresh else done_rows(self.path, self.key)
+        self.read_at_start = done_rows(self.path, self.key)
+        self.done = {} if fresh else self.read_at_start
         self.kept_rows = self.added_rows = 0
+
+    def made_meanwhile(self, item, settings: Mapping, fix: str) -> bool:
+        """Whether another run wrote `item` (one key column) since this one read the file:
+        with these settings, it is kept (True); with others, SettingsMismatch, instead of
+        this run making it again and silently replacing the other's. Call it while
+        holding the item (`io.claimed`), just before making it."""
+        def as_read(row):  # NaN != NaN: rows compared as their values read back
+            return None if row is None else {key: normal(value) for key, value in row.items()}
+        now = done_rows(self.path, self.key).get((normal(item),))
+        if now is None or as_read(now) == as_read(self.read_at_start.get((normal(item),))):
+            return False
+        check_rerun(str(item), self.path, now, settings,
+                    f"another run made it meanwhile with those settings; {fix}")
+        self.kept_rows += 1
+        return True
 
     def row(self, model_path, checkpoint=None, **columns) -> dict:
         """A row's identity: `columns`, the checkpoint as logs name it (`model_path`,

@@ -385,13 +385,17 @@ class StreamSummary:
             kept = (f", {self.events_in_view} of them inside the crop and past the hot-pixel "
                     "filter" if self.events_in_view != self.events else "")
             return f"no chunk was completed ({self.events} events{kept}); {self.end_reason}"
-        rate = self.synops / self.stream_seconds if self.stream_seconds > 0 else float("nan")
         latency = np.percentile(self.latencies_ms, [50, 95])
         counts = ", ".join(f"{digit}: {count}" for digit, count in sorted(self.digits.items()))
+        if self.stream_seconds > 0:
+            rate = self.synops / self.stream_seconds
+            power = (f"{rate:.4g} SynOps/s ({rate * pj_per_synop * 1e-6 + static_mw * 1e3:.4g} "
+                     "µW)")
+        else:  # every event at one timestamp: no stream time to divide by
+            power = "SynOps/s undefined (no stream time)"
         return (f"{self.chunks} chunks ({self.events} events, {self.stream_seconds:.2f} s of "
                 f"stream), {self.confident} above the threshold; digits: {counts}; "
-                f"{self.synops / self.chunks:.4g} SynOps per chunk, {rate:.4g} SynOps/s "
-                f"({rate * pj_per_synop * 1e-6 + static_mw * 1e3:.4g} µW); latency median "
+                f"{self.synops / self.chunks:.4g} SynOps per chunk, {power}; latency median "
                 f"{latency[0]:.1f} ms, "
                 f"95th percentile {latency[1]:.1f} ms. {self.end_reason}")
 

@@ -14,7 +14,7 @@ import sinabs.layers
 import torch
 import torch.nn as nn
 
-from ..graph import WEIGHTED, fold_batchnorm, trace
+from ..graph import WEIGHTED, UnsupportedLayer, fold_batchnorm, trace
 from ..quantize import NeuromorphicReLU, QuantizeLayer
 from ..synops import as_sequential
 
@@ -65,6 +65,7 @@ def to_spiking(model: nn.Module, input_shape: Sequence[int], num_timesteps: int 
         raise ValueError(f"spike_fn must be one of {sorted(SPIKE_FUNCTIONS)}, got {spike_fn!r}")
     analog = fold_batchnorm(copy.deepcopy(model).eval())
     graph = trace(analog)  # refuses, by name, what cannot be converted or counted
+    numeric_padding(analog)
     names = {id(module): name for name, module in analog.named_modules()}
     try:
         chain = as_sequential(analog, input_shape)
@@ -91,6 +92,7 @@ def to_spiking(model: nn.Module, input_shape: Sequence[int], num_timesteps: int 
         min_v_mem=min_v_mem, bias_rescaling=bias_rescaling, batch_size=batch_size,
         num_timesteps=num_timesteps)
     net.eval()
+    net.input_shape = tuple(int(size) for size in input_shape)  # checked per batch
     if chain is not None:
         sinabs.hooks.register_synops_hooks(net.spiking_model)
         scales = _pooling_scales(net.spiking_model)
@@ -125,6 +127,27 @@ def spiking_layers(net) -> List[sinabs.layers.IAFSqueeze]:
             if isinstance(layer, sinabs.layers.SqueezeMixin)]
 
 
+def numeric_padding(model: nn.Module) -> None:
+    """Every convolution's padding='same' or 'valid' as numbers (in place): sinabs' SynOp
+    hooks compute the connection map from numeric padding only (a string made every spiking
+    test fail with a bare TypeError). 'same' that pads one side more (dilation x (kernel -
+    1) odd) has no numeric form: refused by name."""
+    for name, layer in model.named_modules():
+        if not isinstance(layer, (nn.Conv1d, nn.Conv2d)) or not isinstance(layer.padding, str):
+            continue
+        totals = [dilation * (kernel - 1) for dilation, kernel in
+                  zip(layer.dilation, layer.kernel_size, strict=True)]
+        if layer.padding == "same" and any(total % 2 for total in totals):
+            raise UnsupportedLayer(
+                f"{name} ({layer}): padding='same' pads one side more than the other here "
+                "(dilation x (kernel - 1) is odd); give the padding as numbers, or an odd "
+                "kernel")
+        padding = tuple(total // 2 if layer.padding == "same" else 0 for total in totals)
+        layer.padding = padding
+        layer._reversed_padding_repeated_twice = [size for size in reversed(padding)
+                                                  for _ in range(2)]
+
+
 def activation_sizes(net, sample_shape: Sequence[int]) -> List[int]:
     """The neurons of one sample at one step: the input's, then every layer's output in
     the order the network computes them (the last is the network's output). From one
@@ -153,22 +176,36 @@ def activation_sizes(net, sample_shape: Sequence[int]) -> List[int]:
     return sizes + [output[0].numel()]
 
 
+def window_step_bytes(net, sample_shape: Sequence[int], batch: int) -> int:
+    """The memory one time step of a dense window takes: every layer's output (float32)
+    and a temporary as large, for the batch. (sinabs keeps a window's outputs of every
+    layer alive while it runs: a 2 GiB window sized by the widest layer alone peaked at
+    3.45 GiB on the MNIST-DVS network.)"""
+    return 4 * 2 * batch * sum(activation_sizes(net, sample_shape))
+
+
 def time_window(net, sample_shape: Sequence[int], batch: int, memory_bytes: float) -> int:
-    """Time steps per window such that a batch's widest activation, three times over (the
-    input, the layer's output and the spikes), fits in `memory_bytes`: how the simulators
-    bound their memory when a chunk has many steps."""
-    widest = max(activation_sizes(net, sample_shape))
-    return max(1, int(memory_bytes // (4 * 3 * batch * widest)))
+    """Time steps per window such that a window of the batch fits in `memory_bytes`
+    (`window_step_bytes`): how the simulators bound their memory when a chunk has many
+    steps."""
+    return max(1, int(memory_bytes // window_step_bytes(net, sample_shape, batch)))
 
 
 def _pooling_scales(model: nn.Sequential) -> dict:
-    """{weight layer index: the kernel areas of the average pooling since the previous
-    weight layer}: sinabs' ModelSynopsHook multiplies a layer's count by it."""
+    """{weight layer index: the kernel areas of the average pooling between it and the
+    spiking or weight layer before it}: sinabs' ModelSynopsHook multiplies a layer's count
+    by it (the spikes before an average pooling are what a chip routes). Unlike that hook,
+    the area stops at a spiking layer: its output is spike counts, not averages, so an
+    average pooling before it does not scale the next layer's SynOps (the hook carries it
+    on, counting e.g. AvgPool(2) -> IAF -> Linear four times over), as `graph.pool_scale`
+    and the fast simulator count."""
     scales, scale = {}, 1
     for index, layer in enumerate(model):
         if isinstance(layer, nn.AvgPool2d):
             kernel = layer.kernel_size
             scale *= kernel ** 2 if isinstance(kernel, int) else kernel[0] * kernel[1]
+        if isinstance(layer, sinabs.layers.SqueezeMixin):
+            scale = 1
         if hasattr(layer, "weight"):
             scales[index] = scale
             scale = 1

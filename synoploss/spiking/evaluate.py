@@ -14,7 +14,7 @@ import torch
 from ..data.events import EventBatch
 from ..progress import progress_bar
 from . import sinabs_run
-from .convert import activation_sizes, time_window
+from .convert import activation_sizes, time_window, window_step_bytes
 from .fast import run_batch as fast_run_batch
 from .fast import sample_shape
 from .fast.plan import compile_network, device_of
@@ -59,6 +59,12 @@ class Simulation:
 
     @torch.no_grad()
     def __call__(self, data: torch.Tensor | EventBatch) -> BatchResult:
+        expected = getattr(self.net, "input_shape", None)
+        if expected is not None and tuple(sample_shape(data)) != tuple(expected):
+            # another shape of the same size would run and give numbers of nothing
+            raise ValueError(f"a batch of samples of shape {tuple(sample_shape(data))}, but the "
+                             f"network was converted for {tuple(expected)} (to_spiking's "
+                             "input_shape): convert it for this data, or feed it its own")
         if self.simulator == "fast":
             if self.plan is None and device_of(self.net.spiking_model).type != "cuda":
                 self.plan = compile_network(self.net, sample_shape(data))
@@ -98,19 +104,24 @@ EVENT_BYTES = 20  # an EventBatch's step, y, x, channel (int32) and value (float
 def peak_bytes(net, sizes, sample_shape, simulator: str, device="cpu") -> tuple:
     """(bytes, what) of the largest batch of a spiking test, estimated: its events, the
     output at every step (kept three times: the engine's, the network's, the batch's),
-    and the dense input where one is made (sinabs and CUDA: a window of at most
-    `Simulation.window_bytes`; the CPU engine: none, unless layers come before the first
-    spiking layer). `sizes`: (samples, steps, events) of every batch."""
+    and the dense windows where they are made (sinabs and CUDA: every layer's output over a
+    window of at most `Simulation.window_bytes`, `convert.window_step_bytes`; the CPU
+    engine: none, unless layers come before the first spiking layer, whose dense input and
+    output it then holds for every step). `sizes`: (samples, steps, events) of every
+    batch."""
     neurons = activation_sizes(net, sample_shape)
     model = net.spiking_model if hasattr(net, "spiking_model") else net
     prefix = not isinstance(next(iter(model.children()), None), sinabs.layers.SqueezeMixin)
-    dense_made = simulator == "sinabs" or torch.device(device).type == "cuda" or prefix
+    windows = simulator == "sinabs" or torch.device(device).type == "cuda"
     worst = (0, "")
     for samples, steps, events in sizes:
-        dense = 4 * samples * steps * neurons[0]
-        window = min(dense, Simulation.window_bytes) if not prefix else dense
+        if windows:
+            dense = min(window_step_bytes(net, sample_shape, samples) * steps,
+                        Simulation.window_bytes)
+        else:
+            dense = 4 * samples * steps * (neurons[0] + neurons[1]) if prefix else 0
         parts = dict(events=EVENT_BYTES * events, output=3 * 4 * samples * steps * neurons[-1],
-                     input=window if dense_made else 0)
+                     dense=dense)
         total = sum(parts.values())
         if total > worst[0]:
             worst = (total, f"{samples} samples of {steps} steps: " + ", ".join(

@@ -42,6 +42,10 @@ def simulate(plan: SimulationPlan, data, threads: int | None = None,
     if isinstance(data, EventBatch) and len(plan.prefix):
         data = data.dense()  # the prefix runs in torch, on the dense input
     prefix = []  # LayerCounts of the prefix's weight layers
+    finite = np.isfinite(data.values).all() if isinstance(data, EventBatch) else \
+        bool(torch.isfinite(data).all())
+    if not finite:  # as for NaN weights: sinabs gives NaN, the kernel plausible numbers
+        raise ValueError("the input holds NaN or infinite values (damaged data?)")
     if isinstance(data, EventBatch):
         events, current = data, None
         batch, steps = data.batch, data.steps

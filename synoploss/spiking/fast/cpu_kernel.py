@@ -47,8 +47,11 @@ def _cache_is_possible() -> bool:
         return True
     home_cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
                                                                   ".cache")
-    for folder in (Path(home_cache) / "synoploss" / "numba",
-                   Path(tempfile.gettempdir()) / f"synoploss-numba-{os.getuid()}"):
+    try:  # with no writable temporary folder at all, gettempdir() itself raises
+        temporary = [Path(tempfile.gettempdir()) / f"synoploss-numba-{os.getuid()}"]
+    except OSError:
+        temporary = []
+    for folder in (Path(home_cache) / "synoploss" / "numba", *temporary):
         if _writable(folder):
             numba.config.CACHE_DIR = str(folder)  # read by numba when each function is defined
             return True

@@ -176,6 +176,13 @@ def compile_network(net, input_shape: Sequence[int]) -> SimulationPlan:
             raise UnsupportedNetwork(f"layer {index} ({type(layer).__name__}) is not simulated: "
                                      "supported are integrate-and-fire, Conv2d, Linear, average "
                                      "and sum pooling, Flatten and dropout")
+        # sinabs turns a NaN into NaN results (refused as a result); the kernel's
+        # comparisons would turn it into silence and plausible numbers
+        for kind, tensor in (("weights", getattr(layer, "weight", None)),
+                             ("biases", getattr(layer, "bias", None))):
+            if isinstance(tensor, torch.Tensor) and not bool(torch.isfinite(tensor).all()):
+                raise ValueError(f"layer {index} ({layer}): NaN or infinite {kind} (a diverged "
+                                 "or damaged model); train or load it again")
     shapes = _boundary_shapes(layers, input_shape, device_of(model))
     stages, neuron_shapes, layer_shapes = [], [], []
     for number, position in enumerate(spiking_positions):
