@@ -4,7 +4,9 @@ Reads results/nopenalty_spiking.csv and results/l1-fanout-qtrain_spiking.csv (wr
 test_spiking.py --mode nopenalty / quantized), the rows of one evaluation (the one with
 the most test samples) and one training seed (--seed). By default the optimised model is
 the SynOp+QAT model with the fewest SNN SynOps whose SNN accuracy is within --max_drop
-points of the baseline's; --model picks one by its model path instead.
+points of the baseline's; --model picks one by its model path instead. Rows of a model
+trained again since they were measured (their model_sha256 is not the training log's)
+are refused, naming them.
 
 Writes results/opt_benchmark.npz (baseline_activity, optimized_activity: SNN SynOps per
 sample per layer; baseline_accuracy, optimized_accuracy; layer_names, model paths) and
@@ -15,7 +17,7 @@ import numpy as np
 from synoploss.experiments.cli import DEFAULT_WORKDIRS, fail, nonnegative_float, script_parser
 from synoploss.experiments.workdir import SPIKING_CURVES, TRAINED_CURVES, Workdir
 from synoploss.io import normal, save_npz
-from synoploss.reporting.readers import MixedResults, read_spiking_results
+from synoploss.reporting.readers import MixedResults, StaleResults, read_spiking_results
 
 
 def parse_args(argv=None):
@@ -68,6 +70,8 @@ def main(argv=None):
                              f"{args.seed} for the {results.label} evaluation")
         baseline = baseline.iloc[0]
         chosen = select(baseline, candidates, args.model, args.max_drop)
+    except StaleResults as error:  # its own fix: test the replaced models again
+        fail(__file__, error)
     except (FileNotFoundError, LookupError, ValueError, MixedResults) as error:
         fail(__file__, f"{error} (run test_spiking.py --mode nopenalty and --mode quantized "
                        "first)")

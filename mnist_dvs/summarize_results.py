@@ -25,7 +25,12 @@ it; and beyond the paper's points (#33):
     correlation over every tested model; above 0.9: our threshold).
 A model of training_log.csv with no row under the evaluation (a partial sweep) is
 named, and every claim drawing on its curve is "incomplete": from N of M models, the
-untested named, with what the tested ones alone give.
+untested named, with what the tested ones alone give. A curve with no row at all under
+the evaluation (its models in the training log, or without a log a curve of the paper)
+is named whole, and the claims drawing on it are listed as "not measured", with the
+test to run. The rows of a model trained again since they were measured (their
+model_sha256 is not the training log's), and per-sample arrays that do not agree with
+their row (copied from another model, changed, NaN), are refused, naming them.
 
 Writes results/summary.csv (one row per tested model; measured_over_estimate_<layer>
 with _low and _high: measured / estimated SynOps in total and per counted layer, the
@@ -55,7 +60,7 @@ from synoploss.reporting.claims import (
     mnist_dvs_analysis,
     mnist_dvs_claims,
 )
-from synoploss.reporting.readers import MixedResults, read_spiking_results, select_evaluation
+from synoploss.reporting.readers import MixedResults, read_spiking_results
 from synoploss.spiking.result import SIMULATORS
 
 
@@ -76,10 +81,11 @@ def main(argv=None):
     add_energy_flag(parser)
     args = parser.parse_args(argv)
     files = Workdir(args.workdir)
+    # among the evaluations present, those the flags ask for (none matching: named)
+    wanted = {key: value for key, value in (("simulator", args.simulator),
+                                            ("n_samples", args.n_samples)) if value}
     try:
-        results = read_spiking_results(args.workdir)
-        if args.simulator or args.n_samples:
-            results = narrowed(args, results)
+        results = read_spiking_results(args.workdir, wanted=wanted)
     except FileNotFoundError as error:
         fail(__file__, error if "test_spiking.py" in str(error) else
              f"{error} (run test_spiking.py --mode nopenalty)")
@@ -195,18 +201,6 @@ def print_summary(results, rows, chip) -> None:
             else "; synaptic operations only")
     print(f"energy: SynOps x {chip.pj_per_synop:g} pJ{idle} ({chip.name}: {chip.source}) "
           "(summary.csv)")
-
-
-def narrowed(args, results):
-    evaluation = dict(results.evaluation)
-    if args.simulator:
-        evaluation["simulator"] = args.simulator
-    if args.n_samples:
-        evaluation["n_samples"] = float(args.n_samples)
-    chosen = read_spiking_results(args.workdir, evaluation)
-    if select_evaluation(chosen.baseline, evaluation).empty:
-        raise ValueError(f"no baseline rows for {evaluation}")
-    return chosen
 
 
 def _pct(value) -> str:

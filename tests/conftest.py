@@ -191,6 +191,27 @@ def write_fake_results(root: Path, data_dir: Path | None = None, skip=(), seeds=
     return root
 
 
+def add_quick_look(files, name: str, samples: int = 6, sample_seed: int = 0,
+                   keep_full: bool = True):
+    """A quick look's rows (test_spiking.py --max_samples `samples`: a subset drawn with
+    `sample_seed`) of the models of results `name` (a *_spiking.csv of the `files` work
+    folder), each with its per-sample arrays; beside the full evaluation's rows, or, with
+    `keep_full=False`, instead of them."""
+    import pandas as pd
+    path = files.spiking_csv(name)
+    full = pd.read_csv(path)
+    quick = []
+    for number, row in enumerate(full.to_dict("records")):
+        identity = {key: row[key] for key in ("model_path", "seed", "scale", "level", "fanout",
+                                              "name", "target")
+                    if key in row and pd.notna(row[key])}
+        tested = _tested(files, name, dict(identity, sample_seed=sample_seed),
+                         row["snn_accuracy"], row["snn_synops"], samples=samples, seed=number)
+        quick.append(dict(tested, ann_synops=row["ann_synops"], ann_accuracy=row["ann_accuracy"]))
+    (pd.concat([full, pd.DataFrame(quick)]) if keep_full else pd.DataFrame(quick)) \
+        .to_csv(path, index=False)
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `gpu` need CUDA: skipped, with the reason, on machines without it,
     unless SYNOPLOSS_GPU_DRY_RUN=1 (the CPU on both sides: tests/test_gpu.py)."""

@@ -143,9 +143,11 @@ def test_ann_mode_and_benchmark_and_summary(trained, tiny_mnist_dvs, capsys):
                        "--data_root", str(tiny_mnist_dvs)])
     ann = pd.read_csv(Workdir(trained).ann_csv("l1-fanout-qtrain"))
     assert len(ann) == 4 and set(ann["quantize_test"]) == {True, False}
-    for mode in ("nopenalty", "quantized"):
+    # every curve the claims draw on (kept where test_spiking_modes measured them)
+    for mode in ("nopenalty", "quantized", "nonquantized", "weightscaling"):
         test_spiking.main(["--mode", mode, "--workdir", str(trained),
-                           "--data_root", str(tiny_mnist_dvs)])
+                           "--data_root", str(tiny_mnist_dvs), "--scales", "0.3", "0.6", "0.9",
+                           "--batch_size", "8"])
     benchmark.main(["--workdir", str(trained), "--max_drop", "100"])
     saved = np.load(Workdir(trained).opt_benchmark)
     assert {"baseline_activity", "optimized_activity", "baseline_accuracy",

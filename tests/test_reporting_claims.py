@@ -282,7 +282,8 @@ def test_curves_without_any_overlap_make_no_claim_and_say_so(tmp_path):
                                             "model covers none), no claim")
     assert compare_curves(tmp_path, results, "SynOp+QAT", "SynOp", 50) is None  # no rows
     analysis = mnist_dvs_analysis(tmp_path, results, resamples=20)
-    assert not any("above weight scaling" in claim.name for claim in analysis.claims)
+    assert not any(claim.name.startswith("SynOp+QAT above weight scaling")
+                   for claim in analysis.claims)
     assert "SynOp+QAT against weight scaling: the curves share no range" in analysis.notes()[0]
 
 
@@ -362,3 +363,49 @@ def test_the_rank_correlation_of_estimate_and_measurement(tmp_path):
     assert interval.low < 0.8 <= interval.high <= 1.0
     claim = ranking_claim(ranking, estimates, results)
     assert claim.verdict == "not shown" and claim.note.startswith("4 models of 1 seed(s)")
+
+
+def test_a_claim_on_a_curve_without_rows_is_listed_not_measured(tmp_path):
+    """N12/N13: the log lists the baseline for weight scaling, which has no row: the claim
+    on it was left out; now it is listed, "not measured", naming the curve and the test.
+    Coverage by hand: SynOp+QAT's 2 tested, the baseline at the scales not (2 of 3). The
+    log lists no SynOp model: that curve was never trained, no claim on it."""
+    from synoploss.reporting.claims import NOT_MEASURED, claims_frame
+    results = qat_sweep(tmp_path, {"baseline": ["models/base.pth"],
+                                   "SynOp+QAT": ["models/q1.pth", "models/q2.pth"],
+                                   "weight scaling": ["models/base.pth"]})
+    reduction, scaling, estimate = mnist_dvs_claims(tmp_path, results, resamples=50)
+    assert reduction.verdict == estimate.verdict == "supported"
+    assert (scaling.name, scaling.verdict, scaling.per_seed) == (
+        "SynOp+QAT above weight scaling at equal SynOps (accuracy gap, points)", NOT_MEASURED,
+        {})
+    assert scaling.note == ("no weight scaling rows under this evaluation: run "
+                            "test_spiking.py --mode weightscaling with the same settings")
+    assert (scaling.models_tested, scaling.models_in_log, scaling.untested) == (
+        2, 3, ("models/base.pth (weight scaling)",))
+    assert math.isnan(scaling.measured.value) and math.isnan(scaling.measured.low)
+    assert format_claims([scaling]) == (
+        "  NOT MEASURED  SynOp+QAT above weight scaling at equal SynOps (accuracy gap, "
+        "points); paper: SynOp+QAT best, SynOp alone next, weight scaling worst; no weight "
+        "scaling rows under this evaluation: run test_spiking.py --mode weightscaling with "
+        "the same settings")
+    assert claims_frame([scaling])["verdict"].tolist() == ["not measured"]
+    # #33's: SynOp+QAT against weight scaling over their common range, likewise
+    analysis = mnist_dvs_analysis(tmp_path, results, resamples=20)
+    assert [(claim.name, claim.verdict) for claim in analysis.not_measured] == [
+        ("SynOp+QAT above weight scaling over the SynOps both cover (mean accuracy gap, "
+         "points)", NOT_MEASURED)]
+    assert analysis.not_measured[0] in analysis.claims
+
+
+def test_without_a_log_the_papers_curves_are_expected(tmp_path):
+    """No training log: a curve of the paper without rows makes its claims "not measured"
+    (its models unknown: no coverage); our Rueckauer normalisation, never run, none."""
+    results = qat_sweep(tmp_path, None)
+    names = {claim.name.split(" at equal")[0]: claim
+             for claim in mnist_dvs_claims(tmp_path, results, resamples=20)}
+    assert names["SynOp+QAT above SynOp"].verdict == "not measured"
+    assert names["SynOp+QAT above SynOp"].models_in_log is None
+    assert names["SynOp+QAT above weight scaling"].note.startswith("no weight scaling rows")
+    analysis = mnist_dvs_analysis(tmp_path, results, resamples=20)
+    assert not any("Rueckauer" in claim.name for claim in analysis.claims)

@@ -360,13 +360,20 @@ def test_the_rank_correlation_is_scipys_on_the_csv(seeds_page):
 
 
 def test_curves_without_a_common_range_are_said_and_make_no_claim(tmp_path):
-    """The Rueckauer models' SynOps moved 100 times above every SynOp+QAT model's."""
+    """The Rueckauer models' SynOps moved 100 times above every SynOp+QAT model's (their
+    rows and their per-sample arrays, which must agree)."""
     folder = write_fake_results(tmp_path / "study", skip=("cifar10", "mnist_quant_only"),
                                 smartscaling=True)
     for path in (folder / "mnist_dvs/results/samples/smartscaling").glob("*.npz"):
         with np.load(path) as saved:
             arrays = dict(saved)
-        save_npz(path, **dict(arrays, synops=arrays["synops"] * 100))
+        save_npz(path, **dict(arrays, synops=arrays["synops"] * 100,
+                              layer_synops=arrays["layer_synops"] * 100))
+    csv = Workdir(folder / "mnist_dvs").spiking_csv("smartscaling")
+    frame = pd.read_csv(csv)
+    synops = [column for column in frame if column.startswith("snn_synops")]
+    frame[synops] = frame[synops] * 100
+    frame.to_csv(csv, index=False)
     text, headline = build(folder, resamples=30)
     assert ("**SynOp+QAT against Rueckauer normalisation: the curves share no range of SynOps "
             "in any seed (a curve of one model covers none), no claim.**") in text
@@ -427,3 +434,21 @@ def test_each_stage_costs_its_time_to_the_next(tmp_path):
     header, rows = next(iter(tables(stage_table(tmp_path / "stage_times.csv"))))
     # 600 s = 10.0 min; 90 s = 1.5 min; a rerun's stage of 60 s = 1.0 min
     assert rows == [["MNIST-DVS, seed 1: training", "10.0"], ["tests", "1.5"], ["tests", "1.0"]]
+
+
+def test_a_whole_curve_untested_is_on_the_page_and_its_claims_not_measured(tmp_path):
+    """N12/N13 on the results page: no weight-scaling row at all left its claims out of
+    the table and its model out of the untested, without a word."""
+    folder = write_fake_results(tmp_path / "study", skip=("cifar10", "mnist_quant_only"))
+    Workdir(folder / "mnist_dvs").spiking_csv("weightscaling").unlink()
+    text, headline = build(folder, resamples=30)
+    assert ("**Untested under this evaluation (in training_log.csv, no results row; the claims "
+            "drawing on them are incomplete): weight scaling, 1 of 1 (the whole curve: the "
+            "claims on it are not measured; run test_spiking.py --mode weightscaling with the "
+            "same settings): models/nopenalty.pth.**") in text
+    row = claim_rows(headline)["SynOp+QAT above weight scaling at equal SynOps (accuracy "
+                               "gap, points)"]
+    assert (row["measured"], row["95% interval"], row["seeds"]) == ("-", "-", "-")
+    assert row["verdict"] == ("**not measured** (no weight scaling rows under this evaluation "
+                              "(fast simulator, 200 test samples, 1000 µs bins): run "
+                              "test_spiking.py --mode weightscaling with the same settings)")

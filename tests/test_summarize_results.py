@@ -30,6 +30,12 @@ def run(files, capsys):
     return capsys.readouterr().out
 
 
+def read_claims(files):
+    """claims.csv, its empty untested and note cells as ''."""
+    claims = pd.read_csv(files.results / "claims.csv", dtype={"untested": str, "note": str})
+    return claims.fillna({"untested": "", "note": ""})
+
+
 def assert_nothing_written(files):
     for name in OUTPUTS:
         assert (files.results / name).read_text() == f"earlier {name}\n"
@@ -87,7 +93,7 @@ def test_a_partial_sweep_is_named_in_the_output_and_the_files(files, capsys):
     assert ("untested under this evaluation (in training_log.csv, no results row; the claims "
             f"drawing on them are incomplete): SynOp+QAT, 1 of 2: {UNTESTED} "
             "(results/untested.csv)") in out
-    claims = pd.read_csv(files.results / "claims.csv").fillna("")
+    claims = read_claims(files)
     # every claim draws on SynOp+QAT: the reduction (+ the baseline: 2 of 3), above weight
     # scaling (+ the baseline at the scales: 2 of 3), above SynOp (+ 2: 3 of 4), the estimate;
     # then #33's: SynOp above weight scaling over their common range (no SynOp+QAT: whole,
@@ -180,3 +186,197 @@ def test_speck_energy_needs_the_rows_time_and_uses_it(files, capsys):
     expected = summary["snn_synops"] * 2e-6 + 1.17e-3 * 0.25 * 1e6
     assert summary["energy_uj"].to_numpy() == pytest.approx(expected.to_numpy())
     assert "+ 1.17 mW idle" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ N12 to N16
+EVALUATION = "fast simulator, 200 test samples, 1000 µs bins"
+QAT = ["models/l1-fanout-qtrain_3e+05.pth", "models/l1-fanout-qtrain_1e+06.pth"]
+SYNOP = ["models/l1-fanout_3e+05.pth", "models/l1-fanout_1e+06.pth"]
+
+
+def quick_look_then_baseline(files):
+    """The baseline and SynOp+QAT tested with --max_samples 6, then the baseline on every
+    sample; nothing else tested (the log lists the baseline, 2 SynOp+QAT, 2 SynOp)."""
+    from conftest import add_quick_look
+    add_quick_look(files, "nopenalty")
+    add_quick_look(files, "l1-fanout-qtrain", keep_full=False)
+    for name in ("l1-fanout", "weightscaling"):
+        files.spiking_csv(name).unlink()
+
+
+def test_whole_curves_untested_are_named_and_their_claims_not_measured(files, capsys):
+    """N12: the run picked the 200-sample evaluation, printed the baseline and an empty
+    claims header, wrote no claim and an empty untested.csv, exit 0."""
+    quick_look_then_baseline(files)
+    out = run(files, capsys)
+    untested = pd.read_csv(files.results / "untested.csv")
+    assert untested.to_dict("records") == [
+        *(dict(curve="SynOp+QAT", model_path=path, evaluation=EVALUATION) for path in QAT),
+        *(dict(curve="SynOp", model_path=path, evaluation=EVALUATION) for path in SYNOP),
+        dict(curve="weight scaling", model_path="models/nopenalty.pth", evaluation=EVALUATION)]
+    assert (f"SynOp+QAT, 2 of 2 (the whole curve: the claims on it are not measured; run "
+            f"test_spiking.py --mode quantized with the same settings): {', '.join(QAT)}") in out
+    claims = read_claims(files)
+    # the paper's 4, then #33's: 3 curve pairs (Rueckauer normalisation was never run: no
+    # claim on it) and the rank correlation (one model tested: none to rank)
+    assert claims["verdict"].tolist() == ["not measured"] * 8
+    assert claims["claim"].tolist() == [
+        "SynOp+QAT: fewer SynOps than the baseline, at most 1.3 points less accurate (the "
+        "reduction factor; geometric mean over seeds)",
+        "SynOp+QAT above weight scaling at equal SynOps (accuracy gap, points)",
+        "SynOp+QAT above SynOp at equal SynOps (accuracy gap, points)",
+        "estimate within 15% of the measurement, every SynOp+QAT model (our threshold)",
+        *(f"{upper} above {lower} over the SynOps both cover (mean accuracy gap, points)"
+          for upper, lower in (("SynOp+QAT", "SynOp"), ("SynOp", "weight scaling"),
+                               ("SynOp+QAT", "weight scaling"))),
+        "the estimate orders the models as the measurement does (Spearman's rank correlation "
+        "of estimated and measured SynOps over every tested model; our threshold: above 0.9)"]
+    assert claims["note"].iloc[0] == (f"no SynOp+QAT rows under this evaluation ({EVALUATION}): "
+                                      "run test_spiking.py --mode quantized with the same "
+                                      "settings")
+    assert claims["note"].iloc[1] == (
+        f"no SynOp+QAT or weight scaling rows under this evaluation ({EVALUATION}): run "
+        "test_spiking.py --mode quantized; test_spiking.py --mode weightscaling with the same "
+        "settings")
+    # the reduction: the baseline tested, 2 SynOp+QAT not (1 of 3); the ranking: 1 of 6
+    assert claims["models_tested"].tolist() == [1, 0, 0, 0, 0, 0, 0, 1]
+    assert claims["models_in_log"].tolist() == [3, 3, 4, 2, 4, 3, 3, 6]
+    assert claims["untested"].iloc[0] == "; ".join(QAT)
+    assert out.count("  NOT MEASURED  ") == 8
+    assert pd.read_csv(files.summary)["curve"].tolist() == ["baseline"]
+
+
+def test_without_weight_scaling_rows_its_claims_are_not_measured(files, capsys):
+    """N13: with no weight-scaling rows at all, the claims on it were missing, unnamed."""
+    files.spiking_csv("weightscaling").unlink()
+    out = run(files, capsys)
+    claims = read_claims(files)
+    missing = claims[claims["verdict"] == "not measured"]
+    assert missing["claim"].tolist() == [
+        "SynOp+QAT above weight scaling at equal SynOps (accuracy gap, points)",
+        "SynOp above weight scaling over the SynOps both cover (mean accuracy gap, points)",
+        "SynOp+QAT above weight scaling over the SynOps both cover (mean accuracy gap, "
+        "points)"]
+    assert (missing["note"] == f"no weight scaling rows under this evaluation ({EVALUATION}): "
+                               "run test_spiking.py --mode weightscaling with the same "
+                               "settings").all()
+    # SynOp+QAT's 2 tested, the baseline not at the scales; SynOp's 2 and the same
+    assert missing["models_tested"].tolist() == [2, 2, 2]
+    assert missing["models_in_log"].tolist() == [3, 3, 3]
+    assert (missing["untested"] == "models/nopenalty.pth (weight scaling)").all()
+    # the rank correlation: 5 of the 6 models
+    ranking = claims[claims["claim"].str.startswith("the estimate orders")].iloc[0]
+    assert (ranking["verdict"], ranking["models_tested"], ranking["models_in_log"]) == (
+        "incomplete", 5, 6)
+    assert "run test_spiking.py --mode weightscaling" in out
+
+
+def test_n_samples_chooses_among_the_evaluations_present(files, capsys):
+    """N14: --n_samples 6 looked for the default evaluation with 6 samples (no sample
+    seed), while the quick look's rows have sample seed 0: refused, naming nothing."""
+    quick_look_then_baseline(files)
+    summarize.main(["--workdir", str(files.root), "--resamples", "50", "--n_samples", "6"])
+    out = capsys.readouterr().out
+    assert "evaluation: fast simulator, 6 test samples, 1000 µs bins" in out
+    assert pd.read_csv(files.summary)["model"].tolist() == ["models/nopenalty.pth", *QAT]
+    with pytest.raises(SystemExit, match=re.escape(
+            "nopenalty_spiking.csv: no evaluation with n_samples 7 among the rows; present: "
+            f"{EVALUATION}; fast simulator, 6 test samples, 1000 µs bins, sample seed 0 "
+            "(choose one of them with --simulator / --n_samples)")):
+        summarize.main(["--workdir", str(files.root), "--n_samples", "7"])
+    with pytest.raises(SystemExit, match="no evaluation with simulator sinabs, n_samples 6"):
+        summarize.main(["--workdir", str(files.root), "--n_samples", "6",
+                        "--simulator", "sinabs"])
+
+
+def samples_of(files, name, model):
+    frame = pd.read_csv(files.spiking_csv(name))
+    return files.root / frame.loc[frame["model_path"] == model, "samples_path"].iloc[0]
+
+
+@pytest.mark.parametrize("damage", ["copied", "times10", "nan"])
+def test_per_sample_arrays_that_disagree_with_their_row_are_refused(files, damage):
+    """N15: the claims came from arrays the table (the row) did not show, exit 0."""
+    import numpy as np
+
+    from synoploss.io import save_npz
+    path = samples_of(files, "l1-fanout-qtrain", QAT[1])
+    with np.load(path) as saved:
+        arrays = dict(saved)
+    if damage == "copied":
+        with np.load(samples_of(files, "l1-fanout-qtrain", QAT[0])) as saved:
+            arrays = dict(saved)
+    elif damage == "times10":
+        arrays["synops"] = arrays["synops"] * 10
+    else:
+        arrays["synops"][3] = np.nan
+    save_npz(path, **arrays)
+    row = pd.read_csv(files.spiking_csv("l1-fanout-qtrain")).iloc[1]
+    expected = {
+        # 3e5 x 1.1 SynOps, 73% right, against 1e6 x 1.1 and 80%
+        "copied": rf"the mean of synops is 3\d{{5}}\S*, the row's snn_synops "
+                  rf"{row['snn_synops']:.7g}; the mean of correct is 0\.73, the row's "
+                  r"snn_accuracy 0\.8;",
+        "times10": rf"the mean of synops is {row['snn_synops'] * 10:.7g}, the row's snn_synops "
+                   rf"{row['snn_synops']:.7g};".replace("+", r"\+"),
+        "nan": "synops holds NaN or infinite values;"}[damage]
+    with pytest.raises(SystemExit, match=rf"{re.escape(str(path))}: the per-sample arrays of "
+                                         rf"{re.escape(QAT[1])} do not agree with its results "
+                                         rf"row \({re.escape(QAT[1])}, scale 1, samples_path "
+                                         rf".*\): {expected} test it again \(--fresh\)"):
+        summarize.main(["--workdir", str(files.root), "--resamples", "50"])
+    assert_nothing_written(files)
+
+
+def with_hashes(files, replaced=()):
+    """model_sha256 in the training log and every row (the hash of each model_path), then
+    the log's hash of each model of `replaced` changed: trained again since its test."""
+    import hashlib
+
+    def sha(path, version=0):
+        return hashlib.sha256(f"{path}{version}".encode()).hexdigest()
+    log = pd.read_csv(files.training_log)
+    log["model_sha256"] = [sha(path, int(path in replaced)) for path in log["model_path"]]
+    log.to_csv(files.training_log, index=False)
+    for path in files.results.glob("*_spiking.csv"):
+        frame = pd.read_csv(path)
+        frame["model_sha256"] = [sha(model) for model in frame["model_path"]]
+        frame.to_csv(path, index=False)
+    return sha
+
+
+def test_rows_of_a_model_trained_again_are_refused_by_both_scripts(files, capsys):
+    """N16: after train.py --nopenalty --fresh, the old baseline's rows (its own and at
+    the weight scales) were summarised without a word."""
+    benchmark = load_script("mnist_dvs/optimization_benchmarking.py")
+    sha = with_hashes(files, replaced=("models/nopenalty.pth",))
+    old, new = sha("models/nopenalty.pth"), sha("models/nopenalty.pth", 1)
+    message = re.escape(
+        f"{files.results}: 4 results row(s) measured a model trained again since (its "
+        f"model_sha256 is not the one {files.training_log} records now): "
+        f"nopenalty_spiking.csv: models/nopenalty.pth (tested: sha256 {old}; "
+        f"training_log.csv now: sha256 {new}); "
+        + "; ".join([f"weightscaling_spiking.csv: models/nopenalty.pth (tested: sha256 {old}; "
+                     f"training_log.csv now: sha256 {new})"] * 3)
+        + ". Test them again (test_spiking.py --mode nopenalty --fresh, test_spiking.py "
+          "--mode weightscaling --fresh, with the same settings), or remove these rows")
+    with pytest.raises(SystemExit, match=f"^summarize_results.py: {message}$"):
+        summarize.main(["--workdir", str(files.root), "--resamples", "50"])
+    assert_nothing_written(files)
+    before = files.opt_benchmark.read_bytes()
+    with pytest.raises(SystemExit, match=f"^optimization_benchmarking.py: {message}$"):
+        benchmark.main(["--workdir", str(files.root)])
+    assert files.opt_benchmark.read_bytes() == before
+
+
+def test_rows_and_logs_without_hashes_are_not_checked(files, capsys):
+    """Older versions wrote no model_sha256: nothing to compare, nothing refused."""
+    with_hashes(files, replaced=("models/nopenalty.pth",))
+    log = pd.read_csv(files.training_log)
+    log.drop(columns="model_sha256").to_csv(files.training_log, index=False)
+    run(files, capsys)
+    with_hashes(files, replaced=QAT)
+    frame = pd.read_csv(files.spiking_csv("l1-fanout-qtrain"))
+    frame["model_sha256"] = None
+    frame.to_csv(files.spiking_csv("l1-fanout-qtrain"), index=False)
+    run(files, capsys)

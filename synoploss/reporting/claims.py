@@ -12,19 +12,21 @@ A claim computed while some of the training log's models it draws on have no res
 under the evaluation (a partial sweep: tests interrupted, or still running) is
 "incomplete": the missing models could move it either way, so it is neither supported
 nor contradicted; its note says from how many of how many models it comes, names the
-untested ones, and what the tested ones alone give.
+untested ones, and what the tested ones alone give. A claim whose curve has no row at
+all under the evaluation, while the training log lists its models (or, without a log,
+a curve of the paper), is "not measured": listed, its note naming the missing curve and
+the test to run, never left out.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable, Dict, List
 
 import numpy as np
 import pandas as pd
 
-from ..io import load_npz, normal
+from ..io import normal
 from ..stats import (
     Interval,
     bootstrap,
@@ -37,6 +39,7 @@ from ..stats import (
     spearman,
     verdict,
 )
+from .readers import CURVE_SOURCES, TEST_COMMANDS, per_sample_arrays
 
 PAPER_MAX_DROP_POINTS = 1.3    # the paper's selected model: 95.0% against 96.3%
 PAPER_REDUCTION = 6.0          # "about 6 times fewer" (3.9e6 / 0.63e6)
@@ -79,6 +82,8 @@ class Claim:
 
 
 INCOMPLETE = "incomplete"
+NOT_MEASURED = "not measured"
+NO_VALUE = Interval(math.nan, math.nan, math.nan)
 
 
 def with_coverage(claim: Claim, results, labels) -> Claim:
@@ -94,13 +99,29 @@ def with_coverage(claim: Claim, results, labels) -> Claim:
                    note=note + (f"; {claim.note}" if claim.note else ""))
 
 
+def not_measured(name: str, paper: str, results, labels) -> Claim | None:
+    """The claim `name` as "not measured" when curves of `labels` it draws on have no row
+    under the evaluation although they should (`SpikingResults.missing`), its note naming
+    them and the test that makes them: a claim left out reads as nothing to report.
+    None when none is missing (then the claim is measured, or has no seed to be), or
+    when one of `labels` is not expected at all (a curve never trained or run)."""
+    missing = results.missing(labels)
+    if not missing or not all(results.expected(label) for label in labels):
+        return None  # measured, or drawn on a curve this study does not make: no such claim
+    under = f" ({results.label})" if results.evaluation else ""
+    note = (f"no {' or '.join(missing)} rows under this evaluation{under}: run "
+            + "; ".join(TEST_COMMANDS[label] for label in missing) + " with the same settings")
+    tested, total, untested = results.coverage(labels)
+    return Claim(name, paper, NO_VALUE, NOT_MEASURED, {}, note=note, models_tested=tested,
+                 models_in_log=total, untested=tuple(untested))
+
+
 def load_models(workdir, frame: pd.DataFrame, label_column: str | None = None) -> List[Model]:
-    """The per-sample arrays of every row of a results frame (its samples_path)."""
+    """The per-sample arrays of every row of a results frame (its samples_path), each
+    checked against its row (`readers.per_sample_arrays`)."""
     models = []
     for row in frame.to_dict("records"):
-        path = Path(workdir) / str(row["samples_path"])
-        saved = load_npz(path, ("correct", "synops"), f"the per-sample arrays of "
-                         f"{row['model_path']}", "test it again (--fresh)")
+        saved = per_sample_arrays(workdir, row)
         models.append(Model(str(row.get(label_column, row["model_path"])) if label_column
                             else str(row["model_path"]), saved["correct"].astype(bool),
                             saved["synops"].astype(np.float64)))
@@ -174,32 +195,45 @@ def measure(per_seed_statistic: Dict[int, tuple], resamples: int = 1000,
 def mnist_dvs_claims(workdir, results, resamples: int = 1000,
                      max_drop: float = PAPER_MAX_DROP_POINTS) -> List[Claim]:
     """The MNIST-DVS claims from `results` (results.SpikingResults, one evaluation), each
-    with the coverage of the curves it draws on (`with_coverage`)."""
-    reduction = reduction_by_own_baseline(workdir, results, resamples, max_drop)
-    claims = [reduction] if reduction is not None else []
-    curves = {label: by_seed(frame) for label, frame in results.curves.items()}
-    qat = curves.get("SynOp+QAT", {})
+    with the coverage of the curves it draws on (`with_coverage`); those whose curves
+    have no rows, "not measured" (`not_measured`)."""
+    claims = [reduction_by_own_baseline(workdir, results, resamples, max_drop)
+              or not_measured(reduction_name(max_drop), PAPER_REDUCTION_TEXT, results,
+                              ("baseline", "SynOp+QAT"))]
     for other in ("weight scaling", "SynOp"):
-        lower = curves.get(other, {})
-        # weight scaling is the baseline's own curve: per seed of the baseline
-        common = [seed for seed in qat if seed in lower]
-        if not common:
-            continue
-        statistics = {}
-        for seed in common:
-            upper_models = load_models(workdir, qat[seed])
-            lower_models = load_models(workdir, lower[seed])
-            statistics[seed] = (lambda idx, u=upper_models, lo=lower_models:
-                                gap_at_equal_synops(u, lo, idx), len(upper_models[0].correct))
-        per_seed, overall = measure(statistics, resamples)
-        claims.append(with_coverage(Claim(
-            f"SynOp+QAT above {other} at equal SynOps (accuracy gap, points)",
-            "SynOp+QAT best, SynOp alone next, weight scaling worst", overall,
-            verdict(overall, 0.0), per_seed), results, ("SynOp+QAT", other)))
+        claims.append(gap_claim(workdir, results, other, resamples)
+                      or not_measured(gap_name(other), PAPER_RANKING, results,
+                                      ("SynOp+QAT", other)))
     if "SynOp+QAT" in results.curves:
         claims.append(with_coverage(estimate_agreement(results.curves["SynOp+QAT"]), results,
                                     ("SynOp+QAT",)))
-    return claims
+    else:
+        claims.append(not_measured(estimate_name(), ESTIMATE_PAPER, results, ("SynOp+QAT",)))
+    return [claim for claim in claims if claim is not None]
+
+
+def gap_name(other: str) -> str:
+    return f"SynOp+QAT above {other} at equal SynOps (accuracy gap, points)"
+
+
+def gap_claim(workdir, results, other: str, resamples: int = 1000) -> Claim | None:
+    """SynOp+QAT above the curve `other` at equal SynOps (`gap_at_equal_synops`), per seed
+    that has both (weight scaling: the baseline's own curve, per seed of the baseline);
+    None without such a seed."""
+    curves = {label: by_seed(frame) for label, frame in results.curves.items()}
+    qat, lower = curves.get("SynOp+QAT", {}), curves.get(other, {})
+    common = [seed for seed in qat if seed in lower]
+    if not common:
+        return None
+    statistics = {}
+    for seed in common:
+        upper_models = load_models(workdir, qat[seed])
+        lower_models = load_models(workdir, lower[seed])
+        statistics[seed] = (lambda idx, u=upper_models, lo=lower_models:
+                            gap_at_equal_synops(u, lo, idx), len(upper_models[0].correct))
+    per_seed, overall = measure(statistics, resamples)
+    return with_coverage(Claim(gap_name(other), PAPER_RANKING, overall, verdict(overall, 0.0),
+                               per_seed), results, ("SynOp+QAT", other))
 
 
 PAPER_REDUCTION_TEXT = f"about {PAPER_REDUCTION:g}x (3.9e6 -> 6.3e5 SynOps, 96.3% -> 95.0%)"
@@ -223,10 +257,13 @@ def reduction_by_own_baseline(workdir, results, resamples: int = 1000,
                             fewest_synops_within(b, c, max_drop, idx), len(base.correct))
     per_seed, overall = measure(statistics, resamples, ratio=True)
     return with_coverage(Claim(
-        f"SynOp+QAT: fewer SynOps than the baseline, at most {max_drop:g} points less "
-        "accurate (the reduction factor; geometric mean over seeds)", PAPER_REDUCTION_TEXT,
-        overall, verdict(overall, 1.0), per_seed,
+        reduction_name(max_drop), PAPER_REDUCTION_TEXT, overall, verdict(overall, 1.0), per_seed,
         note=_against_paper(overall, PAPER_REDUCTION)), results, ("baseline", "SynOp+QAT"))
+
+
+def reduction_name(max_drop: float) -> str:
+    return (f"SynOp+QAT: fewer SynOps than the baseline, at most {max_drop:g} points less "
+            "accurate (the reduction factor; geometric mean over seeds)")
 
 
 def _against_paper(interval: Interval, paper: float) -> str:
@@ -238,17 +275,24 @@ def _against_paper(interval: Interval, paper: float) -> str:
     return f"the interval lies {side} the paper's {paper:g}x"
 
 
+ESTIMATE_PAPER = "the estimate lies close to the measurement"
+
+
+def estimate_name(tolerance: float = 0.15) -> str:
+    return (f"estimate within {tolerance * 100:g}% of the measurement, every SynOp+QAT model "
+            "(our threshold)")
+
+
 def estimate_agreement(frame: pd.DataFrame, tolerance: float = 0.15) -> Claim:
     """Our estimate (quantized analog network) against the measurement (spiking), per
     model: the largest relative difference. `tolerance` is ours: the paper says "close"."""
     relative = ((frame["ann_synops"] - frame["snn_synops"]).abs() / frame["snn_synops"]).to_numpy()
     largest = float(relative.max()) * 100
     low = float(relative.min()) * 100
-    return Claim(f"estimate within {tolerance * 100:g}% of the measurement, every SynOp+QAT "
-                 "model (our threshold)", "the estimate lies close to the measurement",
-                 Interval(largest, low, largest), "supported" if largest <= tolerance * 100
-                 else "not shown", {}, note="value: the largest difference (%); "
-                 "range: smallest to largest over the models")
+    return Claim(estimate_name(tolerance), ESTIMATE_PAPER, Interval(largest, low, largest),
+                 "supported" if largest <= tolerance * 100 else "not shown", {},
+                 note="value: the largest difference (%); range: smallest to largest over the "
+                 "models")
 
 
 # ------------------------------------------------------------------ issue 33: beyond points
@@ -311,11 +355,15 @@ def reduction_against_mean_baseline(workdir, results, resamples: int = 1000,
                      len(seeds))
     overall = Interval(*(math.exp(value) for value in (logs.value, logs.low, logs.high)))
     return with_coverage(Claim(
-        f"SynOp+QAT: fewer SynOps than the baselines' mean over seeds, at most {max_drop:g} "
-        "points below their mean accuracy (the reduction factor)", PAPER_REDUCTION_TEXT,
-        overall, verdict(overall, 1.0), per_seed,
+        mean_reduction_name(max_drop), PAPER_REDUCTION_TEXT, overall, verdict(overall, 1.0),
+        per_seed,
         note=f"{_against_paper(overall, PAPER_REDUCTION)}; interval: jackknife over "
              f"{len(seeds)} seeds"), results, ("baseline", "SynOp+QAT"))
+
+
+def mean_reduction_name(max_drop: float) -> str:
+    return (f"SynOp+QAT: fewer SynOps than the baselines' mean over seeds, at most "
+            f"{max_drop:g} points below their mean accuracy (the reduction factor)")
 
 
 @dataclass(frozen=True)
@@ -423,15 +471,22 @@ def compare_curves(workdir, results, upper: str, lower: str,
     if not statistics:
         return CurveComparison(upper, lower, overlaps, None)
     per_seed, overall = measure(statistics, resamples)
-    paper = PAPER_RANKING if lower != "Rueckauer normalisation" else \
-        "not in the paper's ranking (ours)"
     missing = [str(seed) for seed, span in overlaps.items() if span is None]
     note = "mean over the SynOps both curves cover, on log SynOps" + (
         f"; seed(s) {', '.join(missing)} left out: no common range" if missing else "")
-    claim = with_coverage(Claim(
-        f"{upper} above {lower} over the SynOps both cover (mean accuracy gap, points)",
-        paper, overall, verdict(overall, 0.0), per_seed, note=note), results, (upper, lower))
+    claim = with_coverage(Claim(curve_name(upper, lower), curve_paper(lower), overall,
+                                verdict(overall, 0.0), per_seed, note=note), results,
+                          (upper, lower))
     return CurveComparison(upper, lower, overlaps, claim)
+
+
+def curve_name(upper: str, lower: str) -> str:
+    return f"{upper} above {lower} over the SynOps both cover (mean accuracy gap, points)"
+
+
+def curve_paper(lower: str) -> str:
+    return PAPER_RANKING if lower != "Rueckauer normalisation" else \
+        "not in the paper's ranking (ours)"
 
 
 TOTAL = "total"  # the whole network's SynOps, beside the counted layers
@@ -493,11 +548,8 @@ class EstimateRatios:
 
 
 def _estimate_ratios_of(workdir, curve: str, row: dict) -> EstimateRatios:
-    path = Path(workdir) / str(row["samples_path"])
-    saved = load_npz(path, ("synops",), f"the per-sample arrays of {row['model_path']}",
-                     "test it again (--fresh)")
-    with np.load(path, allow_pickle=False) as arrays:  # older files hold no layer_synops
-        layer_synops = arrays["layer_synops"] if "layer_synops" in arrays.files else None
+    saved = per_sample_arrays(workdir, row, optional=("layer_synops",))  # not in older files
+    layer_synops = saved.get("layer_synops")
     layers = counted_layers(row)
     per_sample = {TOTAL: saved["synops"].astype(np.float64)}
     if layer_synops is not None:
@@ -565,12 +617,15 @@ def ranking_claim(ranking: Dict[str, tuple], estimates: List[EstimateRatios], re
     interval, count = ranking[TOTAL]
     seeds = len({entry.seed for entry in estimates})
     return with_coverage(Claim(
-        "the estimate orders the models as the measurement does (Spearman's rank correlation "
-        f"of estimated and measured SynOps over every tested model; our threshold: above "
-        f"{threshold:g})", "the estimate lies close to the measurement", interval,
-        verdict(interval, threshold), {}, note=f"{count} models of {seeds} seed(s); interval: "
-        "bootstrap over the models (within each seed) and the test samples"),
-        results, ["baseline", *results.curves])
+        ranking_name(threshold), ESTIMATE_PAPER, interval, verdict(interval, threshold), {},
+        note=f"{count} models of {seeds} seed(s); interval: bootstrap over the models (within "
+        "each seed) and the test samples"), results, list(CURVE_SOURCES))
+
+
+def ranking_name(threshold: float = RANKING_THRESHOLD) -> str:
+    return ("the estimate orders the models as the measurement does (Spearman's rank "
+            "correlation of estimated and measured SynOps over every tested model; our "
+            f"threshold: above {threshold:g})")
 
 
 @dataclass(frozen=True, eq=False)
@@ -587,11 +642,13 @@ class Analysis:
     ranking: Dict[str, tuple]
     ranking_claim: Claim | None
     max_drop: float = PAPER_MAX_DROP_POINTS
+    # the claims above that cannot be measured, a curve they draw on having no rows
+    not_measured: tuple = ()
 
     @property
     def claims(self) -> List[Claim]:
         found = [self.reduction_mean, *(comparison.claim for comparison in self.curves),
-                 self.ranking_claim]
+                 self.ranking_claim, *self.not_measured]
         return [claim for claim in found if claim is not None]
 
     def notes(self) -> List[str]:
@@ -607,11 +664,23 @@ def mnist_dvs_analysis(workdir, results, resamples: int = 1000,
               for upper, lower in CURVE_PAIRS]
     estimates = estimate_ratios(workdir, results)
     ranking = estimate_ranking(estimates, resamples)
+    reduction_mean = reduction_against_mean_baseline(workdir, results, resamples, max_drop)
+    ranked = ranking_claim(ranking, estimates, results)
+    missing = [not_measured(curve_name(upper, lower), curve_paper(lower), results,
+                            (upper, lower))
+               for (upper, lower), comparison in zip(CURVE_PAIRS, curves, strict=True)
+               if comparison is None]
+    if reduction_mean is None and len(by_seed(results.baseline)) >= 2:  # else: undefined
+        missing.insert(0, not_measured(mean_reduction_name(max_drop), PAPER_REDUCTION_TEXT,
+                                       results, ("baseline", "SynOp+QAT")))
+    if ranked is None:
+        missing.append(not_measured(ranking_name(), ESTIMATE_PAPER, results,
+                                    [label for label in CURVE_SOURCES if results.expected(label)]))
     return Analysis(baseline_spread(workdir, results, resamples),
                     reduction_by_own_baseline(workdir, results, resamples, max_drop),
-                    reduction_against_mean_baseline(workdir, results, resamples, max_drop),
-                    [comparison for comparison in curves if comparison is not None],
-                    estimates, ranking, ranking_claim(ranking, estimates, results), max_drop)
+                    reduction_mean, [comparison for comparison in curves if comparison is not None],
+                    estimates, ranking, ranked, max_drop,
+                    tuple(claim for claim in missing if claim is not None))
 
 
 def claims_frame(claims: List[Claim]) -> pd.DataFrame:
@@ -621,6 +690,10 @@ def claims_frame(claims: List[Claim]) -> pd.DataFrame:
 def format_claims(claims: List[Claim]) -> str:
     lines = []
     for claim in claims:
+        if claim.verdict == NOT_MEASURED:
+            lines.append(f"  {NOT_MEASURED.upper():<13} {claim.name}; paper: {claim.paper}; "
+                         f"{claim.note}")
+            continue
         measured = claim.measured
         bounds = "interval unknown" if math.isnan(measured.low) else \
             f"95% [{measured.low:.3g}, {measured.high:.3g}]"

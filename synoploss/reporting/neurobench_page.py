@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import List
 
 from ..experiments.workdir import Workdir
-from ..io import load_npz
-from .readers import read_results, read_spiking_results
+from .readers import per_sample_arrays, read_results, read_spiking_results
 
 KEYS = ("layer_synops", "layer_names", "neurobench_layer_names", "neurobench_effective_acs",
         "neurobench_effective_macs", "neurobench_dense", "neurobench_binary_input",
@@ -22,9 +21,7 @@ KEYS = ("layer_synops", "layer_names", "neurobench_layer_names", "neurobench_eff
 
 def counts_of(workdir, row) -> dict:
     """The arrays of one results row's samples file (NeuroBench's and our counts)."""
-    saved = load_npz(Path(workdir) / str(row["samples_path"]), KEYS,
-                     f"the per-sample arrays of {row['model_path']}",
-                     "test it again with this version (--fresh)")
+    saved = per_sample_arrays(workdir, row, KEYS, fix="test it again with this version (--fresh)")
     names = [str(name) for name in saved["layer_names"]]
     theirs = [str(name) for name in saved["neurobench_layer_names"]]
     if names != theirs:

@@ -73,7 +73,8 @@ def claims_table(claims: List[Claim]) -> str:
     for claim in claims:
         measured = claim.measured
         bounds = "-" if math.isnan(measured.low) else f"[{measured.low:.3g}, {measured.high:.3g}]"
-        rows.append([claim.name, claim.paper, f"{measured.value:.3g}", bounds,
+        value = "-" if math.isnan(measured.value) else f"{measured.value:.3g}"
+        rows.append([claim.name, claim.paper, value, bounds,
                      str(len(claim.per_seed)) if claim.per_seed else "-",
                      f"**{claim.verdict}**" + (f" ({claim.note})" if claim.note else "")])
     return table(["claim", "the paper", "measured", "95% interval", "seeds", "verdict"], rows)
